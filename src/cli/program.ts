@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerGet } from './commands/get.js';
+import { registerMonitor } from './commands/monitor.js';
+import { registerSet } from './commands/set.js';
+import type { CliContext, GlobalOptions } from './context.js';
+import { UsageError } from './errors.js';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+export const VERSION = packageJson.version;
+
+export interface GlobalFlags {
+  netns?: string;
+  json?: boolean;
+  color?: boolean;
+}
+
+export function globalsFrom(flags: GlobalFlags): GlobalOptions {
+  return { netns: flags.netns, json: flags.json === true, color: flags.color !== false };
+}
+
+/** Commander's error lines are replaced by ours; help it prints on error still goes to stderr. */
+const QUIET_ERRORS = { writeErr: (text: string) => process.stderr.write(text), outputError: () => undefined };
+
+/**
+ * The command tree. Commander's own exits are turned into exceptions (exitOverride) so the
+ * caller decides the status: 2 for every usage error, 0 for --help and --version.
+ */
+export function buildProgram(context: CliContext): Command {
+  const program = new Command('xaev');
+  program
+    .description('Read, write and stream Linux XFRM (IPsec SA) async events: anti-replay and lifetime counters')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('-n, --netns <name>', 'work in network namespace NAME (/run/netns/NAME), like ip -n')
+    .option('-j, --json', 'print JSON (one object, or one per line for monitor)')
+    .option('--no-color', 'no colour (also NO_COLOR=1; never coloured when not a terminal)')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput(QUIET_ERRORS)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  xaev get 0x1000                       counters and thresholds of SPI 0x1000
+  xaev set 0x1000 --rthr 32 --etime 500 events every 32 packets or 500 ms
+  xaev monitor --details                stream events with their counters
+  xaev -n blue -j get 0x1000            JSON, in network namespace blue
+
+Exit status: 0 ok, 1 runtime or kernel error, 2 usage error.`,
+    );
+  program.hook('preAction', () => context.configure(globalsFrom(program.opts<GlobalFlags>())));
+  registerGet(program, context);
+  registerSet(program, context);
+  registerMonitor(program, context);
+  for (const command of program.commands) command.exitOverride().configureOutput(QUIET_ERRORS);
+  return program;
+}
+
+/** Commander's message, made one line and prefixed with the command it belongs to. */
+export function usageErrorFrom(error: CommanderError): UsageError {
+  const message = error.message.replace(/^error: /, '').split('\n')[0] ?? error.message;
+  return new UsageError(message);
+}

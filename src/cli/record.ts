@@ -1,0 +1,103 @@
+// The record xaev prints for an SA's aevent state, shared by text and JSON output. Its JSON
+// shape is the stable contract documented in the README.
+import type { AeMessage } from '../xfrm/aevent.js';
+import { familyName, formatAddress } from '../xfrm/address.js';
+import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
+import { timerMsFromThreshold } from '../xfrm/hz.js';
+import type { LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
+
+export type ProtoName = 'esp' | 'ah' | 'comp';
+
+export function protoName(proto: number): ProtoName | number {
+  if (proto === IPPROTO_ESP) return 'esp';
+  if (proto === IPPROTO_AH) return 'ah';
+  if (proto === IPPROTO_COMP) return 'comp';
+  return proto;
+}
+
+export type ReplayJson =
+  | { kind: 'legacy'; seq: number; oseq: number; bitmap: number }
+  | { kind: 'esn'; seq: number; seqHi: number; oseq: number; oseqHi: number; window: number; bitmap: number[] };
+
+export interface SaRecord {
+  src: string;
+  dst: string;
+  family: 'inet' | 'inet6' | number;
+  proto: ProtoName | number;
+  spi: number;
+  reqid: number;
+  mark: { value: number; mask: number } | null;
+  ifId: number | null;
+  replay: ReplayJson | null;
+  lifetime: { bytes: bigint; packets: bigint; addTime: bigint; useTime: bigint } | null;
+}
+
+export interface GetRecord extends SaRecord {
+  thresholds: { replay: number | null; timerMs: number | null };
+}
+
+export type EventName = 'replay' | 'timer' | 'update' | 'unknown';
+
+export interface EventRecord extends SaRecord {
+  event: EventName;
+  flags: number;
+  timestamp?: string;
+}
+
+function replayJson(replay: ReplayState | undefined): ReplayJson | null {
+  if (!replay) return null;
+  if (replay.kind === 'legacy') return { kind: 'legacy', seq: replay.seq, oseq: replay.oseq, bitmap: replay.bitmap };
+  return {
+    kind: 'esn',
+    seq: replay.seq,
+    seqHi: replay.seqHi,
+    oseq: replay.oseq,
+    oseqHi: replay.oseqHi,
+    window: replay.replayWindow,
+    bitmap: replay.bitmap,
+  };
+}
+
+function lifetimeJson(lifetime: LifetimeCurrent | undefined): SaRecord['lifetime'] {
+  if (!lifetime) return null;
+  return { bytes: lifetime.bytes, packets: lifetime.packets, addTime: lifetime.addTime, useTime: lifetime.useTime };
+}
+
+export function saRecord(ae: AeMessage): SaRecord {
+  const { saId, saddr, reqid } = ae.id;
+  return {
+    src: formatAddress(saddr, saId.family),
+    dst: formatAddress(saId.daddr, saId.family),
+    family: familyName(saId.family) ?? saId.family,
+    proto: protoName(saId.proto),
+    spi: saId.spi,
+    reqid,
+    mark: ae.mark ? { value: ae.mark.value, mask: ae.mark.mask } : null,
+    ifId: ae.ifId ?? null,
+    replay: replayJson(ae.replay),
+    lifetime: lifetimeJson(ae.lifetime),
+  };
+}
+
+export function getRecord(ae: AeMessage): GetRecord {
+  return {
+    ...saRecord(ae),
+    thresholds: {
+      replay: ae.replayThreshold ?? null,
+      timerMs: ae.timerThreshold100ms === undefined ? null : timerMsFromThreshold(ae.timerThreshold100ms),
+    },
+  };
+}
+
+export function eventName(flags: number): EventName {
+  if (flags & XFRM_AE_CR) return 'replay';
+  if (flags & XFRM_AE_CE) return 'timer';
+  if (flags & XFRM_AE_CU) return 'update';
+  return 'unknown';
+}
+
+export function eventRecord(ae: AeMessage, timestamp?: string): EventRecord {
+  const record: EventRecord = { event: eventName(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
+  if (timestamp !== undefined) record.timestamp = timestamp;
+  return record;
+}

@@ -1,0 +1,77 @@
+import { align4, readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
+import { DecodeError } from './errors.js';
+
+export interface Attribute {
+  /** nla_type with the NESTED and NET_BYTEORDER flag bits masked off. */
+  type: number;
+  /** The payload without header or padding (a view, not a copy). */
+  payload: Buffer;
+}
+
+/** One attribute, padded to 4 bytes. */
+export function encodeAttribute(type: number, payload: Buffer): Buffer {
+  const length = NLA_HDRLEN + payload.length;
+  const out = Buffer.alloc(align4(length));
+  writeU16(out, length, 0);
+  writeU16(out, type, 2);
+  payload.copy(out, NLA_HDRLEN);
+  return out;
+}
+
+export function encodeU32Attribute(type: number, value: number): Buffer {
+  const payload = Buffer.alloc(4);
+  writeU32(payload, value, 0);
+  return encodeAttribute(type, payload);
+}
+
+export function encodeU8Attribute(type: number, value: number): Buffer {
+  return encodeAttribute(type, Buffer.from([value]));
+}
+
+/**
+ * Parse a run of attributes. Every length is checked against what is left; trailing bytes
+ * too short for an attribute header are an error (the kernel never sends them).
+ */
+export function parseAttributes(buf: Buffer, start = 0): Attribute[] {
+  const attributes: Attribute[] = [];
+  let offset = start;
+  while (offset < buf.length) {
+    const remaining = buf.length - offset;
+    if (remaining < NLA_HDRLEN) {
+      throw new DecodeError(`truncated attribute header: ${remaining} bytes left at offset ${offset}`);
+    }
+    const length = readU16(buf, offset);
+    if (length < NLA_HDRLEN) {
+      throw new DecodeError(`attribute length ${length} at offset ${offset} is shorter than its header`);
+    }
+    if (length > remaining) {
+      throw new DecodeError(`attribute length ${length} at offset ${offset} exceeds the ${remaining} bytes left`);
+    }
+    attributes.push({
+      type: readU16(buf, offset + 2) & NLA_TYPE_MASK,
+      payload: buf.subarray(offset + NLA_HDRLEN, offset + length),
+    });
+    // The last attribute's padding may be missing: the message length excludes it.
+    offset += Math.min(align4(length), remaining);
+  }
+  return attributes;
+}
+
+export function attributeU32(attribute: Attribute, name: string): number {
+  if (attribute.payload.length < 4) {
+    throw new DecodeError(`${name}: payload of ${attribute.payload.length} bytes, expected 4`);
+  }
+  return readU32(attribute.payload, 0);
+}
+
+export function attributeU8(attribute: Attribute, name: string): number {
+  if (attribute.payload.length < 1) throw new DecodeError(`${name}: empty payload, expected 1 byte`);
+  return attribute.payload[0]!;
+}
+
+/** A NUL-terminated string attribute (the terminator may be missing in malformed input). */
+export function attributeString(attribute: Attribute): string {
+  const nul = attribute.payload.indexOf(0);
+  return attribute.payload.toString('utf8', 0, nul === -1 ? attribute.payload.length : nul);
+}

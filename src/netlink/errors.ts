@@ -1,0 +1,49 @@
+import { constants as osConstants } from 'node:os';
+
+/**
+ * Malformed data from the kernel (or from a file): a length that does not fit, a struct
+ * that is too short. Decoders throw only this, so callers can tell corrupt input from bugs.
+ */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+  readonly code = 'EBADMSG';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/** A request the kernel refused: an NLMSG_ERROR with a negative error code. */
+export class NetlinkError extends Error {
+  override readonly name = 'NetlinkError';
+  /** Positive errno, e.g. 3 for ESRCH. */
+  readonly errno: number;
+  /** Symbolic errno, e.g. 'ESRCH'. */
+  readonly code: string;
+  /** The kernel's extended-ack text, when it sent one (kernels 6.2+ for most XFRM checks). */
+  readonly kernelMessage: string | undefined;
+  /** Byte offset of the offending attribute in the request, when the kernel sent one. */
+  readonly attributeOffset: number | undefined;
+
+  constructor(errno: number, kernelMessage?: string, attributeOffset?: number) {
+    const code = errnoName(errno);
+    super(kernelMessage ? `${kernelMessage} (${code})` : code);
+    this.errno = errno;
+    this.code = code;
+    this.kernelMessage = kernelMessage;
+    this.attributeOffset = attributeOffset;
+  }
+}
+
+/** No answer within the time allowed: the kernel dropped a reply or never sent one. */
+export class NetlinkTimeoutError extends Error {
+  override readonly name = 'NetlinkTimeoutError';
+  readonly code = 'ETIMEDOUT';
+}

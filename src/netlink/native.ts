@@ -1,0 +1,63 @@
+// Loads the C++ addon (native/netlink_socket.cc) and describes its interface. The addon does
+// socket syscalls only; everything protocol-specific is TypeScript.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Bumped with every change to the addon's JS interface, to detect a stale build. */
+export const EXPECTED_ADDON_ABI = 1;
+
+export interface NativeNetlinkSocket {
+  readonly portId: number;
+  readonly fd: number;
+  setReceiveBufferSize(bytes: number): number;
+  getReceiveBufferSize(): number;
+  addMembership(group: number): void;
+  dropMembership(group: number): void;
+  send(data: Uint8Array): number;
+  receive(timeoutMs: number): Buffer | null;
+  receiveAll(timeoutMs: number): Buffer[];
+  startReceiving(onDatagrams: (datagrams: Buffer[]) => void, onOverrun: () => void): void;
+  stopReceiving(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativeAddon {
+  abiVersion: number;
+  enterNetns(path: string): void;
+  NetlinkSocket: new (protocol: number) => NativeNetlinkSocket;
+}
+
+/** The addon is missing, built for another Node.js, or older than this code. */
+export class NativeAddonError extends Error {
+  override readonly name = 'NativeAddonError';
+  readonly code = 'EADDON';
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/xaev_netlink.node', import.meta.url));
+const REBUILD_HINT = 'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)';
+
+let addon: NativeAddon | undefined;
+
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  let loaded: NativeAddon;
+  try {
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'MODULE_NOT_FOUND'
+        ? `the native addon is not built (${ADDON_PATH} is missing)`
+        : `the native addon at ${ADDON_PATH} cannot be loaded: ${(error as Error).message.split('\n')[0]}`;
+    throw new NativeAddonError(`${reason}; ${REBUILD_HINT}`);
+  }
+  if (loaded.abiVersion !== EXPECTED_ADDON_ABI) {
+    throw new NativeAddonError(
+      `the native addon is stale (interface ${String(loaded.abiVersion)}, this code needs ${EXPECTED_ADDON_ABI}); ${REBUILD_HINT}`,
+    );
+  }
+  addon = loaded;
+  return loaded;
+}

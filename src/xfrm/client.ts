@@ -1,0 +1,62 @@
+import { NetlinkError } from '../netlink/errors.js';
+import { enterNetworkNamespace, NetlinkSocket, type OpenOptions } from '../netlink/socket.js';
+import { decodeAeMessage, encodeGetAe, encodeNewAe, type AeMessage, type AeUpdate, type SaKey } from './aevent.js';
+import { NETLINK_XFRM } from './constants.js';
+import { decodeSaEntry, encodeSaDump, matchesFilter, type SaEntry, type SaFilter } from './sa-dump.js';
+
+export interface XfrmOpenOptions extends OpenOptions {
+  /** Network namespace name (/run/netns/NAME); entered before the socket is opened. */
+  netns?: string | undefined;
+}
+
+/** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
+export class XfrmClient {
+  readonly socket: NetlinkSocket;
+
+  private constructor(socket: NetlinkSocket) {
+    this.socket = socket;
+  }
+
+  static open(options: XfrmOpenOptions = {}): XfrmClient {
+    if (options.netns !== undefined) enterNetworkNamespace(options.netns);
+    return new XfrmClient(NetlinkSocket.open(NETLINK_XFRM, options));
+  }
+
+  /** Every SA in the namespace that matches the filter, in dump order. */
+  listSas(filter: SaFilter = {}): SaEntry[] {
+    const replies = this.socket.request(encodeSaDump(filter.proto));
+    const entries: SaEntry[] = [];
+    for (const reply of replies) {
+      const entry = decodeSaEntry(reply);
+      if (matchesFilter(entry, filter)) entries.push(entry);
+    }
+    return entries;
+  }
+
+  getAe(key: SaKey): AeMessage {
+    const [reply] = this.socket.request(encodeGetAe(key));
+    if (!reply) throw new NetlinkError(3);
+    return decodeAeMessage(reply);
+  }
+
+  /** GETAE for many SAs, pipelined; an SA that vanished meanwhile yields its NetlinkError (ESRCH). */
+  getAeMany(keys: SaKey[]): (AeMessage | NetlinkError)[] {
+    return this.socket.requestMany(keys.map(encodeGetAe)).map((result) => {
+      if ('error' in result) return result.error;
+      const reply = result.replies[0];
+      return reply ? decodeAeMessage(reply) : new NetlinkError(3);
+    });
+  }
+
+  /**
+   * NEWAE and wait for the ack. A subscribed socket sees its own CU event (same seq) before
+   * the ack (§5.4); the request collects and drops it.
+   */
+  newAe(key: SaKey, update: AeUpdate): void {
+    this.socket.request(encodeNewAe(key, update));
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
