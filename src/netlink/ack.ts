@@ -21,7 +21,7 @@ export function parseAck(message: NetlinkMessage): AckInfo {
   }
   const error = readS32(payload, 0);
   if (error > 0) throw new DecodeError(`NLMSG_ERROR carries a positive error code ${error}`);
-  const ack: AckInfo = { errno: -error };
+  const ack: AckInfo = { errno: error === 0 ? 0 : -error };
   if ((message.flags & NLM_F_ACK_TLVS) === 0) return ack;
 
   // The echoed request is cut to its header when the socket set NETLINK_CAP_ACK (or on
@@ -29,11 +29,10 @@ export function parseAck(message: NetlinkMessage): AckInfo {
   let tlvStart = 4 + NLMSG_HDRLEN;
   if ((message.flags & NLM_F_CAPPED) === 0) {
     const echoedLength = readU32(payload, 4);
-    if (echoedLength < NLMSG_HDRLEN) throw new DecodeError(`echoed request length ${echoedLength} is shorter than a header`);
-    tlvStart = 4 + align4(echoedLength);
-  }
-  if (tlvStart > payload.length) {
-    throw new DecodeError(`NLMSG_ERROR TLVs start at ${tlvStart}, past the ${payload.length}-byte payload`);
+    if (echoedLength < NLMSG_HDRLEN || echoedLength > payload.length - 4) {
+      throw new DecodeError(`echoed request length ${echoedLength} does not fit the ${payload.length}-byte NLMSG_ERROR payload`);
+    }
+    tlvStart = Math.min(4 + align4(echoedLength), payload.length);
   }
   for (const attribute of parseAttributes(payload, tlvStart)) {
     if (attribute.type === NLMSGERR_ATTR_MSG) {

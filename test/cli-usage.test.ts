@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runXaev } from './support/run.js';
+
+// Every one of these is a bad command line: exit 2, one line on stderr, nothing on stdout,
+// and no socket is opened (they also pass as an unprivileged user).
+const BAD_INPUTS: [string[], RegExp][] = [
+  [['get'], /missing required argument 'spi'/],
+  [['get', 'zz'], /SPI: "zz" is not a number/],
+  [['get', '0x'], /SPI: "0x" is not a number/],
+  [['get', '-1'], /SPI: "-1" is not a number/],
+  [['get', '0'], /SPI: 0 is not a valid SPI/],
+  [['get', '0x100000000'], /SPI: 0x100000000 is out of range/],
+  [['get', '4294967296'], /SPI: 4294967296 is out of range/],
+  [['get', '1.5'], /SPI: "1.5" is not a number/],
+  [['get', '1e3'], /SPI: "1e3" is not a number/],
+  [['get', '0x1000', '--dst', '10.0.0'], /--dst: "10.0.0" is not an IPv4 or IPv6 address/],
+  [['get', '0x1000', '--dst', '2001:db8::g'], /--dst: "2001:db8::g" is not an IPv4 or IPv6 address/],
+  [['get', '0x1000', '--src', '300.1.1.1'], /--src: "300.1.1.1" is not an IPv4 or IPv6 address/],
+  [['get', '0x1000', '--proto', 'tcp'], /--proto: "tcp" is not one of esp, ah, comp/],
+  [['get', '0x1000', '--mark', '5/'], /--mark: "5\/" is not VALUE or VALUE\/MASK/],
+  [['get', '0x1000', '--mark', 'x'], /--mark value: "x" is not a number/],
+  [['get', '0x1000', '--mark', '1/2/3'], /--mark: "1\/2\/3" is not VALUE or VALUE\/MASK/],
+  [['get', '0x1000', '--dst'], /option '--dst <addr>' argument missing/],
+  [['get', '0x1000', '--frobnicate'], /unknown option '--frobnicate'/],
+  [['get', '0x1000', 'extra'], /too many arguments/],
+  [['set', '0x1000'], /nothing to set/],
+  [['set', '0x1000', '--rthr', '-1'], /unknown option '-1'|--rthr: "-1" is not a number/],
+  [['set', '0x1000', '--rthr', '4294967296'], /--rthr: 4294967296 is out of range/],
+  [['set', '0x1000', '--etime', '1.5'], /--etime: "1.5" is not a number/],
+  [['set', '0x1000', '--seq', '0x1ffffffff'], /--seq: 0x1ffffffff is out of range/],
+  [['set', '0x1000', '--bytes', '18446744073709551616'], /--bytes: 18446744073709551616 is out of range/],
+  [['set', '0x1000', '--packets', 'many'], /--packets: "many" is not a number/],
+  [['set', '0x1000', '--hz', '0', '--etime', '100'], /--hz: 0 is out of range/],
+  [['set', '0x1000', '--oseq'], /option '--oseq <n>' argument missing/],
+  [['monitor', '--count', '0'], /--count: 0 is out of range/],
+  [['monitor', '--count', 'ten'], /--count: "ten" is not a number/],
+  [['monitor', '--spi', 'nope'], /SPI: "nope" is not a number/],
+  [['monitor', '--rcvbuf', '1x'], /--rcvbuf: "1x" is not a size in bytes/],
+  [['monitor', '--proto', 'udp'], /--proto: "udp" is not one of esp, ah, comp/],
+  [['frobnicate'], /unknown command 'frobnicate'/],
+  [['--netns'], /option '-n, --netns <name>' argument missing/],
+  [['-x', 'get', '1'], /unknown option '-x'/],
+];
+
+describe('usage errors exit 2 with a one-line message', () => {
+  for (const [args, expected] of BAD_INPUTS) {
+    it(`xaev ${args.join(' ')}`, () => {
+      const result = runXaev(args);
+      assert.equal(result.status, 2, `stderr: ${result.stderr}`);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.split('\n').filter((line) => line !== '');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, /^xaev: /);
+      assert.match(lines[0]!, expected);
+    });
+  }
+
+  it('has at least 25 cases', () => assert.ok(BAD_INPUTS.length >= 25));
+});
+
+describe('help and version', () => {
+  it('--version prints the package version and exits 0', () => {
+    const result = runXaev(['--version']);
+    assert.equal(result.status, 0);
+    assert.match(result.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('each command has help with examples, exit 0', () => {
+    for (const command of ['get', 'set', 'monitor']) {
+      const result = runXaev([command, '--help']);
+      assert.equal(result.status, 0);
+      assert.match(result.stdout, /Examples:\n {2}xaev /);
+    }
+  });
+});
