@@ -79,7 +79,8 @@ export function selectSas(
     const hint = tellApart.length
       ? `choose one with ${tellApart.join(' or ')}${multiple.offersAll ? ', or show them all with --all' : ''}`
       : 'they differ in nothing xaev can select by';
-    throw new CliError(`${spi} matches ${entries.length} SAs: ${hint}`, entries.map((e) => `  ${describeEntry(e)}`));
+    const listing = entries.map((e) => `  ${describeEntry(e)}`).sort();
+    throw new CliError(`${spi} matches ${entries.length} SAs: ${hint}`, listing);
   }
   return entries;
 }

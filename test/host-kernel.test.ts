@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseMessages } from '../src/netlink/message.js';
+import { hostKernelSkipReason, ip, makeNetns } from './support/host.js';
+import { injectAevents, killStragglers, startListeners, startProcess, type RunningProcess } from './support/monitor.js';
+import { FIXTURES, XAEV_BIN } from './support/paths.js';
+import { runXaev } from './support/run.js';
+
+// The host kernel has XFRM but no ESP/AH: only larval SAs (ALLOCSPI) exist here. That is
+// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor.
+const skip = hostKernelSkipReason();
+const ALLOC_TIME_SLACK = 120;
+
+describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
+  let ns: { name: string; remove: () => void };
+  let allocatedAt = 0;
+
+  before(() => {
+    ns = makeNetns('xaev-host');
+    allocatedAt = Math.floor(Date.now() / 1000);
+    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '77', 'min', '0x1000', 'max', '0x1000');
+    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '2001:db8::1', 'dst', '2001:db8::2', 'proto', 'esp', 'reqid', '78', 'min', '0x2000', 'max', '0x2000');
+    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.3', 'proto', 'ah', 'reqid', '79', 'min', '0x2000', 'max', '0x2000');
+  });
+  after(() => {
+    killStragglers();
+    ns?.remove();
+  });
+
+  it('get prints the SPI, addresses, reqid, zero counters and zero thresholds', () => {
+    const result = runXaev(['-n', ns.name, 'get', '0x1000']);
+    assert.equal(result.stderr, '');
+    assert.equal(result.status, 0);
+    const lines = result.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 5), [
+      'src 192.0.2.1 dst 192.0.2.2',
+      '\tproto esp spi 0x00001000 reqid 77',
+      '\tanti-replay context: seq 0x0, oseq 0x0, bitmap 0x00000000',
+      '\tlifetime current:',
+      '\t  0(bytes), 0(packets)',
+    ]);
+    assert.match(lines[5]!, /^\t {2}add \d{4}-\d\d-\d\d \d\d:\d\d:\d\d use -$/);
+    assert.deepEqual(lines.slice(6), ['\taevent thresholds: replay 0 packets, timer 0 ms', '']);
+  });
+
+  it('get --json gives the documented object with exact values', () => {
+    const result = runXaev(['-n', ns.name, '-j', 'get', '4096']);
+    assert.equal(result.status, 0);
+    const record = JSON.parse(result.stdout) as { lifetime: { addTime: number } };
+    assert.ok(Math.abs(record.lifetime.addTime - allocatedAt) < ALLOC_TIME_SLACK);
+    assert.equal(
+      result.stdout,
+      '{"src":"192.0.2.1","dst":"192.0.2.2","family":"inet","proto":"esp","spi":4096,"reqid":77,"mark":null,"ifId":null,' +
+        '"replay":{"kind":"legacy","seq":0,"oseq":0,"bitmap":0},' +
+        `"lifetime":{"bytes":0,"packets":0,"addTime":${record.lifetime.addTime},"useTime":0},` +
+        '"thresholds":{"replay":0,"timerMs":0}}\n',
+    );
+  });
+
+  it('get finds an IPv6 SA', () => {
+    const result = runXaev(['-n', ns.name, '-j', 'get', '0x2000', '--proto', 'esp']);
+    assert.equal(result.status, 0, result.stderr);
+    const record = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.deepEqual([record.src, record.dst, record.family, record.reqid], ['2001:db8::1', '2001:db8::2', 'inet6', 78]);
+  });
+
+  it('a shared SPI is reported as ambiguous, with the SAs and the option that tells them apart', () => {
+    const result = runXaev(['-n', ns.name, 'get', '0x2000']);
+    assert.equal(result.status, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(
+      result.stderr,
+      'xaev: SPI 0x2000 matches 2 SAs: choose one with --dst or --proto or --src, or show them all with --all\n' +
+        '  src 192.0.2.1 dst 192.0.2.3 proto ah spi 0x2000 reqid 79\n' +
+        '  src 2001:db8::1 dst 2001:db8::2 proto esp spi 0x2000 reqid 78\n',
+    );
+    const all = runXaev(['-n', ns.name, '-j', 'get', '0x2000', '--all']);
+    assert.equal(all.status, 0);
+    assert.deepEqual((JSON.parse(all.stdout) as { proto: string }[]).map((r) => r.proto).sort(), ['ah', 'esp']);
+  });
+
+  it('set on a larval SA fails with the kernel\'s own reason', () => {
+    const result = runXaev(['-n', ns.name, 'set', '0x1000', '--rthr', '5']);
+    assert.equal(result.status, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, 'xaev: the kernel refused the request: SA must be in VALID state (EINVAL)\n');
+  });
+
+  it('an unknown SPI exits 1 and names the filters', () => {
+    const result = runXaev(['-n', ns.name, 'get', '0x1001']);
+    assert.deepEqual([result.status, result.stdout, result.stderr], [1, '', 'xaev: no SA with SPI 0x1001\n']);
+    const filtered = runXaev(['-n', ns.name, 'get', '0x1000', '--dst', '192.0.2.9', '--proto', 'esp']);
+    assert.deepEqual([filtered.status, filtered.stderr], [1, 'xaev: no SA with SPI 0x1000 and dst 192.0.2.9, proto esp\n']);
+  });
+
+  it('a missing namespace is named', () => {
+    const result = runXaev(['-n', 'xaev-no-such-ns', 'get', '1']);
+    assert.deepEqual(
+      [result.status, result.stderr],
+      [1, 'xaev: network namespace "xaev-no-such-ns" not found: /run/netns/xaev-no-such-ns does not exist (see ip netns list)\n'],
+    );
+  });
+
+  it('an unprivileged user is told that NETLINK_XFRM needs CAP_NET_ADMIN', () => {
+    const result = runXaev(['get', '0x1000'], { uid: 65534, gid: 65534 });
+    assert.deepEqual(
+      [result.status, result.stdout, result.stderr],
+      [1, '', 'xaev: permission denied: NETLINK_XFRM needs CAP_NET_ADMIN (run as root)\n'],
+    );
+    const monitor = runXaev(['monitor'], { uid: 65534, gid: 65534 });
+    assert.deepEqual([monitor.status, monitor.stderr], [1, 'xaev: permission denied: NETLINK_XFRM needs CAP_NET_ADMIN (run as root)\n']);
+  });
+
+  it('monitor prints live events exactly as ip xfrm monitor aevent does, side by side', async () => {
+    const [xaev, iproute] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, 'monitor']),
+      startProcess('ip', ['-n', ns.name, 'xfrm', 'monitor', 'aevent']),
+    ])) as [RunningProcess, RunningProcess];
+    // One datagram per message, as the kernel sends them.
+    injectAevents(ns.name, parseMessages(readFileSync(`${FIXTURES}ae.bin`)).map((m) => encodeRaw(m)));
+    const expected = readFileSync(`${FIXTURES}ae.expected.txt`, 'utf8');
+    await until(() => xaev.stdout().length >= expected.length && iproute.stdout().length >= expected.length);
+    xaev.child.kill('SIGTERM');
+    iproute.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    await iproute.exited;
+    assert.equal(xaev.stdout(), expected);
+    assert.equal(iproute.stdout(), expected);
+    assert.equal(xaev.stderr(), '');
+  });
+
+  it('monitor --json --count 2 prints two objects and exits 0', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--count', '2', '--proto', 'esp']),
+    ])) as [RunningProcess];
+    injectAevents(ns.name, [readFileSync(`${FIXTURES}ae.bin`)]);
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    assert.deepEqual(
+      xaev.stdout().trimEnd().split('\n').map((line) => (JSON.parse(line) as { spi: number }).spi),
+      [0x1234, 0xc0ffee01],
+    );
+  });
+
+  it('monitor ends with 0 on SIGINT, and quietly when the reader of its pipe goes away', async () => {
+    const [interrupted] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, 'monitor']),
+    ])) as [RunningProcess];
+    interrupted.child.kill('SIGINT');
+    assert.deepEqual(await interrupted.exited, { code: 0, signal: null });
+    assert.equal(interrupted.stderr(), '');
+
+    const [pipeline] = (await startListeners(ns.name, () => [
+      startProcess('bash', ['-c', `node ${XAEV_BIN} -n ${ns.name} monitor | head -1; echo "status \${PIPESTATUS[0]}" >&2`]),
+    ])) as [RunningProcess];
+    // The first event fills head's one line; later ones hit the closed pipe.
+    for (let i = 0; i < 5 && pipeline.child.exitCode === null; i++) {
+      injectAevents(ns.name, [readFileSync(`${FIXTURES}ae.bin`)]);
+      await sleep(100);
+    }
+    assert.deepEqual(await pipeline.exited, { code: 0, signal: null });
+    assert.equal(pipeline.stdout(), 'Async event  (0x20)  timer expired \n');
+    assert.equal(pipeline.stderr(), 'status 0\n');
+  });
+
+  it('an overrun is reported with the number of lost events, and later events still arrive', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--rcvbuf', '1']),
+    ])) as [RunningProcess];
+    xaev.child.kill('SIGSTOP');
+    const burst = readFileSync(`${FIXTURES}ae.bin`).subarray(0, 132);
+    injectAevents(ns.name, Array.from({ length: 300 }, () => burst));
+    xaev.child.kill('SIGCONT');
+    await until(() => xaev.stderr().includes('overrun'));
+    const marker = Buffer.from(burst);
+    marker.writeUInt32BE(0xfeed, 32); // the SPI field: after the 16-byte header and the 16-byte daddr
+    await sleep(200);
+    injectAevents(ns.name, [marker]);
+    await until(() => xaev.stdout().includes('"spi":65261'));
+    xaev.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    const received = xaev.stdout().trimEnd().split('\n').length - 1;
+    const match = /^xaev: receive buffer overrun: (\d+) events lost \(raise --rcvbuf\)$/m.exec(xaev.stderr());
+    assert.ok(match, xaev.stderr());
+    assert.equal(received + Number(match[1]), 300, `received ${received}, lost ${match[1]}`);
+  });
+});
+
+function encodeRaw(message: { type: number; flags: number; seq: number; pid: number; payload: Buffer }): Buffer {
+  const header = Buffer.alloc(16);
+  header.writeUInt32LE(16 + message.payload.length, 0);
+  header.writeUInt16LE(message.type, 4);
+  header.writeUInt16LE(message.flags, 6);
+  header.writeUInt32LE(message.seq, 8);
+  header.writeUInt32LE(message.pid, 12);
+  return Buffer.concat([header, message.payload]);
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await sleep(20);
+  }
+}
