@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AeMessage } from '../src/xfrm/aevent.js';
+import { hzFromProbe, jiffiesFromMs, PROBE_JIFFIES, thresholdReadBack, timerMsFromThreshold } from '../src/xfrm/hz.js';
+import { IncompatibleChangeError, mergeCounters } from '../src/xfrm/update.js';
+
+function state(replay: AeMessage['replay']): AeMessage {
+  return {
+    id: { saId: { daddr: Buffer.alloc(16), spi: 1, family: 2, proto: 50 }, saddr: Buffer.alloc(16), flags: 9, reqid: 1 },
+    replay,
+    lifetime: { bytes: 1000n, packets: 10n, addTime: 1700000000n, useTime: 1700000100n },
+    replayThreshold: 2,
+    timerThreshold100ms: 10,
+    mark: undefined,
+    ifId: undefined,
+    direction: undefined,
+    unknownAttributes: [],
+  };
+}
+
+describe('timer units (reference §6.1)', () => {
+  it('reads 100 ms units and writes jiffies', () => {
+    assert.equal(timerMsFromThreshold(10), 1000);
+    assert.equal(jiffiesFromMs(300, 100), 30);
+    assert.equal(jiffiesFromMs(300, 250), 75);
+    assert.equal(jiffiesFromMs(1000, 1000), 1000);
+  });
+
+  it('predicts the read-back the UML kernel showed at HZ=100', () => {
+    // Measured: NEWAE 10 -> GETAE 1; NEWAE 100 -> 10; NEWAE 30 -> 3 (300 ms).
+    assert.equal(thresholdReadBack(10, 100), 1);
+    assert.equal(thresholdReadBack(100, 100), 10);
+    assert.equal(thresholdReadBack(30, 100), 3);
+  });
+
+  it('recovers HZ from the probe read-back for the usual values', () => {
+    for (const hz of [100, 250, 300, 1000]) assert.equal(hzFromProbe(thresholdReadBack(PROBE_JIFFIES, hz)), hz);
+    assert.equal(hzFromProbe(0), undefined);
+  });
+});
+
+describe('merging counters into the current state', () => {
+  const legacy = state({ kind: 'legacy', oseq: 0x10, seq: 0x20, bitmap: 0xff });
+
+  it('--oseq keeps seq and the bitmap of a legacy SA', () => {
+    const { update, lowered } = mergeCounters(legacy, { oseq: 0x100 });
+    assert.deepEqual(update.replay, { kind: 'legacy', oseq: 0x100, seq: 0x20, bitmap: 0xff });
+    assert.equal(update.lifetime, undefined);
+    assert.deepEqual(lowered, []);
+  });
+
+  it('reports every lowered counter', () => {
+    const { lowered } = mergeCounters(legacy, { oseq: 5, seq: 0x30, packets: 3n });
+    assert.deepEqual(lowered, ['oseq 0x10 -> 0x5', 'packets 10 -> 3']);
+  });
+
+  it('refuses --seq-hi on a legacy SA', () => {
+    assert.throws(() => mergeCounters(legacy, { seqHi: 1 }), IncompatibleChangeError);
+  });
+
+  it('keeps the ESN bitmap, window and bmp_len when only --seq changes', () => {
+    const esn = state({ kind: 'esn', oseq: 0, seq: 100, oseqHi: 0, seqHi: 1, replayWindow: 128, bitmap: [1, 2, 3, 0x80000000] });
+    const { update, lowered } = mergeCounters(esn, { seq: 200 });
+    assert.deepEqual(update.replay, { kind: 'esn', oseq: 0, seq: 200, oseqHi: 0, seqHi: 1, replayWindow: 128, bitmap: [1, 2, 3, 0x80000000] });
+    assert.deepEqual(lowered, []);
+  });
+
+  it('compares ESN counters as 64-bit values', () => {
+    const esn = state({ kind: 'esn', oseq: 5, seq: 0, oseqHi: 2, seqHi: 0, replayWindow: 64, bitmap: [0, 0] });
+    assert.deepEqual(mergeCounters(esn, { oseq: 0xffffffff, oseqHi: 1 }).lowered, ['oseq 0x200000005 -> 0x1ffffffff']);
+    assert.deepEqual(mergeCounters(esn, { oseq: 1 }).lowered, ['oseq 0x200000005 -> 0x200000001']);
+    assert.deepEqual(mergeCounters(esn, { oseq: 1, oseqHi: 3 }).lowered, []);
+  });
+
+  it('merges lifetime counters and keeps the times', () => {
+    const { update } = mergeCounters(legacy, { bytes: 0xffffffffffffffffn });
+    assert.deepEqual(update.lifetime, { bytes: 0xffffffffffffffffn, packets: 10n, addTime: 1700000000n, useTime: 1700000100n });
+  });
+});
