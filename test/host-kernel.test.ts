@@ -19,6 +19,8 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
 
   before(() => {
     ns = makeNetns('xaev-host');
+    // Larval SAs expire after xfrm_acq_expires (30 s by default): keep them for the whole suite.
+    ip('netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
     allocatedAt = Math.floor(Date.now() / 1000);
     ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '77', 'min', '0x1000', 'max', '0x1000');
     ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '2001:db8::1', 'dst', '2001:db8::2', 'proto', 'esp', 'reqid', '78', 'min', '0x2000', 'max', '0x2000');
