@@ -1,4 +1,5 @@
 import type { ChalkInstance } from 'chalk';
+import { enterNetworkNamespace } from '../netlink/socket.js';
 import { XfrmClient } from '../xfrm/client.js';
 import { UsageError } from './errors.js';
 import { createStyle } from './style.js';
@@ -17,10 +18,11 @@ export class CliContext {
   globals: GlobalOptions = { json: false, color: true };
   style: ChalkInstance = createStyle(this.globals);
   private xfrm: XfrmClient | undefined;
+  private enteredNetns: string | undefined;
 
   /** Called once the global options are parsed, before a command runs. */
   configure(globals: GlobalOptions): void {
-    if (this.xfrm && globals.netns !== this.globals.netns) {
+    if (this.enteredNetns !== undefined && globals.netns !== this.enteredNetns) {
       throw new UsageError('--netns cannot change once a command has run in this process');
     }
     this.globals = globals;
@@ -28,8 +30,17 @@ export class CliContext {
   }
 
   client(): XfrmClient {
-    this.xfrm ??= XfrmClient.open({ netns: this.globals.netns });
+    this.enterNetns();
+    this.xfrm ??= XfrmClient.open();
     return this.xfrm;
+  }
+
+  /** Enter --netns once, for sockets and for /proc/sys alike (setns is per thread, permanent). */
+  enterNetns(): void {
+    if (this.globals.netns === undefined || this.enteredNetns === this.globals.netns) return;
+    if (this.enteredNetns !== undefined) throw new UsageError('--netns cannot change once a command has run in this process');
+    enterNetworkNamespace(this.globals.netns);
+    this.enteredNetns = this.globals.netns;
   }
 
   /** Data goes to stdout. */

@@ -24,6 +24,16 @@ export class CliError extends Error {
   }
 }
 
+/** A failure already reported on stderr (e.g. by a batch line): only its status remains. */
+export class ReportedFailure extends Error {
+  override readonly name = 'ReportedFailure';
+  readonly status: number;
+  constructor(status: number) {
+    super(`failed with status ${status}`);
+    this.status = status;
+  }
+}
+
 /** strerror text for an errno, e.g. "No such process" for 3. */
 export function strerror(errno: number): string {
   return getSystemErrorMap().get(-errno)?.[1] ?? `error ${errno}`;
@@ -37,6 +47,7 @@ interface SyscallError extends Error {
 
 /** What went wrong, for stderr, and the exit status; undefined for an unexpected error (a bug). */
 export function describeError(error: unknown, netns?: string): { lines: string[]; status: number } | undefined {
+  if (error instanceof ReportedFailure) return { lines: [], status: error.status };
   if (error instanceof UsageError) return { lines: [error.message], status: EXIT_USAGE };
   if (error instanceof CliError) return { lines: [error.message, ...error.details], status: EXIT_FAILURE };
   if (error instanceof NativeAddonError) return { lines: [error.message], status: EXIT_FAILURE };

@@ -1,11 +1,6 @@
-import { CommanderError } from 'commander';
 import { CliContext } from './context.js';
-import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
-import { buildProgram, usageErrorFrom } from './program.js';
-
-function report(lines: string[]): void {
-  process.stderr.write(lines.map((line, i) => (i === 0 ? `xaev: ${line}\n` : `${line}\n`)).join(''));
-}
+import { EXIT_OK } from './errors.js';
+import { runCommandLine } from './run.js';
 
 /** Run xaev with the given arguments (without node and script); resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -15,26 +10,8 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   });
   const context = new CliContext();
-  const program = buildProgram(context);
   try {
-    await program.parseAsync(argv, { from: 'user' });
-    return EXIT_OK;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) {
-        return EXIT_OK;
-      }
-      if (error.code === 'commander.help' || error.code === 'commander.executeSubCommandAsync') return EXIT_USAGE;
-      report([`${usageErrorFrom(error).message} (see xaev --help)`]);
-      return EXIT_USAGE;
-    }
-    const described = describeError(error, context.globals.netns);
-    if (described) {
-      report(described.lines);
-      return described.status;
-    }
-    report([`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`]);
-    return EXIT_FAILURE;
+    return await runCommandLine(argv, context);
   } finally {
     context.close();
   }

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerBatch } from './commands/batch.js';
+import { registerCompletion } from './commands/completion.js';
+import { registerDefaults } from './commands/defaults.js';
 import { registerGet } from './commands/get.js';
+import { registerList } from './commands/list.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerSet } from './commands/set.js';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -15,9 +19,16 @@ export interface GlobalFlags {
   color?: boolean;
 }
 
-export function globalsFrom(flags: GlobalFlags): GlobalOptions {
-  return { netns: flags.netns, json: flags.json === true, color: flags.color !== false };
+/** A batch's own global options are the defaults of each of its lines. */
+export function globalsFrom(flags: GlobalFlags, defaults?: GlobalOptions): GlobalOptions {
+  return {
+    netns: flags.netns ?? defaults?.netns,
+    json: flags.json === true || defaults?.json === true,
+    color: flags.color !== false && defaults?.color !== false,
+  };
 }
+
+export type RunLine = (argv: string[], prefix: string, defaults: GlobalOptions) => Promise<number>;
 
 /** Commander's error lines are replaced by ours; help it prints on error still goes to stderr. */
 const QUIET_ERRORS = { writeErr: (text: string) => process.stderr.write(text), outputError: () => undefined };
@@ -26,7 +37,7 @@ const QUIET_ERRORS = { writeErr: (text: string) => process.stderr.write(text), o
  * The command tree. Commander's own exits are turned into exceptions (exitOverride) so the
  * caller decides the status: 2 for every usage error, 0 for --help and --version.
  */
-export function buildProgram(context: CliContext): Command {
+export function buildProgram(context: CliContext, options: { defaults?: GlobalOptions | undefined; runLine?: RunLine | undefined } = {}): Command {
   const program = new Command('xaev');
   program
     .description('Read, write and stream Linux XFRM (IPsec SA) async events: anti-replay and lifetime counters')
@@ -49,10 +60,14 @@ Examples:
 
 Exit status: 0 ok, 1 runtime or kernel error, 2 usage error.`,
     );
-  program.hook('preAction', () => context.configure(globalsFrom(program.opts<GlobalFlags>())));
+  program.hook('preAction', () => context.configure(globalsFrom(program.opts<GlobalFlags>(), options.defaults)));
   registerGet(program, context);
   registerSet(program, context);
   registerMonitor(program, context);
+  registerList(program, context);
+  registerDefaults(program, context);
+  if (options.runLine) registerBatch(program, context, options.runLine);
+  registerCompletion(program);
   for (const command of program.commands) command.exitOverride().configureOutput(QUIET_ERRORS);
   return program;
 }
