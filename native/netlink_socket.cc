@@ -1,0 +1,569 @@
+// The only native part of xaev: one AF_NETLINK socket exposed to JavaScript.
+// It performs socket syscalls and nothing else; every netlink and XFRM message
+// is built and parsed in TypeScript, so protocol bugs never need a rebuild.
+
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+// The TypeScript loader compares this with its own constant, so bump it with
+// every change to the JS-visible interface.
+constexpr uint32_t kAbiVersion = 1;
+
+// Kernel netlink datagrams stay far below this (dumps are cut at 32 KiB);
+// a larger one would mean a kernel we do not understand, so it is an error.
+constexpr size_t kMaxDatagram = 64 * 1024;
+
+// Bounds one read batch so that a busy socket cannot starve the event loop;
+// whatever is left makes the (level-triggered) poll fire again at once.
+constexpr size_t kMaxBatchDatagrams = 1024;
+constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;
+
+// Sending to the kernel is synchronous and practically never blocks, so a
+// send still blocked after this long means something is badly wrong.
+constexpr int kSendTimeoutMs = 5000;
+
+std::string ErrnoName(int err) {
+#define XAEV_ERRNO(name) {name, #name}
+  static const std::pair<int, const char*> kNames[] = {
+      XAEV_ERRNO(EPERM), XAEV_ERRNO(EACCES), XAEV_ERRNO(ENOENT),
+      XAEV_ERRNO(ESRCH), XAEV_ERRNO(EINTR), XAEV_ERRNO(EBADF),
+      XAEV_ERRNO(EAGAIN), XAEV_ERRNO(ENOMEM), XAEV_ERRNO(EFAULT),
+      XAEV_ERRNO(EBUSY), XAEV_ERRNO(EEXIST), XAEV_ERRNO(EINVAL),
+      XAEV_ERRNO(ENFILE), XAEV_ERRNO(EMFILE), XAEV_ERRNO(ENOSPC),
+      XAEV_ERRNO(EPIPE), XAEV_ERRNO(ERANGE), XAEV_ERRNO(ENOSYS),
+      XAEV_ERRNO(EOPNOTSUPP), XAEV_ERRNO(EPROTONOSUPPORT),
+      XAEV_ERRNO(EAFNOSUPPORT), XAEV_ERRNO(ENOBUFS), XAEV_ERRNO(ENOPROTOOPT),
+      XAEV_ERRNO(EMSGSIZE), XAEV_ERRNO(ETIMEDOUT), XAEV_ERRNO(ECONNREFUSED),
+  };
+#undef XAEV_ERRNO
+  for (const auto& [number, name] : kNames) {
+    if (number == err) return name;
+  }
+  return "E" + std::to_string(err);
+}
+
+// Shaped like Node's own system errors so that callers can branch on `code`.
+Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err) {
+  Napi::Error error =
+      Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
+  error.Set("code", Napi::String::New(env, ErrnoName(err)));
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("syscall", Napi::String::New(env, syscall));
+  return error;
+}
+
+// Both return an empty value, which is what a method returns after a throw.
+Napi::Value ThrowErrno(Napi::Env env, const char* syscall, int err) {
+  ErrnoError(env, syscall, err).ThrowAsJavaScriptException();
+  return Napi::Value();
+}
+
+Napi::Value ThrowTypeError(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return Napi::Value();
+}
+
+bool GetInteger(const Napi::CallbackInfo& info, size_t index, const char* name,
+                int64_t min, int64_t max, int64_t* out) {
+  if (!info[index].IsNumber()) {
+    ThrowTypeError(info.Env(), std::string(name) + " must be a number");
+    return false;
+  }
+  double value = info[index].As<Napi::Number>().DoubleValue();
+  if (!(value >= min && value <= max) || value != std::trunc(value)) {
+    Napi::RangeError::New(info.Env(), std::string(name) +
+                                          " must be an integer from " +
+                                          std::to_string(min) + " to " +
+                                          std::to_string(max))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<int64_t>(value);
+  return true;
+}
+
+int64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// A poll() timeout for what is left until `deadline`; -1 (forever) stays -1.
+int Remaining(int64_t deadline, int64_t timeout_ms) {
+  if (timeout_ms < 0) return -1;
+  return static_cast<int>(std::max<int64_t>(0, deadline - NowMs()));
+}
+
+// Returns 0 once `events` (or an error condition) is pending, ETIMEDOUT, or
+// the errno of a failed poll(). A negative timeout waits forever.
+int WaitFor(int fd, short events, int timeout_ms) {
+  const int64_t deadline = NowMs() + timeout_ms;
+  for (;;) {
+    pollfd pfd{fd, events, 0};
+    int ready = poll(&pfd, 1, Remaining(deadline, timeout_ms));
+    if (ready > 0) return 0;
+    if (ready == 0) return ETIMEDOUT;
+    if (errno != EINTR) return errno;
+  }
+}
+
+void EnterNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    ThrowTypeError(env, "path must be a string");
+    return;
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ThrowErrno(env, "open", errno);
+    return;
+  }
+  // Only the calling thread moves; that is the JS main thread, which opens
+  // every socket afterwards, so the whole CLI behaves like `ip -n`.
+  int failed = setns(fd, CLONE_NEWNET);
+  int err = errno;
+  close(fd);
+  if (failed) ThrowErrno(env, "setns", err);
+}
+
+class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "NetlinkSocket",
+        {
+            InstanceAccessor<&NetlinkSocket::PortId>("portId"),
+            InstanceAccessor<&NetlinkSocket::Fd>("fd"),
+            InstanceMethod<&NetlinkSocket::SetReceiveBufferSize>(
+                "setReceiveBufferSize"),
+            InstanceMethod<&NetlinkSocket::GetReceiveBufferSize>(
+                "getReceiveBufferSize"),
+            InstanceMethod<&NetlinkSocket::AddMembership>("addMembership"),
+            InstanceMethod<&NetlinkSocket::DropMembership>("dropMembership"),
+            InstanceMethod<&NetlinkSocket::Send>("send"),
+            InstanceMethod<&NetlinkSocket::Receive>("receive"),
+            InstanceMethod<&NetlinkSocket::ReceiveAll>("receiveAll"),
+            InstanceMethod<&NetlinkSocket::StartReceiving>("startReceiving"),
+            InstanceMethod<&NetlinkSocket::StopReceiving>("stopReceiving"),
+            InstanceMethod<&NetlinkSocket::RefHandle>("ref"),
+            InstanceMethod<&NetlinkSocket::UnrefHandle>("unref"),
+            InstanceMethod<&NetlinkSocket::Close>("close"),
+        });
+  }
+
+  explicit NetlinkSocket(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+    Napi::Env env = info.Env();
+    int64_t protocol;
+    if (!GetInteger(info, 0, "protocol", 0, INT_MAX, &protocol)) return;
+    // On any failure below the wrapper deletes this object, closing the fd.
+    fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                 static_cast<int>(protocol));
+    if (fd_ < 0) {
+      ThrowErrno(env, "socket", errno);
+      return;
+    }
+    sockaddr_nl local{};
+    local.nl_family = AF_NETLINK;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) < 0) {
+      ThrowErrno(env, "bind", errno);
+      return;
+    }
+    socklen_t len = sizeof local;
+    if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len) < 0) {
+      ThrowErrno(env, "getsockname", errno);
+      return;
+    }
+    port_id_ = local.nl_pid;
+    // Extended acks explain EINVAL; capped acks keep replies to big requests
+    // small. Both are optional niceties that old kernels lack.
+    for (int option : {NETLINK_EXT_ACK, NETLINK_CAP_ACK}) {
+      int on = 1;
+      if (setsockopt(fd_, SOL_NETLINK, option, &on, sizeof on) < 0 &&
+          errno != ENOPROTOOPT) {
+        ThrowErrno(env, "setsockopt", errno);
+        return;
+      }
+    }
+  }
+
+  // Runs from the GC finalizer (or at environment teardown) when close() was
+  // never called. It must not touch JS, and cannot wait for uv_close.
+  ~NetlinkSocket() override { ReleaseHandles(); }
+
+ private:
+  Napi::Value PortId(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), port_id_);
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), fd_);
+  }
+
+  Napi::Value SetReceiveBufferSize(const Napi::CallbackInfo& info) {
+    int64_t bytes;
+    if (!GetInteger(info, 0, "bytes", 0, INT_MAX, &bytes) || !CheckOpen(info))
+      return Napi::Value();
+    int value = static_cast<int>(bytes);
+    // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN;
+    // without it, the capped SO_RCVBUF is the best we can do.
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &value, sizeof value) < 0) {
+      if (errno != EPERM ||
+          setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &value, sizeof value) < 0) {
+        return ThrowErrno(info.Env(), "setsockopt", errno);
+      }
+    }
+    return GetReceiveBufferSize(info);
+  }
+
+  Napi::Value GetReceiveBufferSize(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info)) return Napi::Value();
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &value, &len) < 0) {
+      return ThrowErrno(info.Env(), "getsockopt", errno);
+    }
+    return Napi::Number::New(info.Env(), value);
+  }
+
+  void AddMembership(const Napi::CallbackInfo& info) {
+    SetMembership(info, NETLINK_ADD_MEMBERSHIP);
+  }
+
+  void DropMembership(const Napi::CallbackInfo& info) {
+    SetMembership(info, NETLINK_DROP_MEMBERSHIP);
+  }
+
+  void SetMembership(const Napi::CallbackInfo& info, int option) {
+    int64_t group;
+    if (!GetInteger(info, 0, "group", 0, UINT32_MAX, &group) || !CheckOpen(info))
+      return;
+    uint32_t value = static_cast<uint32_t>(group);
+    if (setsockopt(fd_, SOL_NETLINK, option, &value, sizeof value) < 0) {
+      ThrowErrno(info.Env(), "setsockopt", errno);
+    }
+  }
+
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      return ThrowTypeError(env, "data must be a Buffer or Uint8Array");
+    }
+    if (!CheckOpen(info)) return Napi::Value();
+    Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    const int64_t deadline = NowMs() + kSendTimeoutMs;
+    for (;;) {
+      ssize_t sent =
+          sendto(fd_, data.Data(), data.ByteLength(), 0,
+                 reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+      if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return ThrowErrno(env, "sendto", errno);
+      int err = WaitFor(fd_, POLLOUT, Remaining(deadline, kSendTimeoutMs));
+      if (err) return ThrowErrno(env, err == ETIMEDOUT ? "sendto" : "poll", err);
+    }
+  }
+
+  Napi::Value Receive(const Napi::CallbackInfo& info) {
+    if (!ReceiveBlocking(info, 1)) return Napi::Value();
+    if (spans_.empty()) return info.Env().Null();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), buf_.get(), spans_[0].second);
+  }
+
+  Napi::Value ReceiveAll(const Napi::CallbackInfo& info) {
+    if (!ReceiveBlocking(info, kMaxBatchDatagrams)) return Napi::Value();
+    return BatchToJs(info.Env());
+  }
+
+  // Calling it again while receiving just swaps the callbacks: that lets a
+  // caller re-subscribe without a window in which datagrams could be missed.
+  void StartReceiving(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction() || !info[1].IsFunction()) {
+      ThrowTypeError(env, "onDatagrams and onOverrun must be functions");
+      return;
+    }
+    if (!CheckOpen(info)) return;
+    if (!poll_) {
+      uv_loop_t* loop = nullptr;
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+        Napi::Error::New(env, "no libuv event loop").ThrowAsJavaScriptException();
+        return;
+      }
+      // Heap-allocated because libuv still owns it after close() or the
+      // destructor, until the uv_close callback frees it.
+      auto* handle = new uv_poll_t;
+      int rc = uv_poll_init_socket(loop, handle, fd_);
+      if (rc < 0) {
+        delete handle;
+        ThrowErrno(env, "uv_poll_init", -rc);
+        return;
+      }
+      handle->data = this;
+      if (!ref_) uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+      poll_ = handle;
+    }
+    if (!async_context_) {
+      async_context_ = std::make_unique<Napi::AsyncContext>(env, "XaevNetlinkSocket");
+    }
+    on_datagrams_ = Napi::Persistent(info[0].As<Napi::Function>());
+    on_overrun_ = Napi::Persistent(info[1].As<Napi::Function>());
+    int rc = ArmPoll();
+    if (rc < 0) {
+      StopReceivingNow();
+      ThrowErrno(env, "uv_poll_start", -rc);
+      return;
+    }
+    if (!receiving_) {
+      // Keeps an otherwise unreferenced socket from being collected while
+      // the kernel still has something to tell it.
+      Ref();
+      receiving_ = true;
+    }
+  }
+
+  void StopReceiving(const Napi::CallbackInfo&) { StopReceivingNow(); }
+
+  void RefHandle(const Napi::CallbackInfo&) {
+    ref_ = true;
+    if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void UnrefHandle(const Napi::CallbackInfo&) {
+    ref_ = false;
+    if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void Close(const Napi::CallbackInfo&) {
+    StopReceivingNow();
+    ReleaseHandles();
+    pending_errno_ = 0;
+  }
+
+  bool CheckOpen(const Napi::CallbackInfo& info) {
+    if (fd_ >= 0) return true;
+    Napi::Error error = Napi::Error::New(info.Env(), "the netlink socket is closed");
+    error.Set("code", Napi::String::New(info.Env(), "EBADF"));
+    error.Set("errno", Napi::Number::New(info.Env(), EBADF));
+    error.ThrowAsJavaScriptException();
+    return false;
+  }
+
+  bool ReceiveBlocking(const Napi::CallbackInfo& info, size_t max_datagrams) {
+    int64_t timeout;
+    if (!GetInteger(info, 0, "timeoutMs", -1, INT_MAX, &timeout) || !CheckOpen(info))
+      return false;
+    spans_.clear();
+    if (pending_errno_) {
+      ThrowErrno(info.Env(), "recv", std::exchange(pending_errno_, 0));
+      return false;
+    }
+    const int64_t deadline = NowMs() + timeout;
+    for (;;) {
+      int err = WaitFor(fd_, POLLIN, Remaining(deadline, timeout));
+      if (err == ETIMEDOUT) return true;
+      if (err) {
+        ThrowErrno(info.Env(), "poll", err);
+        return false;
+      }
+      err = ReadBatch(max_datagrams);
+      if (!spans_.empty()) {
+        // The kernel forgets an error once recv() has reported it, so keep
+        // it for the next call instead of dropping the datagrams read so far.
+        pending_errno_ = err;
+        return true;
+      }
+      if (err) {
+        ThrowErrno(info.Env(), "recv", err);
+        return false;
+      }
+    }
+  }
+
+  // Reads queued datagrams back to back into buf_ without blocking. Returns
+  // 0 when the queue is empty or the batch is full, else the recv() errno;
+  // a datagram too big for kMaxDatagram is consumed and reported as EMSGSIZE.
+  int ReadBatch(size_t max_datagrams) {
+    spans_.clear();
+    size_t used = 0;
+    while (spans_.size() < max_datagrams && used < kMaxBatchBytes) {
+      if (buf_capacity_ - used < kMaxDatagram) {
+        size_t capacity = std::max(buf_capacity_ * 2, used + kMaxDatagram);
+        std::unique_ptr<uint8_t[]> bigger(new uint8_t[capacity]);
+        if (used) std::memcpy(bigger.get(), buf_.get(), used);
+        buf_ = std::move(bigger);
+        buf_capacity_ = capacity;
+      }
+      ssize_t n = recv(fd_, buf_.get() + used, kMaxDatagram, MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno == EAGAIN ? 0 : errno;
+      }
+      if (static_cast<size_t>(n) > kMaxDatagram) return EMSGSIZE;
+      spans_.emplace_back(used, static_cast<size_t>(n));
+      used += static_cast<size_t>(n);
+    }
+    return 0;
+  }
+
+  Napi::Array BatchToJs(Napi::Env env) {
+    if (spans_.empty()) return Napi::Array::New(env);
+    size_t total = spans_.back().first + spans_.back().second;
+    // One allocation and copy for the whole batch; the datagrams are views.
+    Napi::Buffer<uint8_t> all = Napi::Buffer<uint8_t>::Copy(env, buf_.get(), total);
+    Napi::Function subarray = all.Get("subarray").As<Napi::Function>();
+    Napi::Array datagrams = Napi::Array::New(env, spans_.size());
+    for (uint32_t i = 0; i < spans_.size(); i++) {
+      const auto& [offset, length] = spans_[i];
+      datagrams.Set(i, subarray.Call(all, {Napi::Number::New(env, offset),
+                                           Napi::Number::New(env, offset + length)}));
+    }
+    return datagrams;
+  }
+
+  // A pending error is reported without waiting for new data: a netlink
+  // socket is always writable, so adding UV_WRITABLE fires on the next tick.
+  // uv_poll_start() re-registers the fd with epoll each time, so it is only
+  // called when the events change or libuv stopped the handle on POLLERR.
+  int ArmPoll() {
+    int events = pending_errno_ ? UV_READABLE | UV_WRITABLE : UV_READABLE;
+    if (events == armed_events_ && uv_is_active(reinterpret_cast<uv_handle_t*>(poll_)))
+      return 0;
+    armed_events_ = events;
+    return uv_poll_start(poll_, events, OnPoll);
+  }
+
+  static void OnPoll(uv_poll_t* handle, int /*status*/, int /*events*/) {
+    // A negative status means POLLERR, i.e. the kernel set sk_err (ENOBUFS
+    // after an overrun); libuv has stopped the handle for it. The drain
+    // below reads that error, and ArmPoll() restarts polling either way.
+    auto* self = static_cast<NetlinkSocket*>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    // Holding the wrapper keeps the object alive even if a callback closes it.
+    [[maybe_unused]] Napi::Object keep_alive = self->Value();
+    self->Drain();
+    if (!self->receiving_) return;
+    int rc = self->ArmPoll();
+    if (rc < 0) self->FailReceiving(ErrnoError(env, "uv_poll_start", -rc));
+  }
+
+  // Datagrams read before an error are delivered before it, to keep order.
+  // After a callback throws, nothing more is called in this wake-up.
+  void Drain() {
+    if (pending_errno_ && !ReportError(std::exchange(pending_errno_, 0))) return;
+    size_t budget = kMaxBatchDatagrams;
+    while (receiving_ && budget > 0) {
+      int err = ReadBatch(budget);
+      budget -= spans_.size();
+      if (!spans_.empty() && (!Invoke(on_datagrams_, BatchToJs(Env())) || !receiving_)) {
+        pending_errno_ = err;
+        return;
+      }
+      if (err == 0 || !ReportError(err)) return;
+    }
+  }
+
+  // An overrun and an oversized datagram both mean lost messages, and the
+  // JS side recovers from either by resynchronising. Any other error is
+  // unexpected and would repeat, so receiving stops and the error surfaces
+  // as an uncaught exception.
+  bool ReportError(int err) {
+    if (err == ENOBUFS || err == EMSGSIZE) return Invoke(on_overrun_) && receiving_;
+    FailReceiving(ErrnoError(Env(), "recv", err));
+    return false;
+  }
+
+  void FailReceiving(Napi::Error error) {
+    StopReceivingNow();
+    napi_fatal_exception(Env(), error.Value());
+  }
+
+  // MakeCallback, not Call: it runs the microtask and nextTick queues
+  // afterwards, so promises settled by the callback do not stall. A throw
+  // goes to process 'uncaughtException' rather than into libuv.
+  bool Invoke(const Napi::FunctionReference& callback, napi_value arg = nullptr) {
+    Napi::Env env = Env();
+    callback.MakeCallback(Value(), arg ? 1 : 0, &arg, *async_context_);
+    if (!env.IsExceptionPending()) return true;
+    napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    return false;
+  }
+
+  void StopReceivingNow() {
+    if (poll_) uv_poll_stop(poll_);
+    on_datagrams_.Reset();
+    on_overrun_.Reset();
+    if (receiving_) {
+      receiving_ = false;
+      Unref();
+    }
+  }
+
+  void ReleaseHandles() {
+    if (poll_) {
+      // uv_close also stops polling, which must happen before close(fd_).
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), FreeHandle);
+      poll_ = nullptr;
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+
+  static void FreeHandle(uv_handle_t* handle) {
+    delete reinterpret_cast<uv_poll_t*>(handle);
+  }
+
+  int fd_ = -1;
+  uint32_t port_id_ = 0;
+  uv_poll_t* poll_ = nullptr;
+  bool receiving_ = false;
+  bool ref_ = true;
+  int armed_events_ = 0;
+  // An error recv() returned (and the kernel thereby cleared) that has not
+  // reached JS yet.
+  int pending_errno_ = 0;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  Napi::FunctionReference on_datagrams_;
+  Napi::FunctionReference on_overrun_;
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t buf_capacity_ = 0;
+  std::vector<std::pair<size_t, size_t>> spans_;  // offset, length in buf_
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  exports.Set("enterNetns", Napi::Function::New<EnterNetns>(env, "enterNetns"));
+  exports.Set("NetlinkSocket", NetlinkSocket::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xaev_netlink, Init)

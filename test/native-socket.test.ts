@@ -1,0 +1,358 @@
+// Tests of the C++ addon (native/netlink_socket.cc) through its raw JS interface. The kernel's
+// XFRM netlink family serves as the peer: a GETAE request that is too short always earns an
+// NLMSG_ERROR reply, which gives a reply on demand without touching any SA.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+interface Socket {
+  readonly portId: number;
+  readonly fd: number;
+  setReceiveBufferSize(bytes: number): number;
+  getReceiveBufferSize(): number;
+  addMembership(group: number): void;
+  dropMembership(group: number): void;
+  send(data: Uint8Array): number;
+  receive(timeoutMs: number): Buffer | null;
+  receiveAll(timeoutMs: number): Buffer[];
+  startReceiving(onDatagrams: (datagrams: Buffer[]) => void, onOverrun: () => void): void;
+  stopReceiving(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+interface Addon {
+  abiVersion: number;
+  enterNetns(path: string): void;
+  NetlinkSocket: new (protocol: number) => Socket;
+}
+
+// Compiled to dist/test/, so the build output is two levels up.
+const ADDON_PATH = fileURLToPath(new URL('../../build/Release/xaev_netlink.node', import.meta.url));
+const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+const { NetlinkSocket } = addon;
+
+const NETLINK_XFRM = 6;
+const XFRM_MSG_GETAE = 31;
+const XFRMNLGRP_AEVENTS = 5;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST_ACK = 0x5;
+const EINVAL = 22;
+
+const notRoot = process.getuid?.() !== 0 ? 'needs root (CAP_NET_ADMIN)' : false;
+
+/** A bare nlmsghdr: too short for GETAE, so the kernel answers with -EINVAL. */
+function badGetae(seq: number): Buffer {
+  const msg = Buffer.alloc(16);
+  msg.writeUInt32LE(16, 0);
+  msg.writeUInt16LE(XFRM_MSG_GETAE, 4);
+  msg.writeUInt16LE(NLM_F_REQUEST_ACK, 6);
+  msg.writeUInt32LE(seq, 8);
+  return msg;
+}
+
+function parseError(datagram: Buffer): { type: number; seq: number; error: number } {
+  assert.ok(datagram.length >= 20, `datagram too short: ${datagram.length}`);
+  assert.equal(datagram.readUInt32LE(0), datagram.length);
+  return { type: datagram.readUInt16LE(4), seq: datagram.readUInt32LE(8), error: datagram.readInt32LE(16) };
+}
+
+function assertSystemError(fn: () => unknown, code: string, errno: number, syscall?: string): void {
+  assert.throws(fn, (error: NodeJS.ErrnoException) => {
+    assert.ok(error instanceof Error);
+    assert.equal(error.code, code);
+    assert.equal(error.errno, errno);
+    if (syscall !== undefined) {
+      assert.equal(error.syscall, syscall);
+      assert.match(error.message, new RegExp(`^${syscall}: `));
+    }
+    return true;
+  });
+}
+
+/** Runs a CommonJS script in a fresh node, with the addon path as process.argv[1]. */
+function runChild(script: string, timeout = 10_000): ReturnType<typeof spawnSync> {
+  return spawnSync(process.execPath, ['-e', script, ADDON_PATH], { encoding: 'utf8', timeout });
+}
+
+const CHILD_PRELUDE = `
+  const { NetlinkSocket } = require(process.argv[1]);
+  const request = Buffer.alloc(16);
+  request.writeUInt32LE(16, 0); request.writeUInt16LE(${XFRM_MSG_GETAE}, 4);
+  request.writeUInt16LE(${NLM_F_REQUEST_ACK}, 6); request.writeUInt32LE(7, 8);
+`;
+
+function withSocket(fn: (socket: Socket) => void | Promise<void>): () => Promise<void> {
+  return async () => {
+    const socket = new NetlinkSocket(NETLINK_XFRM);
+    try {
+      await fn(socket);
+    } finally {
+      socket.close();
+    }
+  };
+}
+
+describe('native netlink socket addon', () => {
+  test('exports the interface version 1', () => {
+    assert.equal(addon.abiVersion, 1);
+    assert.equal(typeof addon.enterNetns, 'function');
+    assert.equal(typeof NetlinkSocket, 'function');
+  });
+
+  test('a new socket is bound and has a port id', withSocket((socket) => {
+    assert.ok(socket.portId > 0);
+    assert.ok(Number.isInteger(socket.fd) && socket.fd > 2);
+  }));
+
+  test('rejects arguments of the wrong type', withSocket((socket) => {
+    assert.throws(() => new NetlinkSocket('6' as unknown as number), TypeError);
+    assert.throws(() => new NetlinkSocket(-1), RangeError);
+    assert.throws(() => socket.send('abc' as unknown as Uint8Array), TypeError);
+    assert.throws(() => socket.send(new Uint16Array(8) as unknown as Uint8Array), TypeError);
+    assert.throws(() => socket.receive(undefined as unknown as number), TypeError);
+    assert.throws(() => socket.receive(1.5), RangeError);
+    assert.throws(() => socket.startReceiving(1 as never, 2 as never), TypeError);
+    assert.throws(() => addon.enterNetns(5 as unknown as string), TypeError);
+  }));
+
+  test('syscall failures carry code, errno and syscall', () => {
+    assertSystemError(() => new NetlinkSocket(9999), 'EPROTONOSUPPORT', 93, 'socket');
+    assertSystemError(() => addon.enterNetns('/run/netns/does-not-exist'), 'ENOENT', 2, 'open');
+  });
+
+  test('sets the receive buffer size, at least as large as requested', { skip: notRoot }, withSocket((socket) => {
+    const size = socket.setReceiveBufferSize(1 << 20);
+    assert.ok(size >= 1 << 20, `got ${size}`);
+    assert.equal(socket.getReceiveBufferSize(), size);
+    // The kernel clamps tiny sizes to its minimum instead of failing.
+    const minimum = socket.setReceiveBufferSize(1);
+    assert.ok(minimum > 1 && minimum < 1 << 20, `got ${minimum}`);
+  }));
+
+  test('sends a request and receives the kernel error reply', { skip: notRoot }, withSocket((socket) => {
+    assert.equal(socket.send(badGetae(1234)), 16);
+    const reply = socket.receive(2000);
+    assert.ok(reply);
+    assert.deepEqual(parseError(reply), { type: NLMSG_ERROR, seq: 1234, error: -EINVAL });
+    assert.equal(socket.receive(0), null);
+  }));
+
+  test('accepts a Uint8Array as well as a Buffer', { skip: notRoot }, withSocket((socket) => {
+    const request = badGetae(77);
+    const padded = new Uint8Array(request.length + 8);
+    padded.set(request, 4);
+    assert.equal(socket.send(padded.subarray(4, 4 + request.length)), 16);
+    const reply = socket.receive(2000);
+    assert.ok(reply);
+    assert.equal(parseError(reply).seq, 77);
+  }));
+
+  test('receive returns null after the timeout', withSocket((socket) => {
+    const start = performance.now();
+    assert.equal(socket.receive(150), null);
+    const elapsed = performance.now() - start;
+    assert.ok(elapsed >= 140 && elapsed < 1500, `took ${elapsed} ms`);
+  }));
+
+  test('receiveAll returns every queued datagram in order', { skip: notRoot }, withSocket((socket) => {
+    for (const seq of [11, 12, 13]) socket.send(badGetae(seq));
+    const datagrams = socket.receiveAll(2000);
+    assert.deepEqual(datagrams.map((d) => parseError(d).seq), [11, 12, 13]);
+    assert.ok(datagrams.every((d) => Buffer.isBuffer(d) && d.buffer === datagrams[0]?.buffer));
+    assert.deepEqual(socket.receiveAll(50), []);
+  }));
+
+  test('startReceiving delivers datagrams on the event loop', { skip: notRoot }, withSocket(async (socket) => {
+    const received = new Promise<Buffer[]>((resolve, reject) => {
+      socket.startReceiving(resolve, () => reject(new Error('unexpected overrun')));
+    });
+    socket.send(badGetae(4321));
+    const datagrams = await received;
+    assert.equal(datagrams.length, 1);
+    assert.deepEqual(parseError(datagrams[0]!), { type: NLMSG_ERROR, seq: 4321, error: -EINVAL });
+    socket.stopReceiving();
+    socket.stopReceiving();
+    // Stopped, but still open: the next reply is there for a synchronous read.
+    socket.send(badGetae(4322));
+    assert.equal(parseError(socket.receive(2000)!).seq, 4322);
+  }));
+
+  test('startReceiving again replaces the callbacks', { skip: notRoot }, withSocket(async (socket) => {
+    socket.startReceiving(() => assert.fail('old callback called'), () => assert.fail('old overrun'));
+    const received = new Promise<Buffer[]>((resolve) => socket.startReceiving(resolve, () => {}));
+    socket.send(badGetae(5));
+    assert.equal(parseError((await received)[0]!).seq, 5);
+  }));
+
+  test('joins and leaves the XFRM aevents multicast group', { skip: notRoot }, withSocket((socket) => {
+    socket.addMembership(XFRMNLGRP_AEVENTS);
+    socket.dropMembership(XFRMNLGRP_AEVENTS);
+    assertSystemError(() => socket.addMembership(0), 'EINVAL', EINVAL, 'setsockopt');
+  }));
+
+  test('close is idempotent and later calls fail with EBADF', () => {
+    const socket = new NetlinkSocket(NETLINK_XFRM);
+    socket.close();
+    socket.close();
+    assert.equal(socket.fd, -1);
+    assert.ok(socket.portId > 0);
+    socket.stopReceiving();
+    socket.ref();
+    socket.unref();
+    const calls: Array<() => unknown> = [
+      () => socket.send(badGetae(1)),
+      () => socket.receive(0),
+      () => socket.receiveAll(0),
+      () => socket.setReceiveBufferSize(4096),
+      () => socket.getReceiveBufferSize(),
+      () => socket.addMembership(XFRMNLGRP_AEVENTS),
+      () => socket.dropMembership(XFRMNLGRP_AEVENTS),
+      () => socket.startReceiving(() => {}, () => {}),
+    ];
+    for (const call of calls) assertSystemError(call, 'EBADF', 9);
+  });
+
+  test('close from inside the datagram callback is safe', { skip: notRoot }, async () => {
+    const socket = new NetlinkSocket(NETLINK_XFRM);
+    await new Promise<void>((resolve, reject) => {
+      socket.startReceiving(() => {
+        socket.close();
+        resolve();
+      }, () => reject(new Error('unexpected overrun')));
+      socket.send(badGetae(1));
+      socket.send(badGetae(2));
+    });
+    assert.equal(socket.fd, -1);
+  });
+
+  test('receive throws ENOBUFS after an overrun, then works again', { skip: notRoot }, withSocket((socket) => {
+    socket.setReceiveBufferSize(1);
+    for (let seq = 1; seq <= 2000; seq++) socket.send(badGetae(seq));
+    assertSystemError(() => socket.receive(1000), 'ENOBUFS', 105, 'recv');
+    // The replies queued before the overrun are still there, oldest first.
+    const queued = socket.receiveAll(1000);
+    assert.ok(queued.length > 0);
+    assert.equal(parseError(queued[0]!).seq, 1);
+    socket.send(badGetae(9999));
+    assert.equal(parseError(socket.receive(2000)!).seq, 9999);
+  }));
+
+  test('startReceiving reports an overrun and keeps receiving', { skip: notRoot }, withSocket(async (socket) => {
+    socket.setReceiveBufferSize(1);
+    for (let seq = 1; seq <= 2000; seq++) socket.send(badGetae(seq));
+    const events: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out; events: ${events.join(' ')}`)), 5000);
+      socket.startReceiving(
+        (datagrams) => {
+          for (const datagram of datagrams) {
+            const { seq } = parseError(datagram);
+            events.push(String(seq));
+            if (seq === 9999) {
+              clearTimeout(timer);
+              resolve();
+            }
+          }
+          // Ask for a fresh reply only once the backlog is gone.
+          if (events.includes('overrun') && !events.includes('sent')) {
+            events.push('sent');
+            socket.send(badGetae(9999));
+          }
+        },
+        () => events.push('overrun'),
+      );
+    });
+    assert.equal(events.filter((e) => e === 'overrun').length, 1);
+    assert.ok(events.indexOf('overrun') < events.indexOf('9999'));
+    assert.ok(events.includes('1'), 'replies queued before the overrun are delivered');
+  }));
+
+  test('an unref()ed receiving socket lets the process exit', () => {
+    const child = runChild(`${CHILD_PRELUDE}
+      const socket = new NetlinkSocket(${NETLINK_XFRM});
+      socket.startReceiving(() => {}, () => {});
+      socket.unref();
+      setTimeout(() => console.log('still alive'), 50);
+    `);
+    assert.equal(child.signal, null, 'the child had to be killed');
+    assert.equal(child.status, 0, String(child.stderr));
+    assert.equal(String(child.stdout).trim(), 'still alive');
+  });
+
+  test('a ref()ed receiving socket keeps the process alive', () => {
+    const child = runChild(`${CHILD_PRELUDE}
+      const socket = new NetlinkSocket(${NETLINK_XFRM});
+      socket.unref();
+      socket.startReceiving(() => {}, () => {});
+      socket.ref();
+    `, 1000);
+    assert.equal(child.signal, 'SIGTERM');
+  });
+
+  test('a throwing callback reaches process uncaughtException', { skip: notRoot }, () => {
+    const child = runChild(`${CHILD_PRELUDE}
+      const socket = new NetlinkSocket(${NETLINK_XFRM});
+      let calls = 0;
+      process.on('uncaughtException', (error) => {
+        console.log('caught ' + error.message);
+        if (++calls === 2) socket.close();
+        else socket.send(request);
+      });
+      socket.startReceiving(() => { throw new Error('boom'); }, () => {});
+      socket.send(request);
+    `);
+    assert.equal(child.signal, null, String(child.stderr));
+    assert.equal(child.status, 0, String(child.stderr));
+    assert.equal(String(child.stdout), 'caught boom\ncaught boom\n');
+  });
+
+  test('an unhandled callback exception exits like any uncaught error', { skip: notRoot }, () => {
+    const child = runChild(`${CHILD_PRELUDE}
+      const socket = new NetlinkSocket(${NETLINK_XFRM});
+      socket.startReceiving(() => { throw new Error('boom'); }, () => {});
+      socket.send(request);
+    `);
+    assert.equal(child.signal, null, 'not an abort');
+    assert.equal(child.status, 1);
+    assert.match(String(child.stderr), /Error: boom/);
+  });
+
+  test('a garbage-collected socket closes cleanly', () => {
+    const child = spawnSync(process.execPath, ['--expose-gc', '-e', `${CHILD_PRELUDE}
+      for (let i = 0; i < 200; i++) {
+        const socket = new NetlinkSocket(${NETLINK_XFRM});
+        if (i % 2) { socket.startReceiving(() => {}, () => {}); socket.stopReceiving(); }
+      }
+      const fds = () => require('fs').readdirSync('/proc/self/fd').length;
+      setTimeout(() => { globalThis.gc(); setTimeout(() => { globalThis.gc(); console.log(fds()); }, 50); }, 10);
+    `, ADDON_PATH], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(child.status, 0, String(child.stderr));
+    assert.ok(Number(child.stdout) < 100, `fds left open: ${child.stdout}`);
+  });
+
+  test('enterNetns moves the main thread into the namespace', { skip: notRoot }, (t) => {
+    const name = `xaevtest-${process.pid}`;
+    const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+    if (add.error || add.status !== 0) {
+      t.skip(`ip netns add failed: ${add.error?.message ?? add.stderr}`);
+      return;
+    }
+    try {
+      const child = runChild(`
+        const { enterNetns } = require(process.argv[1]);
+        enterNetns('/run/netns/${name}');
+        console.log(require('fs').statSync('/proc/self/ns/net').ino);
+      `);
+      assert.equal(child.status, 0, String(child.stderr));
+      assert.equal(Number(child.stdout), statSync(`/run/netns/${name}`).ino);
+      assert.notEqual(Number(child.stdout), statSync('/proc/self/ns/net').ino);
+    } finally {
+      spawnSync('ip', ['netns', 'del', name]);
+    }
+  });
+});
