@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { cleanupLab, ensureLab, LAB_DIR, labFile, labStatus, runInLab, type LabRun } from './lab/lab.js';
+
+// Real SAs and real traffic: test/lab/e2e.sh runs inside User Mode Linux (Linux 6.1, HZ=100,
+// ESP/AH), one boot for every phase. Values asserted here are what that kernel produces.
+// As root with apt, a missing lab is installed; otherwise the suite says how to enable it.
+const status = process.getuid?.() === 0 ? ensureLab({ install: true }) : labStatus();
+const skip = status.available ? false : `kernel lab unavailable: ${status.reason}`;
+
+interface Replay {
+  kind: 'legacy' | 'esn';
+  seq: number;
+  oseq: number;
+  bitmap: number | number[];
+  seqHi?: number;
+  oseqHi?: number;
+  window?: number;
+}
+interface SaJson {
+  src: string;
+  dst: string;
+  family: string;
+  proto: string;
+  spi: number;
+  reqid: number;
+  mark: { value: number; mask: number } | null;
+  replay: Replay;
+  lifetime: { bytes: number; packets: number; addTime: number; useTime: number };
+  thresholds: { replay: number; timerMs: number };
+}
+interface EventJson extends Omit<SaJson, 'thresholds'> {
+  event: string;
+  flags: number;
+  timestamp?: string;
+}
+
+/** What `ip -s xfrm state` says about one SA, by SPI and destination. */
+interface IpSa {
+  seq: number;
+  oseq: number;
+  bitmap: number | undefined;
+  bytes: number;
+  packets: number;
+}
+
+function ipState(text: string, spi: number, dst: string): IpSa {
+  const blocks = text.split(/^(?=src )/m);
+  const spiText = `spi 0x${spi.toString(16).padStart(8, '0')}`;
+  const block = blocks.find((b) => b.startsWith('src ') && b.split('\n')[0]!.endsWith(` dst ${dst}`) && b.includes(spiText));
+  assert.ok(block, `no SA ${spiText} dst ${dst} in ip output`);
+  const legacy = /anti-replay context: seq 0x([0-9a-f]+), oseq 0x([0-9a-f]+), bitmap 0x([0-9a-f]+)/.exec(block);
+  const esn = /seq-hi 0x[0-9a-f]+, seq 0x([0-9a-f]+), oseq-hi 0x[0-9a-f]+, oseq 0x([0-9a-f]+)/.exec(block);
+  const lifetime = /lifetime current:\n\s+(\d+)\(bytes\), (\d+)\(packets\)/.exec(block);
+  assert.ok((legacy ?? esn) && lifetime, block);
+  const counters = (legacy ?? esn)!;
+  return {
+    seq: parseInt(counters[1]!, 16),
+    oseq: parseInt(counters[2]!, 16),
+    bitmap: legacy ? parseInt(legacy[3]!, 16) : undefined,
+    bytes: Number(lifetime[1]),
+    packets: Number(lifetime[2]),
+  };
+}
+
+const jsonLines = <T>(text: string): T[] =>
+  text
+    .split('\n')
+    .filter((line) => line.startsWith('{') || line.startsWith('['))
+    .map((line) => JSON.parse(line) as T);
+
+const find = (sas: SaJson[], spi: number, dst: string): SaJson => {
+  const sa = sas.find((s) => s.spi === spi && s.dst === dst);
+  assert.ok(sa, `no SA 0x${spi.toString(16)} dst ${dst}`);
+  return sa;
+};
+
+describe('kernel lab: real ESP SAs and traffic (UML 6.1)', { skip, timeout: 240_000 }, () => {
+  let run: LabRun;
+  const file = (name: string): string => labFile(run, name);
+
+  before(async () => {
+    run = await runInLab(`${LAB_DIR}/e2e.sh`, { timeoutMs: 200_000 });
+    assert.equal(run.exitCode, 0, `${run.scenarioLog}\n${run.console.slice(-3000)}`);
+  });
+  after(() => {
+    if (run && !process.env.XAEV_LAB_KEEP) cleanupLab(run);
+  });
+
+  it('fresh SAs read the sysctl defaults: 2 packets and 1000 ms', () => {
+    const fresh = JSON.parse(file('fresh.json')) as SaJson;
+    assert.deepEqual(fresh.thresholds, { replay: 2, timerMs: 1000 });
+    assert.deepEqual([fresh.src, fresh.dst, fresh.proto, fresh.spi, fresh.reqid], ['192.0.2.1', '192.0.2.2', 'esp', 0x1000, 1]);
+    assert.deepEqual(fresh.replay, { kind: 'legacy', seq: 0, oseq: 0, bitmap: 0 });
+  });
+
+  it('xaev monitor and ip xfrm monitor aevent print byte-identical text for the same live events', () => {
+    for (const side of ['left', 'right']) {
+      const ours = file(`p1-xaev-${side}.txt`);
+      assert.equal(ours, file(`p1-ip-${side}.txt`), side);
+      assert.match(ours, /^Async event {2}\(0x10\) {2}replay update \n\tsrc 192\.0\.2\.1 dst 192\.0\.2\.2 {2}reqid 0x1 protocol esp {2}SPI 0x1000\n/m);
+      assert.match(ours, /\(0x20\) {2}timer expired/);
+      assert.equal(file(`p1-xaev-${side}.err`), '');
+    }
+    assert.equal(file('p1-xaev-right.status').trim(), '0');
+  });
+
+  it('after 10 packets, get/list agree with ip -s xfrm state on both ends', () => {
+    const leftIp = ipState(file('p1-ip-state-left.txt'), 0x1000, '192.0.2.2');
+    const rightIp = ipState(file('p1-ip-state-right.txt'), 0x1000, '192.0.2.2');
+    assert.deepEqual(leftIp, { seq: 0, oseq: 10, bitmap: 0, bytes: rightIp.bytes, packets: 10 });
+    assert.deepEqual({ ...rightIp, bytes: 0 }, { seq: 10, oseq: 0, bitmap: 0x3ff, bytes: 0, packets: 10 });
+    const left = find(jsonLines<SaJson[]>(file('p1-list-left.json'))[0]!, 0x1000, '192.0.2.2');
+    const right = find(jsonLines<SaJson[]>(file('p1-list-right.json'))[0]!, 0x1000, '192.0.2.2');
+    assert.deepEqual(left.replay, { kind: 'legacy', seq: 0, oseq: 10, bitmap: 0 });
+    assert.deepEqual(right.replay, { kind: 'legacy', seq: 10, oseq: 0, bitmap: 0x3ff });
+    assert.deepEqual([left.lifetime.bytes, left.lifetime.packets], [leftIp.bytes, 10]);
+    assert.deepEqual([right.lifetime.bytes, right.lifetime.packets], [rightIp.bytes, 10]);
+    assert.deepEqual(right.thresholds, { replay: 2, timerMs: 1000 });
+    // list covers every SA of the namespace: 7 pairs, both directions.
+    assert.equal(jsonLines<SaJson[]>(file('p1-list-left.json'))[0]!.length, 14);
+  });
+
+  it('monitor --json gives the same events, and the last one matches the final state', () => {
+    const events = jsonLines<EventJson>(file('p1-xaev-right.json')).filter((e) => e.spi === 0x1000);
+    const text = file('p1-xaev-right.txt');
+    assert.equal(events.length, text.split('\n').filter((line) => line.startsWith('Async event')).length);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('Async event'))
+        .map((line) => (line.includes('replay update') ? 'replay' : 'timer')),
+    );
+    const last = events.at(-1)!;
+    const rightIp = ipState(file('p1-ip-state-right.txt'), 0x1000, '192.0.2.2');
+    assert.equal(last.event, 'timer');
+    assert.deepEqual(last.replay, { kind: 'legacy', seq: rightIp.seq, oseq: 0, bitmap: rightIp.bitmap });
+    assert.deepEqual([last.lifetime.bytes, last.lifetime.packets], [rightIp.bytes, rightIp.packets]);
+    // Packet-driven events report the replay counter with the packet, lifetime without it.
+    for (const event of events.filter((e) => e.event === 'replay')) {
+      assert.equal(event.lifetime.packets, event.replay.seq - 1);
+    }
+  });
+
+  it('set --rthr 5: 40 packets at a steady rate give 40/5 replay events (within one)', () => {
+    const set = JSON.parse(file('p2-set.json')) as SaJson;
+    assert.deepEqual(set.thresholds, { replay: 5, timerMs: 20000 });
+    assert.equal(file('p2-set.status').trim(), '0');
+    const replays = jsonLines<EventJson>(file('p2-xaev-left.json')).filter((e) => e.event === 'replay');
+    assert.ok(Math.abs(replays.length - 8) <= 1, `${replays.length} replay events`);
+  });
+
+  it("xaev set's NEWAE is 'policy updated' to ip and an update event to xaev", () => {
+    assert.match(file('p2-ip-left.txt'), /^Async event {2}\(0x40\) {2}policy updated \n\tsrc 192\.0\.2\.1 dst 192\.0\.2\.2 {2}reqid 0x1 protocol esp {2}SPI 0x1000$/m);
+    const update = jsonLines<EventJson>(file('p2-xaev-left.json')).find((e) => e.event === 'update');
+    assert.ok(update);
+    assert.equal(update.flags, 64);
+    assert.equal(update.replay.oseq, 10);
+  });
+
+  it('--etime 300 reads back 300 ms and timer events come about 300 ms apart (HZ=100)', () => {
+    assert.equal(file('p3-set.status').trim(), '0');
+    assert.deepEqual((JSON.parse(file('p3-set.json')) as SaJson).thresholds, { replay: 1, timerMs: 300 });
+    const [afterSet, afterGet] = jsonLines<SaJson>(file('p3-batch.json'));
+    assert.deepEqual(afterSet!.thresholds, { replay: 100000, timerMs: 300 });
+    assert.deepEqual(afterGet!.thresholds, { replay: 100000, timerMs: 300 });
+    const timers = jsonLines<EventJson>(file('p3-xaev-left.json')).filter((e) => e.event === 'timer');
+    assert.ok(timers.length >= 6, `${timers.length} timer events in 3 s`);
+    const gaps = timers.slice(1).map((e, i) => Date.parse(e.timestamp!) - Date.parse(timers[i]!.timestamp!));
+    const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+    // A raw write of 300 would have meant 300 jiffies: 3 s at HZ=100.
+    assert.ok(median >= 250 && median <= 400, `median gap ${median} ms (${gaps.join(', ')})`);
+  });
+
+  it('--oseq 100000: the peer accepts the next packet as 100001; lowering is refused without --force', () => {
+    const set = JSON.parse(file('p4-set.json')) as SaJson;
+    assert.equal(set.replay.oseq, 100000);
+    const right = JSON.parse(file('p4-right.json')) as SaJson;
+    assert.equal(right.replay.seq, 100001);
+    assert.equal((right.replay.bitmap as number) & 1, 1);
+    assert.equal(file('p4-lower.status').trim(), '1');
+    assert.equal(file('p4-lower.out'), '');
+    assert.match(
+      file('p4-lower.err'),
+      /^xaev: refusing to lower oseq 0x186a1 -> 0x5: that reuses sequence numbers \(nonce reuse with GCM\) or reopens the replay window; add --force if you mean it\n$/,
+    );
+  });
+
+  it('ESN SAs: windows 128 and 4096, events, and a --seq write that keeps the bitmap', () => {
+    const [esn128, set128, esn4096, set4096, again4096] = jsonLines<SaJson>(file('p5-batch.json'));
+    assert.equal(file('p5-batch.status').trim(), '0');
+    assert.deepEqual({ ...esn128!.replay, bitmap: undefined }, { kind: 'esn', seq: 20, seqHi: 0, oseq: 0, oseqHi: 0, window: 128, bitmap: undefined });
+    assert.equal((esn128!.replay.bitmap as number[]).length, 4);
+    assert.deepEqual(esn128!.replay.bitmap, [0xfffff, 0, 0, 0]);
+    assert.deepEqual(set128!.replay, { ...esn128!.replay, seq: 1000 });
+    assert.equal((esn4096!.replay.bitmap as number[]).length, 128);
+    assert.deepEqual([esn4096!.replay.seq, esn4096!.replay.window], [20, 4096]);
+    assert.deepEqual(set4096!.replay, { ...esn4096!.replay, seq: 5000, seqHi: 1 });
+    assert.deepEqual(again4096!.replay, set4096!.replay);
+    const bitmapText = file('p5-bitmap.txt');
+    assert.match(bitmapText, /\t replay_window 4096, bitmap-length 128\n/);
+    assert.equal(bitmapText.split('\n').filter((line) => /^\t( [0-9a-f]{8}){8} $/.test(line)).length, 16);
+    const events = jsonLines<EventJson>(file('p5-xaev-right.json'));
+    const e128 = events.filter((e) => e.spi === 0x2000);
+    assert.ok(e128.length >= 5, `${e128.length} events for 0x2000`);
+    assert.ok(e128.every((e) => e.replay.kind === 'esn' && e.replay.window === 128));
+    assert.equal(e128.at(-1)!.replay.seq, 20);
+    assert.ok(events.some((e) => e.spi === 0x3000 && e.replay.window === 4096));
+    const ip = ipState(file('p5-ip-state-right.txt'), 0x3000, '192.0.2.2');
+    assert.deepEqual([ip.seq, ip.packets], [5000, 20]);
+  });
+
+  it('a marked SA, an IPv6 SA and an AH SA, each after 3 packets', () => {
+    assert.equal(file('p6-batch.status').trim(), '0');
+    const [marked, v6, ah] = jsonLines<SaJson>(file('p6-batch.json'));
+    assert.deepEqual(marked!.mark, { value: 5, mask: 0xff });
+    assert.deepEqual([v6!.src, v6!.dst, v6!.family], ['2001:db8::1', '2001:db8::2', 'inet6']);
+    assert.deepEqual([ah!.proto, ah!.spi], ['ah', 0x6000]);
+    const ip = file('p6-ip-state-right.txt');
+    for (const [sa, dst] of [
+      [marked!, '192.0.2.2'],
+      [v6!, '2001:db8::2'],
+      [ah!, '192.0.2.2'],
+    ] as const) {
+      assert.deepEqual(sa.replay, { kind: 'legacy', seq: 3, oseq: 0, bitmap: 7 }, `0x${sa.spi.toString(16)}`);
+      const fromIp = ipState(ip, sa.spi, dst);
+      assert.deepEqual([sa.lifetime.bytes, sa.lifetime.packets], [fromIp.bytes, 3]);
+    }
+    assert.match(file('p6-marked.txt'), /^\tmark 0x5\/0xff$/m);
+  });
+
+  it('two SAs sharing one SPI: exit 1, both listed, and the option that tells them apart', () => {
+    assert.equal(file('p6-ambiguous.status').trim(), '1');
+    assert.equal(file('p6-ambiguous.out'), '');
+    assert.equal(
+      file('p6-ambiguous.err'),
+      'xaev: SPI 0x7000 matches 2 SAs: choose one with --dst or --src, or show them all with --all\n' +
+        '  src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x7000 reqid 7\n' +
+        '  src 192.0.2.2 dst 192.0.2.1 proto esp spi 0x7000 reqid 7\n',
+    );
+  });
+
+  it('overrun: lost events are counted on stderr, and later events still print', () => {
+    const match = /^xaev: receive buffer overrun: (\d+) events lost \(raise --rcvbuf\)$/m.exec(file('p7-xaev-left.err'));
+    assert.ok(match, file('p7-xaev-left.err'));
+    const events = jsonLines<EventJson>(file('p7-xaev-left.json'));
+    const final = JSON.parse(file('p7-final.json')) as SaJson;
+    assert.ok(Number(match[1]) > 0);
+    assert.equal(events.at(-1)!.replay.oseq, final.replay.oseq);
+    // Every one of the 203 packets made a replay event (threshold 1): printed + lost.
+    assert.equal(events.filter((e) => e.event === 'replay').length + Number(match[1]), 203);
+  });
+
+  it('without CONFIG_HZ, set --etime probes HZ on the SA and still reads back 700 ms', () => {
+    if (file('p8-config.txt').trim() !== 'absent') return; // configs module could not be unloaded
+    assert.equal(file('p8-set.status').trim(), '0', file('p8-set.err'));
+    assert.equal((JSON.parse(file('p8-set.json')) as SaJson).thresholds.timerMs, 700);
+  });
+});
