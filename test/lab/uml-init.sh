@@ -80,6 +80,15 @@ export LAB_OUT
 LAB_OUT_HOST=$HOST_OUT
 export LAB_OUT LAB_OUT_HOST
 
+# --- the repository -------------------------------------------------------------
+# A checkout under /tmp or /run (CI may clone there) is hidden by the tmpfs mounted
+# above: mount it again from the host, read-only, at the same path.
+if [ -n "${LAB_REPO:-}" ] && [ ! -e "$LAB_REPO/package.json" ]; then
+	mkdir -p "$LAB_REPO" && mount -t hostfs -o ro none "$LAB_REPO" -o "$LAB_REPO" 2>/dev/null ||
+		mount -t hostfs none "$LAB_REPO" -o "$LAB_REPO" ||
+		say "cannot mount the repository $LAB_REPO from the host"
+fi
+
 # --- kernel modules -----------------------------------------------------------
 # The UML modules live in /usr/lib/uml/modules/<uname -r>/, not in
 # /lib/modules, so build a tiny module root on tmpfs for `modprobe -d`
