@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerBatch } from './commands/batch.js';
 import { registerCompletion } from './commands/completion.js';
@@ -7,10 +8,11 @@ import { registerGet } from './commands/get.js';
 import { registerList } from './commands/list.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerSet } from './commands/set.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 export const VERSION = packageJson.version;
 
 export interface GlobalFlags {

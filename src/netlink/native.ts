@@ -1,7 +1,8 @@
 // Loads the C++ addon (native/netlink_socket.cc) and describes its interface. The addon does
 // socket syscalls only; everything protocol-specific is TypeScript.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /** Bumped with every change to the addon's JS interface, to detect a stale build. */
 export const EXPECTED_ADDON_ABI = 1;
@@ -35,7 +36,7 @@ export class NativeAddonError extends Error {
   readonly code = 'EADDON';
 }
 
-export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/xaev_netlink.node', import.meta.url));
+export const ADDON_PATH = join(PACKAGE_ROOT, 'build/Release/xaev_netlink.node');
 const REBUILD_HINT = 'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)';
 
 let addon: NativeAddon | undefined;

@@ -3,7 +3,7 @@
 // sysconf(_SC_CLK_TCK) is USER_HZ (always 100), not the kernel's HZ, so it is no use here.
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { gunzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
 import type { SaKey } from './aevent.js';
 import type { XfrmClient } from './client.js';
 
@@ -34,6 +34,8 @@ function parseConfigHz(text: string): number | undefined {
 /** CONFIG_HZ of the running kernel from /proc/config.gz or /boot/config-$(uname -r). */
 export function readConfiguredHz(): HzSource | undefined {
   try {
+    // node:zlib is loaded only here: it would cost every run a few ms of start-up.
+    const { gunzipSync } = createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib');
     const hz = parseConfigHz(gunzipSync(readFileSync('/proc/config.gz')).toString('latin1'));
     if (hz) return { hz, source: '/proc/config.gz' };
   } catch {
