@@ -1,23 +1,26 @@
 /**
- * JSON.stringify for xaev's records, with bigint written as an exact integer literal (u64
- * counters must never be rounded through a double), compact, one line.
+ * JSON with u64 counters as exact integers. JSON.stringify (native, fast) does the work;
+ * a u64 above 2^53 would be rounded as a double, so it travels as a marked string that is
+ * unquoted afterwards. Records use jsonU64() for every u64.
  */
-export function toJson(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  switch (typeof value) {
-    case 'bigint':
-      return value.toString();
-    case 'number':
-    case 'boolean':
-    case 'string':
-      return JSON.stringify(value);
-    case 'object':
-      if (Array.isArray(value)) return `[${value.map(toJson).join(',')}]`;
-      return `{${Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`)
-        .join(',')}}`;
-    default:
-      throw new TypeError(`cannot encode ${typeof value} as JSON`);
+const MARK = '\u0000u64:';
+const MARKED = /"\\u0000u64:(\d+)"/g;
+
+class ExactInteger {
+  constructor(private readonly value: bigint) {}
+  toJSON(): string {
+    return MARK + this.value.toString();
   }
+}
+
+export type JsonU64 = number | ExactInteger;
+
+export function jsonU64(value: bigint): JsonU64 {
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : new ExactInteger(value);
+}
+
+/** Compact one-line JSON. Records must carry u64 values through jsonU64 (a bigint throws). */
+export function toJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.includes('\\u0000u64:') ? text.replace(MARKED, '$1') : text;
 }

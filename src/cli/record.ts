@@ -5,6 +5,7 @@ import { familyName, formatAddress } from '../xfrm/address.js';
 import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
 import { timerMsFromThreshold } from '../xfrm/hz.js';
 import type { LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
+import { jsonU64, type JsonU64 } from './json.js';
 
 export type ProtoName = 'esp' | 'ah' | 'comp';
 
@@ -29,7 +30,7 @@ export interface SaRecord {
   mark: { value: number; mask: number } | null;
   ifId: number | null;
   replay: ReplayJson | null;
-  lifetime: { bytes: bigint; packets: bigint; addTime: bigint; useTime: bigint } | null;
+  lifetime: { bytes: JsonU64; packets: JsonU64; addTime: JsonU64; useTime: JsonU64 } | null;
 }
 
 export interface GetRecord extends SaRecord {
@@ -60,7 +61,12 @@ function replayJson(replay: ReplayState | undefined): ReplayJson | null {
 
 function lifetimeJson(lifetime: LifetimeCurrent | undefined): SaRecord['lifetime'] {
   if (!lifetime) return null;
-  return { bytes: lifetime.bytes, packets: lifetime.packets, addTime: lifetime.addTime, useTime: lifetime.useTime };
+  return {
+    bytes: jsonU64(lifetime.bytes),
+    packets: jsonU64(lifetime.packets),
+    addTime: jsonU64(lifetime.addTime),
+    useTime: jsonU64(lifetime.useTime),
+  };
 }
 
 export function saRecord(ae: AeMessage): SaRecord {

@@ -14,21 +14,36 @@ export interface NetlinkMessage extends NetlinkHeader {
   payload: Buffer;
 }
 
-/** Build one message: header, then the parts back to back (each already 4-aligned). */
-export function encodeMessage(header: NetlinkHeader, ...parts: Buffer[]): Buffer {
+/** Bytes a message with these parts takes in a datagram, padding included. */
+export function encodedLength(parts: Buffer[]): number {
   let length = NLMSG_HDRLEN;
   for (const part of parts) length += part.length;
-  const message = Buffer.alloc(align4(length));
-  writeU32(message, length, 0);
-  writeU16(message, header.type, 4);
-  writeU16(message, header.flags, 6);
-  writeU32(message, header.seq, 8);
-  writeU32(message, header.pid, 12);
-  let offset = NLMSG_HDRLEN;
-  for (const part of parts) {
-    part.copy(message, offset);
-    offset += part.length;
-  }
+  return align4(length);
+}
+
+/**
+ * Write one message (header, then the parts back to back, each already 4-aligned) into
+ * `target` at `offset`; returns the offset after it. Lets many requests share one datagram
+ * without an allocation per request.
+ */
+export function encodeMessageInto(target: Buffer, offset: number, header: NetlinkHeader, parts: Buffer[]): number {
+  let length = NLMSG_HDRLEN;
+  for (const part of parts) length += part.length;
+  writeU32(target, length, offset);
+  writeU16(target, header.type, offset + 4);
+  writeU16(target, header.flags, offset + 6);
+  writeU32(target, header.seq, offset + 8);
+  writeU32(target, header.pid, offset + 12);
+  let at = offset + NLMSG_HDRLEN;
+  for (const part of parts) at += part.copy(target, at);
+  target.fill(0, at, offset + align4(length));
+  return offset + align4(length);
+}
+
+/** Build one message: header, then the parts back to back (each already 4-aligned). */
+export function encodeMessage(header: NetlinkHeader, ...parts: Buffer[]): Buffer {
+  const message = Buffer.allocUnsafe(encodedLength(parts));
+  encodeMessageInto(message, 0, header, parts);
   return message;
 }
 

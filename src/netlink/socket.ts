@@ -2,7 +2,7 @@ import { parseAck } from './ack.js';
 import { readS32 } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
 import { DecodeError, NetlinkError, NetlinkTimeoutError } from './errors.js';
-import { encodeMessage, parseMessages, type NetlinkMessage } from './message.js';
+import { encodedLength, encodeMessageInto, parseMessages, type NetlinkMessage } from './message.js';
 import { loadAddon, type NativeNetlinkSocket } from './native.js';
 
 /** How a request ends (netlink has no generic "this is the last reply" marker). */
@@ -90,11 +90,11 @@ export class NetlinkSocket {
     return seq;
   }
 
-  private encode(request: Request, seq: number): Buffer {
+  private flagsOf(request: Request): number {
     let flags = NLM_F_REQUEST | (request.flags ?? 0);
     if (request.completion === 'ack') flags |= NLM_F_ACK;
     if (request.completion === 'dump') flags |= NLM_F_DUMP;
-    return encodeMessage({ type: request.type, flags, seq, pid: 0 }, ...request.parts);
+    return flags;
   }
 
   /** Send one request and wait for its complete answer; a kernel error throws NetlinkError. */
@@ -116,15 +116,19 @@ export class NetlinkSocket {
       this.native.setReceiveBufferSize(PIPELINE_RCVBUF);
     }
     for (let start = 0; start < requests.length; start += PIPELINE_CHUNK) {
-      const chunk = requests.slice(start, start + PIPELINE_CHUNK);
+      const end = Math.min(start + PIPELINE_CHUNK, requests.length);
       const pending = new Map<number, { index: number; request: Request; replies: NetlinkMessage[] }>();
-      const encoded: Buffer[] = [];
-      chunk.forEach((request, i) => {
+      let size = 0;
+      for (let i = start; i < end; i++) size += encodedLength(requests[i]!.parts);
+      const datagram = Buffer.allocUnsafe(size);
+      let offset = 0;
+      for (let i = start; i < end; i++) {
+        const request = requests[i]!;
         const seq = this.takeSeq();
-        pending.set(seq, { index: start + i, request, replies: [] });
-        encoded.push(this.encode(request, seq));
-      });
-      this.native.send(encoded.length === 1 ? encoded[0]! : Buffer.concat(encoded));
+        pending.set(seq, { index: i, request, replies: [] });
+        offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: 0 }, request.parts);
+      }
+      this.native.send(datagram);
       while (pending.size > 0) {
         for (const datagram of this.receiveDatagrams()) {
           for (const message of parseMessages(datagram)) {

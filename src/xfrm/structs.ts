@@ -1,5 +1,6 @@
 // Fixed-layout XFRM structs (reference §3), encoded and decoded in one place. Every decoder
-// checks the length it was given and throws DecodeError rather than read past it.
+// checks the length it was given and throws DecodeError rather than read past it. Decoded
+// addresses are views into the received datagram, not copies: no allocation per message.
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../netlink/bytes.js';
 import { DecodeError } from '../netlink/errors.js';
 import {
@@ -84,7 +85,7 @@ export function encodeSaId(id: SaId, out: Buffer, offset: number): void {
 export function decodeSaId(buf: Buffer, offset: number): SaId {
   need(buf, offset + SIZEOF_USERSA_ID, 'xfrm_usersa_id');
   return {
-    daddr: Buffer.from(buf.subarray(offset, offset + 16)),
+    daddr: buf.subarray(offset, offset + 16),
     spi: buf.readUInt32BE(offset + 16),
     family: readU16(buf, offset + 20),
     proto: buf[offset + 22]!,
@@ -104,7 +105,7 @@ export function decodeAeventId(buf: Buffer): AeventId {
   need(buf, SIZEOF_AEVENT_ID, 'xfrm_aevent_id');
   return {
     saId: decodeSaId(buf, 0),
-    saddr: Buffer.from(buf.subarray(24, 40)),
+    saddr: buf.subarray(24, 40),
     flags: readU32(buf, 40),
     reqid: readU32(buf, 44),
   };
@@ -195,7 +196,6 @@ export interface UsersaInfo {
   /** id.daddr, id.spi, id.proto, and the SA's outer family (@212, not the selector's). */
   saId: SaId;
   saddr: Buffer;
-  lifetime: LifetimeCurrent;
   reqid: number;
   mode: number;
   /** Legacy window; 0 when an ESN attribute is in use. */
@@ -208,13 +208,12 @@ export function decodeUsersaInfo(buf: Buffer): UsersaInfo {
   const family = readU16(buf, 212);
   return {
     saId: {
-      daddr: Buffer.from(buf.subarray(56, 72)),
+      daddr: buf.subarray(56, 72),
       spi: buf.readUInt32BE(72),
       family,
       proto: buf[76]!,
     },
-    saddr: Buffer.from(buf.subarray(80, 96)),
-    lifetime: decodeLifetime(buf, 160, 'xfrm_usersa_info.curlft'),
+    saddr: buf.subarray(80, 96),
     reqid: readU32(buf, 208),
     mode: buf[214]!,
     replayWindow: buf[215]!,
@@ -237,8 +236,8 @@ export function decodeUserMapping(buf: Buffer): UserMapping {
   return {
     saId: decodeSaId(buf, 0),
     reqid: readU32(buf, 24),
-    oldSaddr: Buffer.from(buf.subarray(28, 44)),
-    newSaddr: Buffer.from(buf.subarray(44, 60)),
+    oldSaddr: buf.subarray(28, 44),
+    newSaddr: buf.subarray(44, 60),
     oldSport: buf.readUInt16BE(60),
     newSport: buf.readUInt16BE(62),
   };
