@@ -1,6 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { enterNetworkNamespace } from '../netlink/socket.js';
 import { XfrmClient } from '../xfrm/client.js';
+import { matchesFilter, type SaEntry, type SaFilter } from '../xfrm/sa-dump.js';
 import { UsageError } from './errors.js';
 import { createStyle } from './style.js';
 
@@ -19,6 +20,9 @@ export class CliContext {
   style: ChalkInstance = createStyle(this.globals);
   private xfrm: XfrmClient | undefined;
   private enteredNetns: string | undefined;
+  /** In a batch, the SA list is dumped once and reused by every line's lookup. */
+  private saIndex: SaEntry[] | undefined;
+  reuseSaIndex = false;
 
   /** Called once the global options are parsed, before a command runs. */
   configure(globals: GlobalOptions): void {
@@ -33,6 +37,22 @@ export class CliContext {
     this.enterNetns();
     this.xfrm ??= XfrmClient.open();
     return this.xfrm;
+  }
+
+  /**
+   * SAs matching a filter, from a GETSA dump. In a batch the dump is kept for later lines
+   * (a dump per line would cost O(SAs) each), and taken again when a lookup finds nothing.
+   */
+  findSas(filter: SaFilter): SaEntry[] {
+    const client = this.client();
+    if (!this.reuseSaIndex) return client.listSas(filter);
+    const search = (): SaEntry[] => (this.saIndex ?? []).filter((entry) => matchesFilter(entry, filter));
+    let found = this.saIndex ? search() : [];
+    if (found.length === 0) {
+      this.saIndex = client.listSas();
+      found = search();
+    }
+    return found;
   }
 
   /** Enter --netns once, for sockets and for /proc/sys alike (setns is per thread, permanent). */

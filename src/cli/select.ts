@@ -2,7 +2,7 @@
 // through a GETSA dump (reference §9.3).
 import type { Command } from 'commander';
 import { formatAddress } from '../xfrm/address.js';
-import type { XfrmClient } from '../xfrm/client.js';
+import type { CliContext } from './context.js';
 import type { SaEntry, SaFilter } from '../xfrm/sa-dump.js';
 import { CliError } from './errors.js';
 import { parseAddressOption, parseMark, parseProto, parseSpi } from './parse.js';
@@ -66,12 +66,12 @@ function distinguishingOptions(entries: SaEntry[]): string[] {
 
 /** The SAs a command acts on: exactly one unless --all, or a CliError naming the way out. */
 export function selectSas(
-  client: XfrmClient,
+  context: CliContext,
   filter: SaFilter,
   options: SelectorOptions,
   multiple: { all: boolean; offersAll: boolean },
 ): SaEntry[] {
-  const entries = client.listSas(filter);
+  const entries = context.findSas(filter);
   if (entries.length === 0) throw new CliError(describeFilter(filter, options));
   if (entries.length > 1 && !multiple.all) {
     const spi = filter.spi === undefined ? 'the selection' : `SPI ${hex(filter.spi)}`;

@@ -81,6 +81,7 @@ async function runBatch(context: CliContext, runLine: RunLine, file: string, opt
   }
   const name = file === '-' ? 'stdin' : file;
   const defaults = { ...context.globals };
+  context.reuseSaIndex = true;
   let firstFailure = EXIT_OK;
   const lines = text.split('\n');
   for (let index = 0; index < lines.length; index++) {

@@ -34,7 +34,7 @@ Examples:
 export function runGet(context: CliContext, spiText: string, options: GetOptions): void {
   const filter = parseSelectors(spiText, options);
   const client = context.client();
-  const entries = selectSas(client, filter, options, { all: options.all === true, offersAll: true });
+  const entries = selectSas(context, filter, options, { all: options.all === true, offersAll: true });
   const states = entries.map((entry) => client.getAe(keyOf(entry)));
   if (context.globals.json) {
     const records = states.map(getRecord);

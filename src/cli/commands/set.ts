@@ -85,7 +85,7 @@ export function runSet(context: CliContext, spiText: string, options: SetOptions
   }
 
   const client = context.client();
-  const [entry] = selectSas(client, filter, options, { all: false, offersAll: false });
+  const [entry] = selectSas(context, filter, options, { all: false, offersAll: false });
   const key = keyOf(entry!);
   const current = client.getAe(key);
   const { update: counters, lowered } = mergeCounters(current, changes);
