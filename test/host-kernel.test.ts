@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnSync } from 'node:child_process';
 import { parseMessages } from '../src/netlink/message.js';
 import { hostKernelSkipReason, ip, makeNetns } from './support/host.js';
 import { injectAevents, killStragglers, startListeners, startProcess, type RunningProcess } from './support/monitor.js';
@@ -206,3 +207,80 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
     await sleep(20);
   }
 }
+
+describe('host kernel: list, batch, defaults, completion', { skip }, () => {
+  let ns: { name: string; remove: () => void };
+
+  before(() => {
+    ns = makeNetns('xaev-host2');
+    ip('netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
+    for (const [dst, spi, reqid] of [
+      ['192.0.2.2', '0x1000', '1'],
+      ['192.0.2.3', '0x1001', '2'],
+      ['192.0.2.4', '0x1002', '3'],
+    ] as const) {
+      ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', dst, 'proto', 'esp', 'reqid', reqid, 'min', spi, 'max', spi);
+    }
+  });
+  after(() => ns?.remove());
+
+  it('list --json prints every SA with thresholds; filters narrow it', () => {
+    const all = runXaev(['-n', ns.name, '-j', 'list']);
+    assert.equal(all.status, 0, all.stderr);
+    const records = JSON.parse(all.stdout) as { spi: number; dst: string; thresholds: unknown }[];
+    assert.deepEqual(records.map((r) => r.spi).sort(), [0x1000, 0x1001, 0x1002]);
+    assert.ok(records.every((r) => JSON.stringify(r.thresholds) === '{"replay":0,"timerMs":0}'));
+    const one = runXaev(['-n', ns.name, '-j', 'ls', '--dst', '192.0.2.3']);
+    assert.deepEqual((JSON.parse(one.stdout) as { spi: number }[]).map((r) => r.spi), [0x1001]);
+    const none = runXaev(['-n', ns.name, '-j', 'list', '--proto', 'ah']);
+    assert.deepEqual([none.status, none.stdout], [0, '[]\n']);
+    const text = runXaev(['-n', ns.name, 'list', '--spi', '0x1002']);
+    assert.match(text.stdout, /^src 192\.0\.2\.1 dst 192\.0\.2\.4\n\tproto esp spi 0x00001002 reqid 3\n/);
+  });
+
+  it('batch runs lines on one socket, skips comments, and stops at the first failure with FILE:LINE', () => {
+    const script = '# sync\nget 0x1000\n\n-j get 0x1001   # one JSON line\nget 0x9999\nget 0x1002\n';
+    const stopped = runXaev(['-n', ns.name, 'batch', '-'], { input: script });
+    assert.equal(stopped.status, 1);
+    assert.equal(stopped.stderr, 'xaev: stdin:5: no SA with SPI 0x9999\n');
+    assert.match(stopped.stdout, /^src 192\.0\.2\.1 dst 192\.0\.2\.2\n/);
+    assert.match(stopped.stdout, /\n\{"src":"192\.0\.2\.1","dst":"192\.0\.2\.3",.*"spi":4097,/);
+    assert.doesNotMatch(stopped.stdout, /192\.0\.2\.4/);
+    const forced = runXaev(['-n', ns.name, '-j', 'batch', '-', '--force'], { input: script });
+    assert.equal(forced.status, 1);
+    assert.deepEqual(forced.stdout.trimEnd().split('\n').map((line) => (JSON.parse(line) as { spi: number }).spi), [0x1000, 0x1001, 0x1002]);
+  });
+
+  it('batch quoting errors and usage errors name the line', () => {
+    const result = runXaev(['-n', ns.name, 'batch', '-', '--force'], { input: "get '0x1000\nget --bogus 1\nget 0x1000\n" });
+    assert.equal(result.status, 2);
+    assert.equal(result.stderr, "xaev: stdin:1: unterminated single quote\nxaev: stdin:2: unknown option '--bogus' (see xaev --help)\n");
+    assert.match(result.stdout, /spi 0x00001000/);
+  });
+
+  it('defaults shows and sets the namespace sysctls, in ms', () => {
+    const before = runXaev(['-n', ns.name, '-j', 'defaults']);
+    assert.deepEqual([before.status, before.stdout], [0, '{"replay":2,"timerMs":1000}\n']);
+    const set = runXaev(['-n', ns.name, 'defaults', '--rthr', '7', '--etime', '300']);
+    assert.equal(set.status, 0);
+    assert.equal(set.stdout, 'replay threshold: 7 packets\ntimer threshold: 300 ms\n');
+    assert.match(set.stderr, /only SAs created from now on take these defaults/);
+    assert.equal(ip('netns', 'exec', ns.name, 'cat', '/proc/sys/net/core/xfrm_aevent_etime').trim(), '3');
+    assert.equal(ip('netns', 'exec', ns.name, 'cat', '/proc/sys/net/core/xfrm_aevent_rseqth').trim(), '7');
+    const bad = runXaev(['-n', ns.name, 'defaults', '--etime', '250']);
+    assert.deepEqual([bad.status, bad.stderr], [2, 'xaev: --etime: 250 ms is not a multiple of 100 (the sysctl counts 100 ms units)\n']);
+  });
+
+  it('completion scripts are valid shell and list the commands and options', () => {
+    const bash = runXaev(['completion', 'bash']);
+    assert.equal(bash.status, 0);
+    assert.match(bash.stdout, /complete -F _xaev xaev/);
+    assert.match(bash.stdout, /set\) opts="[^"]*--etime[^"]*--force/);
+    assert.equal(spawnSync('bash', ['-n'], { input: bash.stdout }).status, 0);
+    const zsh = runXaev(['completion', 'zsh']);
+    assert.match(zsh.stdout, /^#compdef xaev/);
+    if (spawnSync('zsh', ['-c', 'true']).status === 0) assert.equal(spawnSync('zsh', ['-n'], { input: zsh.stdout }).status, 0);
+    assert.match(zsh.stdout, /'--proto\[only this protocol: esp, ah or comp\]:value:\(esp ah comp\)'/);
+    assert.deepEqual([runXaev(['completion', 'fish']).status], [2]);
+  });
+});

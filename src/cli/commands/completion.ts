@@ -78,8 +78,9 @@ complete -F _xaev xaev
 `;
 }
 
+/** Text for inside a single-quoted _arguments spec: brackets escaped, quotes closed and reopened. */
 function zshQuote(text: string): string {
-  return text.replace(/[[\]:'\\]/g, (c) => (c === "'" ? "'\\''" : `\\${c}`));
+  return text.replace(/[[\]'\\]/g, (c) => (c === "'" ? "'\\''" : `\\${c}`));
 }
 
 function zshOptionSpecs(options: readonly Option[]): string[] {
