@@ -6,34 +6,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { ADDON_PATH, type NativeAddon, type NativeNetlinkSocket } from '../src/netlink/native.js';
 
-interface Socket {
-  readonly portId: number;
-  readonly fd: number;
-  setReceiveBufferSize(bytes: number): number;
-  getReceiveBufferSize(): number;
-  addMembership(group: number): void;
-  dropMembership(group: number): void;
-  send(data: Uint8Array): number;
-  receive(timeoutMs: number): Buffer | null;
-  receiveAll(timeoutMs: number): Buffer[];
-  startReceiving(onDatagrams: (datagrams: Buffer[]) => void, onOverrun: () => void): void;
-  stopReceiving(): void;
-  ref(): void;
-  unref(): void;
-  close(): void;
-}
+type Socket = NativeNetlinkSocket;
 
-interface Addon {
-  abiVersion: number;
-  enterNetns(path: string): void;
-  NetlinkSocket: new (protocol: number) => Socket;
-}
-
-// Compiled to dist/test/, so the build output is two levels up.
-const ADDON_PATH = fileURLToPath(new URL('../../build/Release/xaev_netlink.node', import.meta.url));
-const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+// The raw addon, loaded the way src/netlink/native.ts does, without its ABI check wrapper.
+const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
 const { NetlinkSocket } = addon;
 
 const NETLINK_XFRM = 6;
