@@ -69,6 +69,18 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
     assert.deepEqual([record.src, record.dst, record.family, record.reqid], ['2001:db8::1', '2001:db8::2', 'inet6', 78]);
   });
 
+  it('colours text only on a terminal, and never with NO_COLOR, --no-color or --json', () => {
+    // script(1) gives xaev a pseudo-terminal as stdout.
+    const onTty = (command: string, env: NodeJS.ProcessEnv = {}): string =>
+      spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env, NO_COLOR: env.NO_COLOR ?? '' } }).stdout;
+    const base = `${process.execPath} ${XAEV_BIN} -n ${ns.name}`;
+    assert.match(onTty(`${base} get 0x1000`), /\u001b\[1msrc 192\.0\.2\.1 dst 192\.0\.2\.2\u001b\[22m/);
+    assert.doesNotMatch(onTty(`${base} get 0x1000`, { NO_COLOR: '1' }), /\u001b\[/);
+    assert.doesNotMatch(onTty(`${base} --no-color get 0x1000`), /\u001b\[/);
+    assert.doesNotMatch(onTty(`${base} -j get 0x1000`), /\u001b\[/);
+    assert.doesNotMatch(runXaev(['-n', ns.name, 'get', '0x1000'], { env: { NO_COLOR: '' } }).stdout, /\u001b\[/);
+  });
+
   it('a shared SPI is reported as ambiguous, with the SAs and the option that tells them apart', () => {
     const result = runXaev(['-n', ns.name, 'get', '0x2000']);
     assert.equal(result.status, 1);
