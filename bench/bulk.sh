@@ -1,0 +1,125 @@
+#!/bin/sh
+# Benchmark 2 (bulk read), lab part, run inside the UML kernel lab by bench/run.ts.
+#
+# Real ESP SAs (cipher_null + hmac(sha256), replay window 32, distinct SPIs) in
+# netns bulk, made with `ip -batch -`. At SMALL and then LARGE SAs, REPS times each,
+# alternating the tools:
+#   ip -n bulk -s xfrm state > /dev/null
+#   node xaev.js -n bulk -j list > /dev/null
+# Writes $LAB_OUT/bulk.txt, one line per measurement:
+#   SAS TOOL REP WALL_MS CPU_MS MINFLT STATUS
+# (from GNU time when /usr/bin/time exists, 10 ms steps; else wall from /proc/uptime
+# read with a shell builtin and CPU from the shell's `times`, MINFLT "-").
+#
+# Environment: BENCH_XAEV (xaev.js path), BENCH_SMALL (1000), BENCH_LARGE (10000), BENCH_REPS (5).
+set -u
+. "$LAB_DIR/topology.sh"
+
+XAEV=${BENCH_XAEV:-$LAB_REPO/bin/xaev.js}
+SMALL=${BENCH_SMALL:-1000}
+LARGE=${BENCH_LARGE:-10000}
+REPS=${BENCH_REPS:-5}
+R=$LAB_OUT
+step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
+
+# now_ms: NOW = uptime in ms (10 ms resolution). Shell builtins only, no $(...):
+# dash forks a subshell for every command substitution (costly in UML, and
+# `times` in a subshell sees no children).
+now_ms() {
+	read -r _up _idle < /proc/uptime
+	_s=${_up%.*}
+	_c=${_up#*.}
+	NOW=$((_s * 1000 + 1$_c * 10 - 1000))
+}
+# child_cpu_ms: CPU = user+sys ms of all waited-for children so far (second line of `times`).
+child_cpu_ms() {
+	times > /tmp/times.txt
+	{ read -r _a _b; read -r _cu _cs; } < /tmp/times.txt
+	to_ms "$_cu"
+	CPU=$_ms
+	to_ms "$_cs"
+	CPU=$((CPU + _ms))
+}
+# to_ms 1m2.345678s: _ms = 62345
+to_ms() {
+	_m=${1%%m*}
+	_r=${1#*m}
+	_r=${_r%s}
+	_sec=${_r%.*}
+	_frac=${_r#*.}000
+	_frac=${_frac%"${_frac#???}"}
+	_ms=$((_m * 60000 + _sec * 1000 + 1$_frac - 1000))
+}
+# add_sas FROM TO: SAs with SPI 0x100000+i for i in FROM..TO, one ip process.
+add_sas() {
+	awk -v a="$1" -v b="$2" -v key="$LAB_AUTH_KEY" 'BEGIN {
+		for (i = a; i <= b; i++)
+			printf "xfrm state add src 10.1.0.1 dst 10.1.0.2 proto esp spi 0x%x reqid 1 mode transport replay-window 32 enc cipher_null \"\" auth-trunc \"hmac(sha256)\" %s 128\n", 1048576 + i, key
+	}' > /tmp/sas.batch
+	ip -n bulk -batch /tmp/sas.batch
+}
+# sec_ms 1.23: _ms = 1230 (GNU time prints seconds with 2 decimals).
+sec_ms() {
+	_i=${1%.*}
+	_f=${1#*.}00
+	_f=${_f%"${_f#??}"}
+	_ms=$((_i * 1000 + 1$_f * 10 - 1000))
+}
+# run_tool TOOL: one measurement; sets WALL CPU FLT ST.
+run_tool() {
+	if [ "$1" = ip ]; then set -- ip -n bulk -s xfrm state; else set -- "$LAB_NODE" "$XAEV" -n bulk -j list; fi
+	if [ -x /usr/bin/time ]; then
+		# GNU time: wall and CPU of the command alone (its own start-up is not counted),
+		# and minor page faults (each one is a round trip through the UML kernel).
+		/usr/bin/time -f '%e %U %S %R %x' -o /tmp/time.txt "$@" > /dev/null
+		read -r _e _u _s FLT ST < /tmp/time.txt
+		sec_ms "$_e"; WALL=$_ms
+		sec_ms "$_u"; CPU=$_ms
+		sec_ms "$_s"; CPU=$((CPU + _ms))
+	else
+		child_cpu_ms; _c0=$CPU
+		now_ms; _t0=$NOW
+		"$@" > /dev/null
+		ST=$?
+		now_ms; WALL=$((NOW - _t0))
+		child_cpu_ms; CPU=$((CPU - _c0))
+		FLT=-
+	fi
+}
+# measure SAS: REPS rounds of ip then xaev; lines "SAS TOOL REP WALL_MS CPU_MS MINFLT STATUS".
+measure() {
+	_rep=1
+	while [ "$_rep" -le "$REPS" ]; do
+		for _tool in ip xaev; do
+			run_tool "$_tool"
+			echo "$1 $_tool $_rep $WALL $CPU $FLT $ST" >> "$R/bulk.txt"
+			echo "$1 SAs: $_tool run $_rep: $WALL ms wall, $CPU ms CPU, $FLT minor faults, status $ST"
+		done
+		_rep=$((_rep + 1))
+	done
+}
+
+step "environment"
+echo "kernel $(uname -r)" > "$R/env.txt"
+cat "$R/env.txt"
+mkdir -p /run/netns
+ip netns add bulk
+
+step "$SMALL SAs"
+now_ms; T0=$NOW
+add_sas 1 "$SMALL" || exit 1
+now_ms; echo "create_small_ms $((NOW - T0))" >> "$R/env.txt"
+ip -n bulk xfrm state count
+measure "$SMALL"
+
+step "$LARGE SAs"
+now_ms; T0=$NOW
+add_sas $((SMALL + 1)) "$LARGE" || exit 1
+now_ms; echo "create_large_ms $((NOW - T0))" >> "$R/env.txt"
+ip -n bulk xfrm state count
+measure "$LARGE"
+# Sanity: xaev lists every SA (one object per SA: count the "spi" keys).
+echo "xaev_listed $("$LAB_NODE" "$XAEV" -n bulk -j list | grep -o '"spi"' | wc -l)" >> "$R/env.txt"
+echo "ip_listed $(ip -n bulk xfrm state | grep -c '^src')" >> "$R/env.txt"
+cat "$R/env.txt"
+exit 0
