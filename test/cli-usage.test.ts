@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { REPO_ROOT } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
 // Every one of these is a bad command line: exit 2, one line on stderr, nothing on stdout,
@@ -72,5 +77,39 @@ describe('help and version', () => {
       assert.equal(result.status, 0);
       assert.match(result.stdout, /Examples:\n {2}xaev /);
     }
+  });
+});
+
+describe('a missing or stale native addon is named, with the way to rebuild', () => {
+  // A copy of the installed layout (the CLI bundle needs no node_modules), so the real build
+  // stays untouched.
+  const root = mkdtempSync(join(tmpdir(), 'xaev-addon-'));
+  for (const file of ['package.json', 'bin/xaev.js', 'dist/xaev.js']) cpSync(join(REPO_ROOT, file), join(root, file));
+  const run = (): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, [join(root, 'bin/xaev.js'), 'get', '0x1000'], { encoding: 'utf8' });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('missing', () => {
+    const result = run();
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      `xaev: the native addon is not built (${root}/build/Release/xaev_netlink.node is missing); ` +
+        'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)\n',
+    );
+  });
+
+  it('older than its source', () => {
+    cpSync(join(REPO_ROOT, 'build/Release/xaev_netlink.node'), join(root, 'build/Release/xaev_netlink.node'));
+    cpSync(join(REPO_ROOT, 'native/netlink_socket.cc'), join(root, 'native/netlink_socket.cc'));
+    const past = new Date(Date.now() - 3600_000);
+    utimesSync(join(root, 'build/Release/xaev_netlink.node'), past, past);
+    const result = run();
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      'xaev: the native addon is stale (native/netlink_socket.cc changed after it was built); ' +
+        'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)\n',
+    );
   });
 });

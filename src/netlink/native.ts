@@ -1,5 +1,6 @@
 // Loads the C++ addon (native/netlink_socket.cc) and describes its interface. The addon does
 // socket syscalls only; everything protocol-specific is TypeScript.
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.js';
@@ -37,9 +38,18 @@ export class NativeAddonError extends Error {
 }
 
 export const ADDON_PATH = join(PACKAGE_ROOT, 'build/Release/xaev_netlink.node');
+const ADDON_SOURCE = join(PACKAGE_ROOT, 'native/netlink_socket.cc');
 const REBUILD_HINT = 'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)';
 
 let addon: NativeAddon | undefined;
+
+function modifiedTime(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
 
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
@@ -53,6 +63,12 @@ export function loadAddon(): NativeAddon {
         ? `the native addon is not built (${ADDON_PATH} is missing)`
         : `the native addon at ${ADDON_PATH} cannot be loaded: ${(error as Error).message.split('\n')[0]}`;
     throw new NativeAddonError(`${reason}; ${REBUILD_HINT}`);
+  }
+  // A source newer than the build means a pull or an edit without a rebuild.
+  const sourceTime = modifiedTime(ADDON_SOURCE);
+  const buildTime = modifiedTime(ADDON_PATH);
+  if (sourceTime !== undefined && buildTime !== undefined && sourceTime > buildTime) {
+    throw new NativeAddonError(`the native addon is stale (native/netlink_socket.cc changed after it was built); ${REBUILD_HINT}`);
   }
   if (loaded.abiVersion !== EXPECTED_ADDON_ABI) {
     throw new NativeAddonError(
