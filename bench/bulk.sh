@@ -1,11 +1,12 @@
 #!/bin/sh
 # Benchmark 2 (bulk read), lab part, run inside the UML kernel lab by bench/run.ts.
 #
-# Real ESP SAs (cipher_null + hmac(sha256), replay window 32, distinct SPIs) in
-# netns bulk, made with `ip -batch -`. At SMALL and then LARGE SAs, REPS times each,
-# alternating the tools:
-#   ip -n bulk -s xfrm state > /dev/null
-#   node xaev.js -n bulk -j list > /dev/null
+# Real ESP SAs (cipher_null + hmac(sha256), replay window 32, distinct SPIs) made
+# with `ip -batch`: SMALL of them in netns bulks, LARGE in netns bulkl. Then REPS
+# rounds, each timing both tools on both namespaces, interleaved so that anything
+# slowing the guest for a while (the host is shared) hits both sizes alike:
+#   ip -n NS -s xfrm state > /dev/null
+#   node xaev.js -n NS -j list > /dev/null
 # Writes $LAB_OUT/bulk.txt, one line per measurement:
 #   SAS TOOL REP WALL_MS CPU_MS MINFLT STATUS
 # (from GNU time when /usr/bin/time exists, 10 ms steps; else wall from /proc/uptime
@@ -50,13 +51,13 @@ to_ms() {
 	_frac=${_frac%"${_frac#???}"}
 	_ms=$((_m * 60000 + _sec * 1000 + 1$_frac - 1000))
 }
-# add_sas FROM TO: SAs with SPI 0x100000+i for i in FROM..TO, one ip process.
+# add_sas NS FROM TO: SAs with SPI 0x100000+i for i in FROM..TO in NS, one ip process.
 add_sas() {
-	awk -v a="$1" -v b="$2" -v key="$LAB_AUTH_KEY" 'BEGIN {
+	awk -v a="$2" -v b="$3" -v key="$LAB_AUTH_KEY" 'BEGIN {
 		for (i = a; i <= b; i++)
 			printf "xfrm state add src 10.1.0.1 dst 10.1.0.2 proto esp spi 0x%x reqid 1 mode transport replay-window 32 enc cipher_null \"\" auth-trunc \"hmac(sha256)\" %s 128\n", 1048576 + i, key
 	}' > /tmp/sas.batch
-	ip -n bulk -batch /tmp/sas.batch
+	ip -n "$1" -batch /tmp/sas.batch
 }
 # sec_ms 1.23: _ms = 1230 (GNU time prints seconds with 2 decimals).
 sec_ms() {
@@ -65,9 +66,9 @@ sec_ms() {
 	_f=${_f%"${_f#??}"}
 	_ms=$((_i * 1000 + 1$_f * 10 - 1000))
 }
-# run_tool TOOL: one measurement; sets WALL CPU FLT ST.
+# run_tool TOOL NS: one measurement; sets WALL CPU FLT ST.
 run_tool() {
-	if [ "$1" = ip ]; then set -- ip -n bulk -s xfrm state; else set -- "$LAB_NODE" "$XAEV" -n bulk -j list; fi
+	if [ "$1" = ip ]; then set -- ip -n "$2" -s xfrm state; else set -- "$LAB_NODE" "$XAEV" -n "$2" -j list; fi
 	if [ -x /usr/bin/time ]; then
 		# GNU time: wall and CPU of the command alone (its own start-up is not counted),
 		# and minor page faults (each one is a round trip through the UML kernel).
@@ -86,14 +87,16 @@ run_tool() {
 		FLT=-
 	fi
 }
-# measure SAS: REPS rounds of ip then xaev; lines "SAS TOOL REP WALL_MS CPU_MS MINFLT STATUS".
+# measure: REPS rounds of (ip, xaev) x (SMALL, LARGE); lines "SAS TOOL REP WALL_MS CPU_MS MINFLT STATUS".
 measure() {
 	_rep=1
 	while [ "$_rep" -le "$REPS" ]; do
-		for _tool in ip xaev; do
-			run_tool "$_tool"
-			echo "$1 $_tool $_rep $WALL $CPU $FLT $ST" >> "$R/bulk.txt"
-			echo "$1 SAs: $_tool run $_rep: $WALL ms wall, $CPU ms CPU, $FLT minor faults, status $ST"
+		for _size in "$SMALL:bulks" "$LARGE:bulkl"; do
+			for _tool in ip xaev; do
+				run_tool "$_tool" "${_size#*:}"
+				echo "${_size%%:*} $_tool $_rep $WALL $CPU $FLT $ST" >> "$R/bulk.txt"
+				echo "${_size%%:*} SAs: $_tool run $_rep: $WALL ms wall, $CPU ms CPU, $FLT minor faults, status $ST"
+			done
 		done
 		_rep=$((_rep + 1))
 	done
@@ -103,23 +106,27 @@ step "environment"
 echo "kernel $(uname -r)" > "$R/env.txt"
 cat "$R/env.txt"
 mkdir -p /run/netns
-ip netns add bulk
+ip netns add bulks
+ip netns add bulkl
 
-step "$SMALL SAs"
+step "$SMALL SAs in netns bulks, $LARGE in netns bulkl"
 now_ms; T0=$NOW
-add_sas 1 "$SMALL" || exit 1
+add_sas bulks 1 "$SMALL" || exit 1
 now_ms; echo "create_small_ms $((NOW - T0))" >> "$R/env.txt"
-ip -n bulk xfrm state count
-measure "$SMALL"
-
-step "$LARGE SAs"
 now_ms; T0=$NOW
-add_sas $((SMALL + 1)) "$LARGE" || exit 1
+add_sas bulkl 1 "$LARGE" || exit 1
 now_ms; echo "create_large_ms $((NOW - T0))" >> "$R/env.txt"
-ip -n bulk xfrm state count
-measure "$LARGE"
-# Sanity: xaev lists every SA (one object per SA: count the "spi" keys).
-echo "xaev_listed $("$LAB_NODE" "$XAEV" -n bulk -j list | grep -o '"spi"' | wc -l)" >> "$R/env.txt"
-echo "ip_listed $(ip -n bulk xfrm state | grep -c '^src')" >> "$R/env.txt"
+ip -n bulks xfrm state count
+ip -n bulkl xfrm state count
+
+step "measure: $REPS rounds (after one untimed run of each tool: the first node start reads its files through hostfs)"
+run_tool ip bulks
+run_tool xaev bulks
+measure
+# Sanity: both tools list every SA (xaev: one object per SA, count the "spi" keys).
+for ns in bulks bulkl; do
+	echo "xaev_listed_$ns $("$LAB_NODE" "$XAEV" -n $ns -j list | grep -o '"spi"' | wc -l)" >> "$R/env.txt"
+	echo "ip_listed_$ns $(ip -n $ns xfrm state | grep -c '^src')" >> "$R/env.txt"
+done
 cat "$R/env.txt"
 exit 0
