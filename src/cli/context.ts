@@ -4,6 +4,7 @@ import { XfrmClient } from '../xfrm/client.js';
 import { matchesFilter, type SaEntry, type SaFilter } from '../xfrm/sa-dump.js';
 import { UsageError } from './errors.js';
 import { createStyle } from './style.js';
+import { writeErr, writeOut } from './output.js';
 
 export interface GlobalOptions {
   netns?: string | undefined;
@@ -65,16 +66,16 @@ export class CliContext {
 
   /** Data goes to stdout. */
   print(text: string): void {
-    process.stdout.write(text);
+    writeOut(text);
   }
 
   /** Diagnostics go to stderr. */
   warn(message: string): void {
-    process.stderr.write(`xaev: warning: ${message}\n`);
+    writeErr(`xaev: warning: ${message}\n`);
   }
 
   note(message: string): void {
-    process.stderr.write(`xaev: ${message}\n`);
+    writeErr(`xaev: ${message}\n`);
   }
 
   close(): void {

@@ -11,6 +11,7 @@ import { registerSet } from './commands/set.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
+import { writeErr, writeOut } from './output.js';
 
 const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 export const VERSION = packageJson.version;
@@ -33,7 +34,7 @@ export function globalsFrom(flags: GlobalFlags, defaults?: GlobalOptions): Globa
 export type RunLine = (argv: string[], prefix: string, defaults: GlobalOptions) => Promise<number>;
 
 /** Commander's error lines are replaced by ours; help it prints on error still goes to stderr. */
-const QUIET_ERRORS = { writeErr: (text: string) => process.stderr.write(text), outputError: () => undefined };
+const QUIET_ERRORS = { writeOut, writeErr, outputError: () => undefined };
 
 /**
  * The command tree. Commander's own exits are turned into exceptions (exitOverride) so the

@@ -2,9 +2,10 @@ import { CommanderError } from 'commander';
 import type { CliContext, GlobalOptions } from './context.js';
 import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { buildProgram, usageErrorFrom } from './program.js';
+import { writeErr } from './output.js';
 
 export function report(lines: string[], prefix = ''): void {
-  process.stderr.write(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
+  writeErr(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
 }
 
 /**

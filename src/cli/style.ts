@@ -1,4 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
+import { stdoutIsTerminal } from './output.js';
 
 /**
  * Colour for text output, on only for a terminal: never with --json, --no-color, NO_COLOR
@@ -6,6 +7,6 @@ import { Chalk, type ChalkInstance } from 'chalk';
  */
 export function createStyle(options: { color: boolean; json: boolean }): ChalkInstance {
   const noColorEnv = (process.env.NO_COLOR ?? '') !== '';
-  const enabled = options.color && !options.json && !noColorEnv && process.stdout.isTTY === true;
+  const enabled = options.color && !options.json && !noColorEnv && stdoutIsTerminal();
   return new Chalk({ level: enabled ? 1 : 0 });
 }

@@ -1,5 +1,6 @@
 import type { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
+import { writeOut } from '../output.js';
 
 /** Value suggestions for options whose values are a fixed set or can be listed. */
 const VALUE_WORDS: Record<string, string> = { '--proto': 'esp ah comp' };
@@ -19,8 +20,8 @@ Examples:
   xaev completion zsh > "\${fpath[1]}/_xaev"            then restart zsh`,
     )
     .action((shell: string) => {
-      if (shell === 'bash') process.stdout.write(bashScript(program));
-      else if (shell === 'zsh') process.stdout.write(zshScript(program));
+      if (shell === 'bash') writeOut(bashScript(program));
+      else if (shell === 'zsh') writeOut(zshScript(program));
       else throw new UsageError(`completion: "${shell}" is not bash or zsh`);
     });
 }

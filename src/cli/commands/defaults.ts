@@ -4,6 +4,7 @@ import type { CliContext } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { toJson } from '../json.js';
 import { parseU32 } from '../parse.js';
+import { stderrIsTerminal } from '../output.js';
 
 // Per-namespace defaults for SAs created later (reference §6.3). Both sysctls are read only
 // when a netlink NEWSA builds an SA; existing SAs keep their own thresholds.
@@ -77,7 +78,7 @@ export function runDefaults(context: CliContext, options: DefaultsOptions): void
   }
   if (replay !== undefined || timerMs !== undefined) {
     context.note('only SAs created from now on take these defaults; existing SAs keep their thresholds (change them with xaev set)');
-  } else if (process.stderr.isTTY) {
+  } else if (stderrIsTerminal()) {
     context.note('these are the defaults for SAs created from now on; existing SAs have their own (see xaev get)');
   }
 }
