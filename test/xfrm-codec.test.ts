@@ -70,7 +70,7 @@ describe('GETAE and NEWAE encoding', () => {
     const request = encodeNewAe(key, {
       replay: { kind: 'esn', oseq: 1, seq: 2, oseqHi: 3, seqHi: 4, replayWindow: 64, bitmap: [0xaaaaaaaa, 0x55555555] },
     });
-    const esn = request.parts[2]!;
+    const esn = request.parts[1]!;
     assert.deepEqual(esn, hex('24001700 02000000 01000000 02000000 03000000 04000000 40000000 aaaaaaaa 55555555'));
   });
 

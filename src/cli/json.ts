@@ -15,8 +15,10 @@ class ExactInteger {
 
 export type JsonU64 = number | ExactInteger;
 
+const MAX_EXACT_DOUBLE = BigInt(Number.MAX_SAFE_INTEGER);
+
 export function jsonU64(value: bigint): JsonU64 {
-  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : new ExactInteger(value);
+  return value <= MAX_EXACT_DOUBLE ? Number(value) : new ExactInteger(value);
 }
 
 /** Compact one-line JSON. Records must carry u64 values through jsonU64 (a bigint throws). */

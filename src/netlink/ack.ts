@@ -1,4 +1,4 @@
-import { parseAttributes, attributeString, attributeU32 } from './attributes.js';
+import { attributeString, parseAttributes, payloadU32 } from './attributes.js';
 import { align4, readS32, readU32 } from './bytes.js';
 import { NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_HDRLEN, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS } from './constants.js';
 import { DecodeError } from './errors.js';
@@ -39,7 +39,7 @@ export function parseAck(message: NetlinkMessage): AckInfo {
       const text = attributeString(attribute);
       if (text.length > 0) ack.kernelMessage = text;
     } else if (attribute.type === NLMSGERR_ATTR_OFFS) {
-      ack.attributeOffset = attributeU32(attribute, 'NLMSGERR_ATTR_OFFS');
+      ack.attributeOffset = payloadU32(attribute.payload, 'NLMSGERR_ATTR_OFFS');
     }
   }
   return ack;

@@ -30,11 +30,11 @@ export function encodeU8Attribute(type: number, value: number): Buffer {
 }
 
 /**
- * Parse a run of attributes. Every length is checked against what is left; trailing bytes
- * too short for an attribute header are an error (the kernel never sends them).
+ * Visit a run of attributes in order. Every length is checked against what is left; trailing
+ * bytes too short for an attribute header are an error (the kernel never sends them). Hot
+ * decoders use this directly: it builds no array and no attribute objects.
  */
-export function parseAttributes(buf: Buffer, start = 0): Attribute[] {
-  const attributes: Attribute[] = [];
+export function forEachAttribute(buf: Buffer, start: number, visit: (type: number, payload: Buffer) => void): void {
   let offset = start;
   while (offset < buf.length) {
     const remaining = buf.length - offset;
@@ -48,26 +48,27 @@ export function parseAttributes(buf: Buffer, start = 0): Attribute[] {
     if (length > remaining) {
       throw new DecodeError(`attribute length ${length} at offset ${offset} exceeds the ${remaining} bytes left`);
     }
-    attributes.push({
-      type: readU16(buf, offset + 2) & NLA_TYPE_MASK,
-      payload: buf.subarray(offset + NLA_HDRLEN, offset + length),
-    });
+    visit(readU16(buf, offset + 2) & NLA_TYPE_MASK, buf.subarray(offset + NLA_HDRLEN, offset + length));
     // The last attribute's padding may be missing: the message length excludes it.
     offset += Math.min(align4(length), remaining);
   }
+}
+
+/** All attributes of a run, as a list (see forEachAttribute for the checks). */
+export function parseAttributes(buf: Buffer, start = 0): Attribute[] {
+  const attributes: Attribute[] = [];
+  forEachAttribute(buf, start, (type, payload) => attributes.push({ type, payload }));
   return attributes;
 }
 
-export function attributeU32(attribute: Attribute, name: string): number {
-  if (attribute.payload.length < 4) {
-    throw new DecodeError(`${name}: payload of ${attribute.payload.length} bytes, expected 4`);
-  }
-  return readU32(attribute.payload, 0);
+export function payloadU32(payload: Buffer, name: string): number {
+  if (payload.length < 4) throw new DecodeError(`${name}: payload of ${payload.length} bytes, expected 4`);
+  return readU32(payload, 0);
 }
 
-export function attributeU8(attribute: Attribute, name: string): number {
-  if (attribute.payload.length < 1) throw new DecodeError(`${name}: empty payload, expected 1 byte`);
-  return attribute.payload[0]!;
+export function payloadU8(payload: Buffer, name: string): number {
+  if (payload.length < 1) throw new DecodeError(`${name}: empty payload, expected 1 byte`);
+  return payload[0]!;
 }
 
 /** A NUL-terminated string attribute (the terminator may be missing in malformed input). */

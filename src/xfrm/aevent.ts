@@ -1,6 +1,6 @@
 // GETAE / NEWAE encoding and NEWAE decoding (reference §4, §5, §8). GETAE replies, events
 // and our own NEWAE requests all share the NEWAE layout, so one decoder serves all of them.
-import { attributeU32, attributeU8, encodeAttribute, encodeU32Attribute, parseAttributes, type Attribute } from '../netlink/attributes.js';
+import { encodeAttribute, encodeU32Attribute, forEachAttribute, payloadU32, payloadU8, type Attribute } from '../netlink/attributes.js';
 import { NLM_F_REPLACE } from '../netlink/constants.js';
 import { DecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
@@ -63,11 +63,19 @@ export interface AeMessage {
   unknownAttributes: Attribute[];
 }
 
+const NO_ADDRESS = Buffer.alloc(16);
+const MARK_ATTRIBUTE_LENGTH = 12;
+
+/**
+ * The xfrm_aevent_id and, for a marked SA, its XFRMA_MARK, in one buffer: `list` encodes one
+ * per SA, so this path avoids every allocation it can.
+ */
 function aeventHeader(key: SaKey, flags: number): Buffer[] {
+  const out = Buffer.alloc(SIZEOF_AEVENT_ID + (key.mark ? MARK_ATTRIBUTE_LENGTH : 0));
   // saddr and reqid are ignored by the kernel's lookup (§4.2 item 6): send zeros.
-  const parts = [encodeAeventId({ saId: key.saId, saddr: Buffer.alloc(16), flags, reqid: 0 })];
-  if (key.mark) parts.push(encodeAttribute(XFRMA_MARK, encodeMark(key.mark)));
-  return parts;
+  encodeAeventId({ saId: key.saId, saddr: NO_ADDRESS, flags, reqid: 0 }, out, 0);
+  if (key.mark) encodeAttribute(XFRMA_MARK, encodeMark(key.mark)).copy(out, SIZEOF_AEVENT_ID);
+  return [out];
 }
 
 /** GETAE asking for both thresholds; exactly one NEWAE message answers it. */
@@ -96,7 +104,7 @@ export function encodeNewAe(key: SaKey, update: AeUpdate): Request {
   if (update.lifetime) parts.push(encodeAttribute(XFRMA_LTIME_VAL, encodeLifetime(update.lifetime)));
   if (update.timerJiffies !== undefined) parts.push(encodeU32Attribute(XFRMA_ETIMER_THRESH, update.timerJiffies));
   if (update.replayThreshold !== undefined) parts.push(encodeU32Attribute(XFRMA_REPLAY_THRESH, update.replayThreshold));
-  if (parts.length === (key.mark ? 2 : 1)) {
+  if (parts.length === 1) {
     // The kernel would refuse it with a bare EINVAL on 6.1 (§5.2 item 4); say why here.
     throw new RangeError('NEWAE needs at least one value to set');
   }
@@ -123,38 +131,38 @@ export function decodeAePayload(payload: Buffer): AeMessage {
     direction: undefined,
     unknownAttributes: [],
   };
-  for (const attribute of parseAttributes(payload, SIZEOF_AEVENT_ID)) {
-    switch (attribute.type) {
+  forEachAttribute(payload, SIZEOF_AEVENT_ID, (type, value) => {
+    switch (type) {
       case XFRMA_REPLAY_VAL:
-        result.replay = decodeLegacyReplay(attribute.payload);
+        result.replay = decodeLegacyReplay(value);
         break;
       case XFRMA_REPLAY_ESN_VAL:
-        result.replay = decodeEsnReplay(attribute.payload);
+        result.replay = decodeEsnReplay(value);
         break;
       case XFRMA_LTIME_VAL:
-        result.lifetime = decodeLifetime(attribute.payload);
+        result.lifetime = decodeLifetime(value);
         break;
       case XFRMA_REPLAY_THRESH:
-        result.replayThreshold = attributeU32(attribute, 'XFRMA_REPLAY_THRESH');
+        result.replayThreshold = payloadU32(value, 'XFRMA_REPLAY_THRESH');
         break;
       case XFRMA_ETIMER_THRESH:
-        result.timerThreshold100ms = attributeU32(attribute, 'XFRMA_ETIMER_THRESH');
+        result.timerThreshold100ms = payloadU32(value, 'XFRMA_ETIMER_THRESH');
         break;
       case XFRMA_MARK:
-        result.mark = decodeMark(attribute.payload);
+        result.mark = decodeMark(value);
         break;
       case XFRMA_IF_ID:
-        result.ifId = attributeU32(attribute, 'XFRMA_IF_ID');
+        result.ifId = payloadU32(value, 'XFRMA_IF_ID');
         break;
       case XFRMA_SA_DIR:
-        result.direction = attributeU8(attribute, 'XFRMA_SA_DIR');
+        result.direction = payloadU8(value, 'XFRMA_SA_DIR');
         break;
       case XFRMA_PAD:
         // Alignment filler before LTIME_VAL on some architectures (§3.9).
         break;
       default:
-        result.unknownAttributes.push(attribute);
+        result.unknownAttributes.push({ type, payload: value });
     }
-  }
+  });
   return result;
 }

@@ -1,6 +1,6 @@
 // Finding SAs by SPI: the kernel has no lookup by SPI alone, so dump the SAD with GETSA and
 // filter here (reference §9).
-import { attributeU32, encodeU8Attribute, parseAttributes } from '../netlink/attributes.js';
+import { encodeU8Attribute, parseAttributes, payloadU32 } from '../netlink/attributes.js';
 import { DecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
@@ -42,7 +42,7 @@ export function decodeSaEntry(message: NetlinkMessage): SaEntry {
   const entry: SaEntry = { info: decodeUsersaInfo(message.payload), mark: undefined, ifId: undefined, esnStyleReplay: false };
   for (const attribute of parseAttributes(message.payload, SIZEOF_USERSA_INFO)) {
     if (attribute.type === XFRMA_MARK) entry.mark = decodeMark(attribute.payload);
-    else if (attribute.type === XFRMA_IF_ID) entry.ifId = attributeU32(attribute, 'XFRMA_IF_ID');
+    else if (attribute.type === XFRMA_IF_ID) entry.ifId = payloadU32(attribute.payload, 'XFRMA_IF_ID');
     else if (attribute.type === XFRMA_REPLAY_ESN_VAL) entry.esnStyleReplay = true;
   }
   return entry;

@@ -92,12 +92,11 @@ export function decodeSaId(buf: Buffer, offset: number): SaId {
   };
 }
 
-export function encodeAeventId(id: AeventId): Buffer {
-  const out = Buffer.alloc(SIZEOF_AEVENT_ID);
-  encodeSaId(id.saId, out, 0);
-  id.saddr.copy(out, 24, 0, 16);
-  writeU32(out, id.flags, 40);
-  writeU32(out, id.reqid, 44);
+export function encodeAeventId(id: AeventId, out: Buffer = Buffer.alloc(SIZEOF_AEVENT_ID), offset = 0): Buffer {
+  encodeSaId(id.saId, out, offset);
+  id.saddr.copy(out, offset + 24, 0, 16);
+  writeU32(out, id.flags, offset + 40);
+  writeU32(out, id.reqid, offset + 44);
   return out;
 }
 
