@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { AeMessage } from '../src/xfrm/aevent.js';
 import { hzFromProbe, jiffiesFromMs, PROBE_JIFFIES, thresholdReadBack, timerMsFromThreshold } from '../src/xfrm/hz.js';
 import { IncompatibleChangeError, mergeCounters } from '../src/xfrm/update.js';
+import { jsonU64, toJson } from '../src/cli/json.js';
 
 function state(replay: AeMessage['replay']): AeMessage {
   return {
@@ -75,5 +76,12 @@ describe('merging counters into the current state', () => {
   it('merges lifetime counters and keeps the times', () => {
     const { update } = mergeCounters(legacy, { bytes: 0xffffffffffffffffn });
     assert.deepEqual(update.lifetime, { bytes: 0xffffffffffffffffn, packets: 10n, addTime: 1700000000n, useTime: 1700000100n });
+  });
+});
+
+describe('JSON keeps u64 counters exact', () => {
+  it('prints values above 2^53 as exact integer literals, and small ones as numbers', () => {
+    const text = toJson({ bytes: jsonU64(0xffffffffffffffffn), packets: jsonU64(9007199254740993n), seq: jsonU64(5n), name: 'x\u0000' });
+    assert.equal(text, '{"bytes":18446744073709551615,"packets":9007199254740993,"seq":5,"name":"x\\u0000"}');
   });
 });
