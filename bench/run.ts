@@ -295,7 +295,7 @@ async function main(): Promise<number> {
     .map((k) => ({ label: labels[k]!, section: sections.get(k)! }));
   const elapsed = (Date.now() - started) / 1000;
   const cpu = cpus();
-  const labKernel = /linux\.uml (\S+)/.exec(labReason)?.[1] ?? '?';
+  const labKernel = /linux\.uml ([\d.]+)/.exec(labReason)?.[1] ?? '?';
   const dirty = sh(['git', '-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'native', 'bin']);
   const header = [
     '# xaev benchmarks',

@@ -42,7 +42,8 @@ const nodeImport = (specifier: string): string[] => [
 export function startupSection(ns: HostNamespace, xaev: string, runs: number): Section {
   const root = resolve(dirname(xaev), '..');
   const spi = hexSpi(spiOf(1));
-  const entry = xaevEntry(xaev);
+  const loaded = xaevEntry(xaev);
+  const entry = loaded?.path;
   const graph = entry ? importGraph(entry) : undefined;
   const variants: Variant[] = [
     { key: 'node', label: "node -e ''", argv: [process.execPath, '-e', ''], primary: true },
@@ -50,8 +51,16 @@ export function startupSection(ns: HostNamespace, xaev: string, runs: number): S
     { key: 'esm', label: "node --input-type=module -e ''", argv: [process.execPath, '--input-type=module', '-e', ''] },
     // Packages the entry module imports itself (not bundled into it), each alone.
     ...(graph?.packages ?? []).map((p) => ({ key: `pkg:${p}`, label: `+ import('${p}') alone`, argv: nodeImport(p), cwd: root, imports: true })),
-    ...(entry
-      ? [{ key: 'entry', label: `+ import ${relative(root, entry)} (what bin/xaev.js loads; nothing run)`, argv: nodeImport(entry), imports: true }]
+    ...(loaded && entry
+      ? [
+          loaded.how === 'require'
+            ? {
+                key: 'entry',
+                label: `+ require ${relative(root, entry)} (what bin/xaev.js loads; nothing run)`,
+                argv: [process.execPath, '-e', `require(${JSON.stringify(entry)})`],
+              }
+            : { key: 'entry', label: `+ import ${relative(root, entry)} (what bin/xaev.js loads; nothing run)`, argv: nodeImport(entry), imports: true },
+        ]
       : []),
     { key: 'version', label: 'xaev --version (parse, no socket)', argv: [process.execPath, xaev, '--version'] },
     {
@@ -196,7 +205,7 @@ export function scriptingSection(ns: HostNamespace, xaev: string, workDir: strin
       },
     ],
     notes: [
-      `Every xaev get (in a batch too) selects its SA by dumping the whole SA database (the kernel has no lookup by SPI alone) and then sends GETAE; with ${ns.size} SAs in the namespace a batch of ${count} gets decodes ${count} x ${ns.size} dump entries.`,
+      `xaev get finds an SA by its SPI through a dump of the SA database (the kernel has no lookup by SPI alone), then reads it with GETAE; the namespace holds ${ns.size} SAs, so every separate process dumps ${ns.size} SAs.`,
       'ip xfrm state get is given dst, proto and spi, so the kernel looks the SA up directly (no dump); it reads the SA, not its aevent thresholds (iproute2 cannot send GETAE).',
     ],
     commands: [

@@ -269,10 +269,12 @@ export function snapshotXaev(repo: string, dir: string, waitMs = 180000): string
   }
 }
 
-/** The module bin/xaev.js imports (e.g. dist/xaev.js, a bundle, or dist/src/cli/main.js). */
-export function xaevEntry(xaevBin: string): string | undefined {
-  const m = /from\s*['"](\.\.?\/[^'"]+)['"]/.exec(readFileSync(xaevBin, 'utf8'));
-  return m ? join(dirname(xaevBin), m[1]!) : undefined;
+/** The module bin/xaev.js loads (e.g. a bundle, or dist/src/cli/main.js) and how: import or require. */
+export function xaevEntry(xaevBin: string): { path: string; how: 'import' | 'require' } | undefined {
+  const text = readFileSync(xaevBin, 'utf8').replace(/^\s*\/\/.*$/gm, '');
+  const m = /(from\s*|require\(\s*|import\(\s*)['"](\.\.?\/[^'"]+)['"]/.exec(text);
+  if (!m) return undefined;
+  return { path: join(dirname(xaevBin), m[2]!), how: m[1]!.startsWith('require') ? 'require' : 'import' };
 }
 
 export function makeWorkDir(): string {

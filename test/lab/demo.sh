@@ -8,11 +8,11 @@ set -u
 
 SPI=0x1000        # the SA left -> right; in netns right it is the inbound SA that sees traffic
 RATE_MS=100       # 10 packets/s
-PACKETS=150       # 15 s of traffic, enough for both live views
+PACKETS=250       # up to 25 s of traffic (stopped at the end): enough for both live views even when node starts slowly
 XAEV="$LAB_REPO/bin/xaev.js"
 
 xaev() { "$LAB_NODE" "$XAEV" "$@"; }
-say() { printf '\n== %s ==\n' "$*"; }
+say() { printf '\n== %s == [%ss]\n' "$*" "$(uptime_s)"; }
 show() { printf '$ %s\n' "$*"; }
 uptime_s() { read -r _up _idle < /proc/uptime; echo "$_up"; }
 
@@ -64,7 +64,9 @@ echo "Default aevent thresholds for new SAs: replay $(cat /proc/sys/net/core/xfr
 say "live events with the default thresholds: replay every 2 packets at 10 packets/s = 5 events/s"
 live_start live1
 echo "(monitor subscribed; starting traffic: $PACKETS UDP datagrams left -> right, one every $RATE_MS ms)"
-lab_send left --to 192.0.2.2 --port 5000 --count "$PACKETS" --interval-ms "$RATE_MS" > /tmp/send.txt 2>&1 &
+# The perl sender from topology.sh (mark 0 = no mark) starts in a fraction of node's
+# start-up time in the guest, so the traffic begins right away.
+lab_send_marked left 0 192.0.2.2 5000 "$PACKETS" "$RATE_MS" > /tmp/send.txt 2>&1 &
 SENDER=$!
 sleep 5
 live_stop live1
