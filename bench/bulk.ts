@@ -90,6 +90,7 @@ export async function labBulk(xaev: string, small: number, large: number, reps: 
   const notes = [
     `UML ${get('kernel') ?? '?'} guest; real ESP SAs (cipher_null + hmac(sha256), replay window 32): ${small} in netns bulks, ${large} in netns bulkl, created with \`ip -batch\` in ${get('create_small_ms') ?? '?'} and ${get('create_large_ms') ?? '?'} ms; both tools listed all of them (xaev ${get('xaev_listed_bulks') ?? '?'} and ${get('xaev_listed_bulkl') ?? '?'}, ip ${get('ip_listed_bulks') ?? '?'} and ${get('ip_listed_bulkl') ?? '?'}). Each round times both tools on both namespaces, so slow spells of the shared host hit both sizes alike.`,
     'Times from GNU time inside the guest (10 ms steps), so the shell\'s own process start is not counted; every syscall and page fault is a ptrace round trip in UML.',
+    ...(get('time') ? [`The guest ran slowly: ${get('time')} (the rounds stop after a time budget so the benchmark stays within minutes).`] : []),
   ];
   if (!keep) cleanupLab(run);
   return {
