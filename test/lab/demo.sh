@@ -16,17 +16,6 @@ say() { printf '\n== %s == [%ss]\n' "$*" "$(uptime_s)"; }
 show() { printf '$ %s\n' "$*"; }
 uptime_s() { read -r _up _idle < /proc/uptime; echo "$_up"; }
 
-# subscribed PID: aevent listeners (group XFRMNLGRP_AEVENTS, bit 0x10) in PID's network namespace.
-subscribed() {
-	_n=0
-	while read -r _sk _eth _pid _groups _rest; do
-		[ "$_eth" = 6 ] || continue
-		case $_groups in *[!0-9a-fA-F]* | '') continue ;; esac
-		[ $((0x$_groups & 16)) -ne 0 ] && _n=$((_n + 1))
-	done < "/proc/$1/net/netlink" 2>/dev/null
-	echo "$_n"
-}
-
 # live_start NAME: start `xaev -n right monitor --details -t`, its output going to the console
 # and to /tmp/NAME.txt; returns once it has subscribed (node takes 0.5-1.7 s to start in the
 # guest, and only events after the subscription show).
@@ -40,7 +29,7 @@ live_start() {
 	"$LAB_NODE" "$XAEV" -n right monitor --details -t > "/tmp/$1.fifo" &
 	MON=$!
 	_i=0
-	while [ "$(subscribed "$MON")" -lt 1 ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+	while [ "$(lab_aevent_listeners "$MON")" -lt 1 ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
 	T0=$(uptime_s)
 }
 

@@ -15,21 +15,6 @@ step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 # status NAME: record the previous command's exit status in $LAB_OUT/NAME.status.
 status() { echo "$?" > "$LAB_OUT/$1.status"; }
 
-# listeners NS: how many sockets in NS have joined XFRMNLGRP_AEVENTS (Groups bit 0x10).
-listeners() {
-	# Groups is 8 hex digits; bit 0x10 is the low bit of the 7th (mawk has no bit operators).
-	ip netns exec "$1" awk '$2 == 6 && substr($4, 7, 1) ~ /[13579bdfBDF]/ { n++ } END { print n + 0 }' /proc/net/netlink
-}
-# wait_listeners NS N: until N sockets in NS have joined the aevent group.
-wait_listeners() {
-	_i=0
-	while [ "$(listeners "$1")" -lt "$2" ]; do
-		_i=$((_i + 1))
-		if [ $_i -gt 300 ]; then echo "no $2 aevent listeners in $1" >&2; return 1; fi
-		sleep 0.05
-	done
-}
-
 step "topology and SAs"
 lab_net
 # left -> right uses spi_out, right -> left spi_in; policies per UDP port keep the pairs apart.
@@ -56,8 +41,8 @@ xaev_bg -n left monitor > "$LAB_OUT/p1-xaev-left.txt" 2> "$LAB_OUT/p1-xaev-left.
 P1_XL=$!
 ip -n left xfrm monitor aevent > "$LAB_OUT/p1-ip-left.txt" 2>&1 &
 P1_IL=$!
-wait_listeners right 3
-wait_listeners left 2
+lab_wait_listeners $P1_XR 3
+lab_wait_listeners $P1_XL 2
 lab_send left --to 192.0.2.2 --port 5001 --count 10 --interval-ms 50
 # The last packets are reported by the next timer event, at most one period (1 s) later.
 sleep 2.3
@@ -76,7 +61,7 @@ ip -n left xfrm monitor aevent > "$LAB_OUT/p2-ip-left.txt" 2>&1 &
 P2_IL=$!
 xaev_bg -n left -j monitor --spi 0x1000 > "$LAB_OUT/p2-xaev-left.json" 2>&1 &
 P2_XL=$!
-wait_listeners left 2
+lab_wait_listeners $P2_XL 2
 # A long timer keeps timer events out of the count.
 xaev -n left -j set 0x1000 --dst 192.0.2.2 --rthr 5 --etime 20000 > "$LAB_OUT/p2-set.json"
 status p2-set
@@ -88,7 +73,7 @@ wait $P2_XL $P2_IL
 step "phase 3: --etime 300 reads back 300 ms and spaces timer events 300 ms apart"
 xaev_bg -n left -j monitor -t --spi 0x1000 > "$LAB_OUT/p3-xaev-left.json" 2>&1 &
 P3_XL=$!
-wait_listeners left 1
+lab_wait_listeners $P3_XL 1
 # A new period takes effect when the timer is next armed, i.e. at the next event (reference
 # §7.6): one packet with a threshold of 1 makes that event, then the threshold goes up.
 xaev -n left -j set 0x1000 --dst 192.0.2.2 --etime 300 --rthr 1 > "$LAB_OUT/p3-set.json"
@@ -115,7 +100,7 @@ status p4-lower
 step "phase 5: ESN SAs with windows 128 and 4096"
 xaev_bg -n right -j monitor --proto esp > "$LAB_OUT/p5-xaev-right.json" 2>&1 &
 P5_XR=$!
-wait_listeners right 1
+lab_wait_listeners $P5_XR 1
 lab_send left --to 192.0.2.2:5002 --to 192.0.2.2:5003 --port 5002 --count 20 --interval-ms 20
 sleep 1.3
 kill -TERM $P5_XR
@@ -142,7 +127,7 @@ step "phase 7: overrun with a tiny receive buffer, then later events still arriv
 xaev -n left set 0x1000 --dst 192.0.2.2 --rthr 1 --etime 20000 > /dev/null
 xaev_bg -n left -j monitor --spi 0x1000 --rcvbuf 1 > "$LAB_OUT/p7-xaev-left.json" 2> "$LAB_OUT/p7-xaev-left.err" &
 P7_XL=$!
-wait_listeners left 1
+lab_wait_listeners $P7_XL 1
 # Stop the listener while the burst fills its buffer, so the loss does not depend on speed.
 kill -STOP $P7_XL
 lab_send left --to 192.0.2.2 --port 5001 --count 200

@@ -225,3 +225,26 @@ lab_save() {
 lab_now_ms() {
 	awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
 }
+
+# lab_aevent_listeners PID: sockets that joined XFRMNLGRP_AEVENTS (Groups bit 0x10) in the
+# network namespace of process PID (shell builtins only: no process start).
+lab_aevent_listeners() {
+	_n=0
+	while read -r _sk _eth _pid _groups _rest; do
+		[ "$_eth" = 6 ] || continue
+		case $_groups in *[!0-9a-fA-F]* | '') continue ;; esac
+		[ $((0x$_groups & 16)) -ne 0 ] && _n=$((_n + 1))
+	done < "/proc/$1/net/netlink" 2>/dev/null
+	echo "$_n"
+}
+
+# lab_wait_listeners PID N: wait (up to ~30 s) until PID's namespace has N aevent listeners,
+# so that no event sent afterwards is missed (node takes 0.5-1.7 s to start in the guest).
+lab_wait_listeners() {
+	_i=0
+	while [ "$(lab_aevent_listeners "$1")" -lt "$2" ]; do
+		_i=$((_i + 1))
+		if [ $_i -gt 600 ]; then echo "lab_wait_listeners: no $2 aevent listeners beside PID $1" >&2; return 1; fi
+		sleep 0.05
+	done
+}
