@@ -34,23 +34,35 @@ SAs that disappear between the dump and their GETAE are skipped.`,
     .action((options: ListOptions) => runList(context, options));
 }
 
+/** SAs read, formatted and written per round: output starts early and memory stays flat. */
+const SAS_PER_ROUND = 256;
+
 export function runList(context: CliContext, options: ListOptions): void {
   const filter = parseSelectors(options.spi, options);
   const client = context.client();
-  const entries = client.listSas(filter);
-  const states: AeMessage[] = [];
-  // The kernel has no aevent dump and SA dumps carry no thresholds: one GETAE per SA,
-  // pipelined on this socket.
-  for (const result of client.getAeMany(entries.map(keyOf))) {
-    if (result instanceof NetlinkError) {
-      if (result.code === 'ESRCH') continue; // deleted since the dump
-      throw result;
+  const keys = client.listSas(filter).map(keyOf);
+  const json = context.globals.json;
+  let first = true;
+  if (json) context.print('[');
+  for (let start = 0; start < keys.length; start += SAS_PER_ROUND) {
+    // The kernel has no aevent dump and SA dumps carry no thresholds: one GETAE per SA,
+    // pipelined on this socket.
+    const states: AeMessage[] = [];
+    for (const result of client.getAeMany(keys.slice(start, start + SAS_PER_ROUND))) {
+      if (result instanceof NetlinkError) {
+        if (result.code === 'ESRCH') continue; // deleted since the dump
+        throw result;
+      }
+      states.push(result);
     }
-    states.push(result);
+    if (states.length === 0) continue;
+    if (json) {
+      const body = toJson(states.map(getRecord)).slice(1, -1);
+      context.print(first ? body : `,${body}`);
+    } else {
+      context.print(states.map((ae) => saStateText(getRecord(ae), ae, context.style, options.bitmap === true)).join(''));
+    }
+    first = false;
   }
-  if (context.globals.json) {
-    context.print(`${toJson(states.map(getRecord))}\n`);
-    return;
-  }
-  context.print(states.map((ae) => saStateText(getRecord(ae), ae, context.style, options.bitmap === true)).join(''));
+  if (json) context.print(']\n');
 }
