@@ -258,6 +258,9 @@ describe('host kernel: list, batch, defaults, completion', { skip }, () => {
     assert.match(stopped.stdout, /^src 192\.0\.2\.1 dst 192\.0\.2\.2\n/);
     assert.match(stopped.stdout, /\n\{"src":"192\.0\.2\.1","dst":"192\.0\.2\.3",.*"spi":4097,/);
     assert.doesNotMatch(stopped.stdout, /192\.0\.2\.4/);
+    // One line's options do not carry over to the next.
+    const mixed = runXaev(['-n', ns.name, 'batch', '-'], { input: '-j get 0x1000\nget 0x1001\n' });
+    assert.match(mixed.stdout, /^\{"src":"192\.0\.2\.1","dst":"192\.0\.2\.2",.*\}\nsrc 192\.0\.2\.1 dst 192\.0\.2\.3\n/);
     const forced = runXaev(['-n', ns.name, '-j', 'batch', '-', '--force'], { input: script });
     assert.equal(forced.status, 1);
     assert.deepEqual(forced.stdout.trimEnd().split('\n').map((line) => (JSON.parse(line) as { spi: number }).spi), [0x1000, 0x1001, 0x1002]);

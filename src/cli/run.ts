@@ -1,8 +1,8 @@
-import { CommanderError } from 'commander';
-import type { CliContext, GlobalOptions } from './context.js';
+import { CommanderError, type Command } from 'commander';
+import type { CliContext } from './context.js';
 import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
-import { buildProgram, usageErrorFrom } from './program.js';
 import { writeErr } from './output.js';
+import { buildProgram, usageErrorFrom } from './program.js';
 
 export function report(lines: string[], prefix = ''): void {
   writeErr(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
@@ -12,16 +12,20 @@ export function report(lines: string[], prefix = ''): void {
  * Parse and run one command line on a shared context; report any failure on stderr (each
  * message prefixed, e.g. with FILE:LINE in a batch) and resolve to the exit status.
  */
-export async function runCommandLine(
-  argv: string[],
-  context: CliContext,
-  options: { prefix?: string; defaults?: GlobalOptions; inBatch?: boolean } = {},
-): Promise<number> {
-  const prefix = options.prefix ?? '';
+export async function runCommandLine(argv: string[], context: CliContext): Promise<number> {
+  // A batch's lines share one command tree: commander restores its state before each parse,
+  // and building the tree again for every line would cost more than running most lines.
+  let lineProgram: Command | undefined;
   const program = buildProgram(context, {
-    defaults: options.defaults,
-    runLine: options.inBatch ? undefined : (line, linePrefix, defaults) => runCommandLine(line, context, { prefix: linePrefix, defaults, inBatch: true }),
+    runLine: (line, prefix, defaults) => {
+      lineProgram ??= buildProgram(context, { defaults });
+      return parseAndRun(lineProgram, line, context, prefix);
+    },
   });
+  return parseAndRun(program, argv, context, '');
+}
+
+async function parseAndRun(program: Command, argv: string[], context: CliContext, prefix: string): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT_OK;
