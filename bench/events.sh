@@ -26,17 +26,6 @@ BIGBUF=${BENCH_IP_RCVBUF:-8388608}
 R=$LAB_OUT
 step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 
-# subscribed PID: number of XFRM sockets in PID's netns that joined XFRMNLGRP_AEVENTS
-# (group 5, bit 0x10 of the Groups column); shell builtins only (no process start).
-subscribed() {
-	_n=0
-	while read -r _sk _eth _pid _groups _rest; do
-		[ "$_eth" = 6 ] || continue
-		case $_groups in *[!0-9a-fA-F]*|'') continue ;; esac
-		[ $((0x$_groups & 16)) -ne 0 ] && _n=$((_n + 1))
-	done < "/proc/$1/net/netlink"
-	echo "$_n"
-}
 # queued PID: total Rmem (bytes waiting) of the aevent sockets in PID's netns.
 queued() {
 	_q=0
@@ -46,15 +35,6 @@ queued() {
 		[ $((0x$_groups & 16)) -ne 0 ] && _q=$((_q + _rmem))
 	done < "/proc/$1/net/netlink"
 	echo "$_q"
-}
-# wait_subscribed PID N: until N aevent listeners exist in PID's netns (max ~30 s).
-wait_subscribed() {
-	_i=0
-	while [ "$(subscribed "$1")" -lt "$2" ]; do
-		_i=$((_i + 1))
-		if [ $_i -gt 600 ]; then echo "listener $1 never subscribed" >&2; return 1; fi
-		sleep 0.05
-	done
 }
 # cputicks PID: utime+stime (clock ticks) from /proc/PID/stat (comm has no spaces here).
 stat_line() { read -r _l < "/proc/$1/stat" && echo "$_l"; }
@@ -104,7 +84,7 @@ start_listener() {
 	[ -n "${FIRST_PID:-}" ] || FIRST_PID=$_pid
 	N_LISTENERS=$((N_LISTENERS + 1))
 	LISTENERS="$LISTENERS $_name"
-	wait_subscribed "$FIRST_PID" "$N_LISTENERS" || exit 1
+	lab_wait_listeners "$FIRST_PID" "$N_LISTENERS" || exit 1
 	stat_line "$_pid" > "$R/stat0-$_name.txt"
 	echo "$_name: pid $_pid: $*"
 	echo "$*" > "$R/cmd-$_name.txt"
