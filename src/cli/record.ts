@@ -86,13 +86,13 @@ export function saRecord(ae: AeMessage): SaRecord {
 }
 
 export function getRecord(ae: AeMessage): GetRecord {
-  return {
-    ...saRecord(ae),
-    thresholds: {
-      replay: ae.replayThreshold ?? null,
-      timerMs: ae.timerThreshold100ms === undefined ? null : timerMsFromThreshold(ae.timerThreshold100ms),
-    },
+  // Added to the SA record in place rather than spread into a copy: `list` builds one per SA.
+  const record = saRecord(ae) as GetRecord;
+  record.thresholds = {
+    replay: ae.replayThreshold ?? null,
+    timerMs: ae.timerThreshold100ms === undefined ? null : timerMsFromThreshold(ae.timerThreshold100ms),
   };
+  return record;
 }
 
 export function eventName(flags: number): EventName {
