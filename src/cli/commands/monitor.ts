@@ -167,8 +167,6 @@ export function runMonitor(context: CliContext, options: MonitorOptions): Promis
 
   const socket = context.client().socket;
   socket.setReceiveBufferBytes(rcvbuf);
-  socket.joinGroup(XFRMNLGRP_AEVENTS);
-  let dropsSeen = readSocketDrops(NETLINK_XFRM, socket.portId) ?? 0;
 
   return new Promise<void>((resolve) => {
     const finish = (): void => {
@@ -177,8 +175,18 @@ export function runMonitor(context: CliContext, options: MonitorOptions): Promis
       socket.stopListening();
       resolve();
     };
+    // Handlers before joining the group: whoever sees the subscription (a supervisor, a test)
+    // may signal at once, and the default action would kill xaev with the signal.
     process.on('SIGINT', finish);
     process.on('SIGTERM', finish);
+    try {
+      socket.joinGroup(XFRMNLGRP_AEVENTS);
+    } catch (error) {
+      process.off('SIGINT', finish);
+      process.off('SIGTERM', finish);
+      throw error;
+    }
+    let dropsSeen = readSocketDrops(NETLINK_XFRM, socket.portId) ?? 0;
     socket.listen({
       onMessages: (messages) => {
         const text = printer.format(messages, options.timestamp ? nowMs() : undefined);
