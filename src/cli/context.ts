@@ -56,10 +56,12 @@ export class CliContext {
     return found;
   }
 
-  /** Enter --netns once, for sockets and for /proc/sys alike (setns is per thread, permanent). */
+  /**
+   * Enter --netns once, for sockets and for /proc/sys alike (setns is per thread, permanent).
+   * configure() has already refused a different namespace once one was entered.
+   */
   enterNetns(): void {
     if (this.globals.netns === undefined || this.enteredNetns === this.globals.netns) return;
-    if (this.enteredNetns !== undefined) throw new UsageError('--netns cannot change once a command has run in this process');
     enterNetworkNamespace(this.globals.netns);
     this.enteredNetns = this.globals.netns;
   }

@@ -1,13 +1,8 @@
 import { NetlinkError } from '../netlink/errors.js';
-import { enterNetworkNamespace, NetlinkSocket, type OpenOptions } from '../netlink/socket.js';
+import { NetlinkSocket, type OpenOptions } from '../netlink/socket.js';
 import { decodeAeMessage, encodeGetAe, encodeNewAe, type AeMessage, type AeUpdate, type SaKey } from './aevent.js';
 import { NETLINK_XFRM } from './constants.js';
 import { decodeSaEntry, encodeSaDump, matchesFilter, type SaEntry, type SaFilter } from './sa-dump.js';
-
-export interface XfrmOpenOptions extends OpenOptions {
-  /** Network namespace name (/run/netns/NAME); entered before the socket is opened. */
-  netns?: string | undefined;
-}
 
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
@@ -17,8 +12,8 @@ export class XfrmClient {
     this.socket = socket;
   }
 
-  static open(options: XfrmOpenOptions = {}): XfrmClient {
-    if (options.netns !== undefined) enterNetworkNamespace(options.netns);
+  /** Opens in the calling thread's network namespace (enter another first, see enterNetworkNamespace). */
+  static open(options: OpenOptions = {}): XfrmClient {
     return new XfrmClient(NetlinkSocket.open(NETLINK_XFRM, options));
   }
 
