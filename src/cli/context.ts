@@ -4,7 +4,7 @@ import { XfrmClient } from '../xfrm/client.js';
 import { matchesFilter, type SaEntry, type SaFilter } from '../xfrm/sa-dump.js';
 import { UsageError } from './errors.js';
 import { createStyle } from './style.js';
-import { writeErr, writeOut } from './output.js';
+import { report, writeOut } from './output.js';
 
 export interface GlobalOptions {
   netns?: string | undefined;
@@ -73,11 +73,11 @@ export class CliContext {
 
   /** Diagnostics go to stderr. */
   warn(message: string): void {
-    writeErr(`xaev: warning: ${message}\n`);
+    report([`warning: ${message}`]);
   }
 
   note(message: string): void {
-    writeErr(`xaev: ${message}\n`);
+    report([message]);
   }
 
   close(): void {

@@ -41,6 +41,11 @@ export function writeErr(text: string): void {
   }
 }
 
+/** Diagnostic lines: the first prefixed with `xaev: ` (and e.g. FILE:LINE in a batch). */
+export function report(lines: string[], prefix = ''): void {
+  writeErr(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
+}
+
 export function stdoutIsTerminal(): boolean {
   return isatty(STDOUT);
 }

@@ -1,12 +1,8 @@
 import { CommanderError, type Command } from 'commander';
 import type { CliContext } from './context.js';
 import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
-import { writeErr } from './output.js';
+import { report } from './output.js';
 import { buildProgram, usageErrorFrom } from './program.js';
-
-export function report(lines: string[], prefix = ''): void {
-  writeErr(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
-}
 
 /**
  * Parse and run one command line on a shared context; report any failure on stderr (each

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT_OK, EXIT_USAGE, ReportedFailure, UsageError } from '../errors.js';
 import type { RunLine } from '../program.js';
-import { writeErr } from '../output.js';
+import { report } from '../output.js';
 
 interface BatchOptions {
   force?: boolean;
@@ -92,7 +92,7 @@ async function runBatch(context: CliContext, runLine: RunLine, file: string, opt
       argv = splitLine(lines[index]!);
     } catch (error) {
       argv = [];
-      writeErr(`xaev: ${prefix}${(error as Error).message}\n`);
+      report([(error as Error).message], prefix);
       firstFailure ||= EXIT_USAGE;
       if (!options.force) break;
       continue;
