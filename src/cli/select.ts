@@ -7,6 +7,7 @@ import type { SaEntry, SaFilter } from '../xfrm/sa-dump.js';
 import { CliError } from './errors.js';
 import { parseAddressOption, parseMark, parseProto, parseSpi } from './parse.js';
 import { protoName } from './record.js';
+import { hex } from './text.js';
 
 export interface SelectorOptions {
   dst?: string;
@@ -33,7 +34,6 @@ export function parseSelectors(spiText: string | undefined, options: SelectorOpt
   };
 }
 
-const hex = (value: number): string => `0x${value.toString(16)}`;
 
 export function describeFilter(filter: SaFilter, options: SelectorOptions): string {
   const parts: string[] = [];

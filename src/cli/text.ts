@@ -8,7 +8,7 @@ import type { LifetimeCurrent, ReplayState, UserMapping } from '../xfrm/structs.
 import { protocolDatabaseName } from './protocols.js';
 import type { GetRecord } from './record.js';
 
-const hex = (value: number): string => `0x${value.toString(16)}`;
+export const hex = (value: number): string => `0x${value.toString(16)}`;
 const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
 
 /** The two lines `ip xfrm monitor` prints for an XFRM_MSG_NEWAE. */
@@ -61,18 +61,24 @@ export function replayLines(replay: ReplayState | undefined, showBitmap: boolean
   return lines;
 }
 
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** Local date and time, `YYYY-MM-DD<separator>HH:MM:SS`. */
+function localDateTime(date: Date, separator: string): string {
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}${separator}` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  );
 }
 
 /** Unix seconds as local `YYYY-MM-DD HH:MM:SS`, or `-` for 0 (as `ip -s xfrm state`). */
 export function formatUnixTime(seconds: bigint): string {
-  if (seconds === 0n) return '-';
-  const date = new Date(Number(seconds) * 1000);
-  return (
-    `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ` +
-    `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`
-  );
+  return seconds === 0n ? '-' : localDateTime(new Date(Number(seconds) * 1000), ' ');
+}
+
+/** `ip -ts` style local time with microseconds: 2026-11-22T20:41:03.123456. */
+export function localTimestamp(epochMs: number): string {
+  return `${localDateTime(new Date(Math.floor(epochMs)), 'T')}.${pad(Math.floor((epochMs % 1000) * 1000), 6)}`;
 }
 
 export function lifetimeLines(lifetime: LifetimeCurrent | undefined): string[] {

@@ -12,7 +12,7 @@ import { CliError } from '../errors.js';
 import { toJson } from '../json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
-import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, replayLines } from '../text.js';
+import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
 
 interface MonitorOptions {
   details?: boolean;
@@ -67,18 +67,6 @@ function matches(ae: AeMessage, filter: EventFilter): boolean {
   if (filter.proto !== undefined && saId.proto !== filter.proto) return false;
   if (filter.dst && (filter.dst.family !== saId.family || !addressesEqual(filter.dst.bytes, saId.daddr, saId.family))) return false;
   return true;
-}
-
-const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
-
-/** `ip -ts` style local time with microseconds: [2026-11-22T20:41:03.123456]. */
-function localTimestamp(epochMs: number): string {
-  const date = new Date(Math.floor(epochMs));
-  const micros = Math.floor((epochMs % 1000) * 1000);
-  return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T` +
-    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(micros, 6)}`
-  );
 }
 
 function nowMs(): number {
