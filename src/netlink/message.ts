@@ -14,11 +14,16 @@ export interface NetlinkMessage extends NetlinkHeader {
   payload: Buffer;
 }
 
-/** Bytes a message with these parts takes in a datagram, padding included. */
-export function encodedLength(parts: Buffer[]): number {
+/** nlmsg_len of a message with these parts: header and parts, without the final padding. */
+function messageLength(parts: Buffer[]): number {
   let length = NLMSG_HDRLEN;
   for (const part of parts) length += part.length;
-  return align4(length);
+  return length;
+}
+
+/** Bytes a message with these parts takes in a datagram, padding included. */
+export function encodedLength(parts: Buffer[]): number {
+  return align4(messageLength(parts));
 }
 
 /**
@@ -27,8 +32,7 @@ export function encodedLength(parts: Buffer[]): number {
  * without an allocation per request.
  */
 export function encodeMessageInto(target: Buffer, offset: number, header: NetlinkHeader, parts: Buffer[]): number {
-  let length = NLMSG_HDRLEN;
-  for (const part of parts) length += part.length;
+  const length = messageLength(parts);
   writeU32(target, length, offset);
   writeU16(target, header.type, offset + 4);
   writeU16(target, header.flags, offset + 6);

@@ -168,13 +168,13 @@ export function encodeLifetime(lifetime: LifetimeCurrent): Buffer {
   return out;
 }
 
-export function decodeLifetime(buf: Buffer, offset = 0, what = 'XFRMA_LTIME_VAL'): LifetimeCurrent {
-  need(buf, offset + SIZEOF_LIFETIME_CUR, what);
+export function decodeLifetime(buf: Buffer): LifetimeCurrent {
+  need(buf, SIZEOF_LIFETIME_CUR, 'XFRMA_LTIME_VAL');
   return {
-    bytes: readU64(buf, offset),
-    packets: readU64(buf, offset + 8),
-    addTime: readU64(buf, offset + 16),
-    useTime: readU64(buf, offset + 24),
+    bytes: readU64(buf, 0),
+    packets: readU64(buf, 8),
+    addTime: readU64(buf, 16),
+    useTime: readU64(buf, 24),
   };
 }
 
