@@ -1,0 +1,230 @@
+#!/bin/sh
+# Failover scenario for test/lab-sync.test.ts (issue 9, "Proof"), run inside the UML kernel lab.
+#
+#   netns P (peer) ---+
+#   netns A (active) -+- netns L: a hub (tc mirred floods every frame to the other ports;
+#   netns S (standby)-+  the 6.12 lab kernel has no bridge)
+#
+# P 192.0.2.1, A 192.0.2.2, S 192.0.2.3; keepalived on A (priority 150) and S (100) holds the
+# virtual address 192.0.2.10 (VRRP, unicast adverts over the hub). P, A and S carry the same two
+# ESP SA pairs between P and the virtual address: a legacy one (window 32, UDP port 5001) and an
+# ESN one (window 128, port 5002). Traffic both ways, 100 packets/s per SA: P -> virtual address,
+# and from whichever node holds the address -> P.
+#
+# SYNC=on: S runs `xaev sync receive --from 'ip netns exec A xaev sync send'` (the command stands
+# in for ssh) and keepalived's notify_master on S runs `xaev sync takeover`. SYNC=off: baseline.
+#
+# Phases: steady traffic for PRE_S seconds; fail A (P pauses, A's sync sender is killed as if
+# the node died, A's link goes down, its keepalived stops); S becomes master and sends S_COUNT
+# packets per SA; while P is paused, the ESP packets P sent to A (captured on P's link) are
+# replayed at S, first those at or below S's inbound seq when it took over ("old"), then the
+# rest ("new": the sync-delay window); P resumes. Every counter snapshot goes to $LAB_OUT as
+# `counters-NODE-PHASE.txt` (one line per SA, see sync-failover.pl counters) and the host test
+# computes the figures.
+set -u
+. "$LAB_DIR/topology.sh"
+
+SYNC=${SYNC:-off}
+PRE_S=${PRE_S:-6}
+S_COUNT=${S_COUNT:-300}
+XAEV="$LAB_REPO/bin/xaev.js"
+PL="$LAB_DIR/sync-failover.pl"
+P_IP=192.0.2.1 A_IP=192.0.2.2 S_IP=192.0.2.3 VIP=192.0.2.10
+RUN=/run/lab/sync
+mkdir -p "$RUN"
+
+now() { cut -d' ' -f1 /proc/uptime; }
+step() { echo "== [$(now)s] $*"; }
+mark() { echo "$1 $(now)" >> "$LAB_OUT/phases.txt"; }
+pl() { _ns=$1; shift; ip netns exec "$_ns" perl "$PL" "$@"; }
+snap() { # snap PHASE NODE...: counters of each NODE
+	_ph=$1; shift
+	for _n in "$@"; do perl "$PL" counters "$_n" > "$LAB_OUT/counters-$_n-$_ph.txt"; done
+}
+stat_snap() { for _n in P S; do perl "$PL" xfrmstat "$_n" > "$LAB_OUT/xfrmstat-$_n-$1.txt"; done; }
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + $1)); shift
+	until "$@"; do
+		[ "$(cut -d. -f1 /proc/uptime)" -lt "$_end" ] || return 1
+		sleep 0.1
+	done
+}
+has_vip() { ip -n "$1" -4 addr show dev eth0 | grep -q " $VIP/"; }
+pid_in_ns_matching() { # NS PATTERN: first pid in NS whose command line contains PATTERN
+	for _p in $(ip netns pids "$1"); do
+		tr '\0' ' ' < "/proc/$_p/cmdline" 2>/dev/null | grep -q -- "$2" && { echo "$_p"; return 0; }
+	done
+	return 1
+}
+
+step "topology: P, A, S on a hub in L; SYNC=$SYNC"
+ip -batch - <<-EOF
+netns add L
+netns add P
+netns add A
+netns add S
+link add lp netns L type veth peer name eth0 netns P
+link add la netns L type veth peer name eth0 netns A
+link add ls netns L type veth peer name eth0 netns S
+EOF
+for port in lp la ls; do
+	set -- lp la ls
+	others=
+	for o; do [ "$o" = "$port" ] || others="$others $o"; done
+	set -- $others
+	ip -n L link set "$port" up
+	tc -n L qdisc add dev "$port" ingress
+	tc -n L filter add dev "$port" ingress matchall \
+		action mirred egress mirror dev "$1" pipe action mirred egress redirect dev "$2"
+done
+for n in P:$P_IP A:$A_IP S:$S_IP; do
+	ip -n "${n%%:*}" -batch - <<-EOF
+	link set lo up
+	addr add ${n#*:}/24 dev eth0
+	link set eth0 up
+	EOF
+done
+# P must follow S's gratuitous ARP for the virtual address at once (default locktime 1 s).
+ip netns exec P sysctl -qw net.ipv4.neigh.eth0.locktime=0
+
+step "SAs: the same pairs on P, A and S"
+# sa SRC DST SPI REQID FLAGS WINDOW
+sa() { echo "xfrm state add src $1 dst $2 proto esp spi $3 reqid $4 mode transport $5 replay-window $6 enc cipher_null \"\" auth-trunc \"hmac(sha256)\" $LAB_AUTH_KEY 128"; }
+pol() { echo "xfrm policy add src $2/32 dst $3/32 proto udp dport $4 dir $1 tmpl src $2 dst $3 proto esp reqid $5 mode transport"; }
+for node in P A S; do
+	if [ $node = P ]; then me=$P_IP peer=$VIP; else me=$VIP peer=$P_IP; fi
+	ip -n $node -batch - <<-EOF
+	$(sa $P_IP $VIP 0x1001 1 "" 32)
+	$(sa $VIP $P_IP 0x1002 1 "" 32)
+	$(sa $P_IP $VIP 0x2001 2 "flag esn" 128)
+	$(sa $VIP $P_IP 0x2002 2 "flag esn" 128)
+	$(pol out $me $peer 5001 1)
+	$(pol in $peer $me 5001 1)
+	$(pol out $me $peer 5002 2)
+	$(pol in $peer $me 5002 2)
+	EOF
+done
+
+step "keepalived on A (master) and S (backup)"
+# keepalived_conf NODE STATE PRIORITY SELF PEER
+keepalived_conf() {
+	cat > "$RUN/notify-$1.sh" <<-EOF
+	#!/bin/sh
+	echo "master \$(cut -d' ' -f1 /proc/uptime)" >> "$LAB_OUT/notify-$1.txt"
+	if [ "$SYNC" = on ]; then
+	  "$LAB_NODE" "$XAEV" sync takeover > "$LAB_OUT/takeover-$1.txt" 2> "$LAB_OUT/takeover-$1.err"
+	  echo "takeover-status \$? \$(cut -d' ' -f1 /proc/uptime)" >> "$LAB_OUT/notify-$1.txt"
+	fi
+	touch "$RUN/master-$1"
+	EOF
+	chmod 755 "$RUN/notify-$1.sh"
+	cat > "$RUN/keepalived-$1.conf" <<-EOF
+	global_defs {
+	  router_id $1
+	  script_user root
+	  enable_script_security
+	}
+	vrrp_instance VI_1 {
+	  state $2
+	  interface eth0
+	  virtual_router_id 51
+	  priority $3
+	  advert_int 1
+	  unicast_src_ip $4
+	  unicast_peer {
+	    $5
+	  }
+	  virtual_ipaddress {
+	    $VIP/24 dev eth0
+	  }
+	  notify_master $RUN/notify-$1.sh
+	}
+	EOF
+}
+start_keepalived() {
+	ip netns exec "$1" keepalived --dont-fork --log-console --log-detail --no-syslog --vrrp \
+		-f "$RUN/keepalived-$1.conf" -p "$RUN/keepalived-$1.pid" -r "$RUN/keepalived-vrrp-$1.pid" \
+		> "$LAB_OUT/keepalived-$1.log" 2>&1 &
+}
+keepalived_conf A MASTER 150 $A_IP $S_IP
+keepalived_conf S BACKUP 100 $S_IP $A_IP
+start_keepalived A
+KA_A=$!
+wait_for 15 has_vip A || { echo "A never got $VIP"; exit 1; }
+start_keepalived S
+mark a-master
+
+step "sinks, capture on P's link"
+STOP=$RUN/stop
+for n in P A S; do pl $n sink --ports 5001,5002 --stop "$STOP" & done
+pl P capture --dev eth0 --src $P_IP --out "$LAB_OUT/capture.txt" &
+CAPTURE=$!
+
+if [ "$SYNC" = on ]; then
+	step "sync: S receives from A"
+	ip netns exec S "$LAB_NODE" "$XAEV" sync receive --from "ip netns exec A $LAB_NODE $XAEV sync send" \
+		> "$LAB_OUT/receive.out" 2> "$LAB_OUT/receive.err" &
+	RECEIVER=$!
+	wait_for 30 pid_in_ns_matching A "sync send" > /dev/null || { echo "no sync sender in A"; exit 1; }
+fi
+
+step "steady traffic for ${PRE_S}s"
+pl P send --bind $P_IP --to $VIP --ports 5001,5002 --pause "$RUN/p-pause" --stop "$STOP" > "$LAB_OUT/send-P.txt" &
+SEND_P=$!
+pl A send --bind $VIP --to $P_IP --ports 5001,5002 --stop "$STOP" > "$LAB_OUT/send-A.txt" &
+pl S send --bind $VIP --to $P_IP --ports 5001,5002 --count "$S_COUNT" --stop "$STOP" > "$LAB_OUT/send-S.txt" &
+SEND_S=$!
+mark traffic
+sleep "$PRE_S"
+[ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
+
+step "fail A"
+touch "$RUN/p-pause"
+mark fail
+if [ "$SYNC" = on ]; then
+	# A dies: its sync sender goes with it, with whatever it had not sent yet.
+	SENDER=$(pid_in_ns_matching A "sync send") && kill -KILL "$SENDER"
+fi
+ip -n A link set eth0 down
+kill -TERM "$(cat "$RUN/keepalived-A.pid")"
+snap fail P A S
+stat_snap fail
+
+step "S takes over"
+wait_for 20 has_vip S || { echo "S never got $VIP"; exit 1; }
+mark s-vip
+wait_for 30 test -e "$RUN/master-S" || { echo "notify_master never finished on S"; exit 1; }
+mark s-master
+snap takeover P S
+[ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-after.txt" 2>&1
+
+step "replay P's captured packets at S"
+kill -TERM "$CAPTURE"
+for spi in 0x1001 0x2001; do
+	top=$(sed -n "s/.* spi=$spi seq=\([0-9]*\) .*/\1/p" "$LAB_OUT/counters-S-takeover.txt")
+	echo "$spi ${top:-0}" >> "$LAB_OUT/replay-split.txt"
+	pl P replay --in "$LAB_OUT/capture.txt" --spi $spi --from 1 --to-seq "${top:-0}" --interval-ms 1 > "$LAB_OUT/replay-old-$spi.txt"
+done
+snap replay-old S
+while read -r spi top; do
+	pl P replay --in "$LAB_OUT/capture.txt" --spi "$spi" --from $((top + 1)) --to-seq 4294967295 --interval-ms 1 > "$LAB_OUT/replay-new-$spi.txt"
+done < "$LAB_OUT/replay-split.txt"
+snap replay-new S
+
+step "P resumes; S finishes its $S_COUNT packets per SA"
+rm -f "$RUN/p-pause"
+mark resume
+wait_for 60 sh -c "! kill -0 $SEND_S 2>/dev/null"
+sleep 1
+touch "$STOP"
+wait "$SEND_P" "$SEND_S"
+sleep 0.3
+mark end
+snap end P S
+stat_snap end
+[ "$SYNC" = on ] && { kill -TERM "$RECEIVER"; wait "$RECEIVER"; echo "$?" > "$LAB_OUT/receive.status"; }
+kill -TERM "$(cat "$RUN/keepalived-S.pid")" 2>/dev/null
+wait "$KA_A" 2>/dev/null
+step "done"
+exit 0
