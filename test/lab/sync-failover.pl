@@ -15,9 +15,10 @@
 #   capture --dev DEV --src IP --out FILE
 #       Record every outgoing ESP packet from IP seen on DEV (packet socket),
 #       one line per packet: `SPI SEQ HEX-OF-THE-WHOLE-IP-PACKET`.
-#   replay  --in FILE --spi SPI --from SEQ --to SEQ [--interval-ms 2]
-#       Send the captured packets of SPI with SEQ in [from, to] again, byte
-#       for byte, through a raw IP socket. Prints `replayed=K`.
+#   replay  --in FILE --spi SPI --from SEQ --to-seq SEQ [--burst 16]
+#       Send the captured packets of SPI with SEQ in [from, to-seq] again, byte
+#       for byte, through a raw IP socket, --burst packets per clock tick (a
+#       sleep lasts at least one tick: 10 ms at HZ=100). Prints `replayed=K`.
 #   counters NS
 #       `ip -n NS -s xfrm state` as one line per SA:
 #       `src= dst= spi= seq= seq_hi= oseq= oseq_hi= packets= replay_window= replay= failed=`
@@ -31,9 +32,9 @@ use Getopt::Long qw(GetOptionsFromArray);
 
 $| = 1;
 my $cmd = shift @ARGV // '';
-my %o = ('interval-ms' => 10, count => 0);
+my %o = ('interval-ms' => 10, count => 0, burst => 16);
 GetOptionsFromArray(\@ARGV, \%o, 'bind=s', 'to=s', 'ports=s', 'interval-ms=f', 'count=i', 'pause=s', 'stop=s',
-	'dev=s', 'src=s', 'out=s', 'in=s', 'spi=s', 'from=i', 'to-seq=i') or die "bad options\n";
+	'dev=s', 'src=s', 'out=s', 'in=s', 'spi=s', 'from=i', 'to-seq=i', 'burst=i') or die "bad options\n";
 
 sub uptime { open(my $f, '<', '/proc/uptime') or return 0; my $l = <$f>; return (split ' ', $l)[0]; }
 
@@ -101,6 +102,8 @@ sub capture {
 	# AF_PACKET/SOCK_DGRAM: frames without the link-layer header, outgoing ones included.
 	socket(my $s, 17, SOCK_DGRAM, unpack('n', pack('S', $ETH_P_ALL))) or die "packet socket: $!\n";
 	bind($s, pack('S n i S C C a8', 17, $ETH_P_ALL, $ifindex, 0, 0, 0, '')) or die "bind $o{dev}: $!\n";
+	# Perl restarts an interrupted recv: a receive timeout lets SIGTERM end the loop on a quiet link.
+	setsockopt($s, SOL_SOCKET, SO_RCVTIMEO, pack('q q', 0, 200_000)) or die "SO_RCVTIMEO: $!\n";
 	open(my $out, '>', $o{out}) or die "$o{out}: $!\n";
 	$out->autoflush(1);
 	my $src = inet_aton($o{src});
@@ -126,7 +129,7 @@ sub replay {
 		my $pkt = pack("H*", $hex);
 		my $dst = substr($pkt, 16, 4); # a copy: Socket refuses substr()'s magic value
 		$n++ if defined send($s, $pkt, 0, pack_sockaddr_in(0, $dst));
-		sleep($o{'interval-ms'} / 1000);
+		sleep(0.001) if $n % $o{burst} == 0;
 	}
 	print "replayed=$n\n";
 }

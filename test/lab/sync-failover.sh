@@ -37,11 +37,15 @@ now() { cut -d' ' -f1 /proc/uptime; }
 step() { echo "== [$(now)s] $*"; }
 mark() { echo "$1 $(now)" >> "$LAB_OUT/phases.txt"; }
 pl() { _ns=$1; shift; ip netns exec "$_ns" perl "$PL" "$@"; }
+# For background runs: `exec` makes $! the process itself (ip netns exec execs it in turn), so
+# kill reaches it rather than a forked shell.
+pl_bg() { _ns=$1; shift; exec ip netns exec "$_ns" perl "$PL" "$@"; }
 snap() { # snap PHASE NODE...: counters of each NODE
 	_ph=$1; shift
 	for _n in "$@"; do perl "$PL" counters "$_n" > "$LAB_OUT/counters-$_n-$_ph.txt"; done
 }
 stat_snap() { for _n in P S; do perl "$PL" xfrmstat "$_n" > "$LAB_OUT/xfrmstat-$_n-$1.txt"; done; }
+# P's counters first: S may start sending while the later snapshots are being taken.
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
 	_end=$(($(cut -d. -f1 /proc/uptime) + $1)); shift
@@ -143,7 +147,7 @@ keepalived_conf() {
 	EOF
 }
 start_keepalived() {
-	ip netns exec "$1" keepalived --dont-fork --log-console --log-detail --no-syslog --vrrp \
+	exec ip netns exec "$1" keepalived --dont-fork --log-console --log-detail --no-syslog --vrrp \
 		-f "$RUN/keepalived-$1.conf" -p "$RUN/keepalived-$1.pid" -r "$RUN/keepalived-vrrp-$1.pid" \
 		> "$LAB_OUT/keepalived-$1.log" 2>&1 &
 }
@@ -157,23 +161,24 @@ mark a-master
 
 step "sinks, capture on P's link"
 STOP=$RUN/stop
-for n in P A S; do pl $n sink --ports 5001,5002 --stop "$STOP" & done
-pl P capture --dev eth0 --src $P_IP --out "$LAB_OUT/capture.txt" &
+for n in P A S; do pl_bg $n sink --ports 5001,5002 --stop "$STOP" & done
+pl_bg P capture --dev eth0 --src $P_IP --out "$LAB_OUT/capture.txt" &
 CAPTURE=$!
 
 if [ "$SYNC" = on ]; then
 	step "sync: S receives from A"
-	ip netns exec S "$LAB_NODE" "$XAEV" sync receive --from "ip netns exec A $LAB_NODE $XAEV sync send" \
+	exec_bg() { exec "$@"; }
+	exec_bg ip netns exec S "$LAB_NODE" "$XAEV" sync receive --from "ip netns exec A $LAB_NODE $XAEV sync send" \
 		> "$LAB_OUT/receive.out" 2> "$LAB_OUT/receive.err" &
 	RECEIVER=$!
 	wait_for 30 pid_in_ns_matching A "sync send" > /dev/null || { echo "no sync sender in A"; exit 1; }
 fi
 
 step "steady traffic for ${PRE_S}s"
-pl P send --bind $P_IP --to $VIP --ports 5001,5002 --pause "$RUN/p-pause" --stop "$STOP" > "$LAB_OUT/send-P.txt" &
+pl_bg P send --bind $P_IP --to $VIP --ports 5001,5002 --pause "$RUN/p-pause" --stop "$STOP" > "$LAB_OUT/send-P.txt" &
 SEND_P=$!
-pl A send --bind $VIP --to $P_IP --ports 5001,5002 --stop "$STOP" > "$LAB_OUT/send-A.txt" &
-pl S send --bind $VIP --to $P_IP --ports 5001,5002 --count "$S_COUNT" --stop "$STOP" > "$LAB_OUT/send-S.txt" &
+pl_bg A send --bind $VIP --to $P_IP --ports 5001,5002 --stop "$STOP" > "$LAB_OUT/send-A.txt" &
+pl_bg S send --bind $VIP --to $P_IP --ports 5001,5002 --count "$S_COUNT" --stop "$STOP" > "$LAB_OUT/send-S.txt" &
 SEND_S=$!
 mark traffic
 sleep "$PRE_S"
@@ -188,8 +193,8 @@ if [ "$SYNC" = on ]; then
 fi
 ip -n A link set eth0 down
 kill -TERM "$(cat "$RUN/keepalived-A.pid")"
-snap fail P A S
 stat_snap fail
+snap fail P A S
 
 step "S takes over"
 wait_for 20 has_vip S || { echo "S never got $VIP"; exit 1; }
@@ -201,14 +206,15 @@ snap takeover P S
 
 step "replay P's captured packets at S"
 kill -TERM "$CAPTURE"
+wait "$CAPTURE"
 for spi in 0x1001 0x2001; do
 	top=$(sed -n "s/.* spi=$spi seq=\([0-9]*\) .*/\1/p" "$LAB_OUT/counters-S-takeover.txt")
 	echo "$spi ${top:-0}" >> "$LAB_OUT/replay-split.txt"
-	pl P replay --in "$LAB_OUT/capture.txt" --spi $spi --from 1 --to-seq "${top:-0}" --interval-ms 1 > "$LAB_OUT/replay-old-$spi.txt"
+	pl P replay --in "$LAB_OUT/capture.txt" --spi $spi --from 1 --to-seq "${top:-0}" > "$LAB_OUT/replay-old-$spi.txt"
 done
 snap replay-old S
 while read -r spi top; do
-	pl P replay --in "$LAB_OUT/capture.txt" --spi "$spi" --from $((top + 1)) --to-seq 4294967295 --interval-ms 1 > "$LAB_OUT/replay-new-$spi.txt"
+	pl P replay --in "$LAB_OUT/capture.txt" --spi "$spi" --from $((top + 1)) --to-seq 4294967295 > "$LAB_OUT/replay-new-$spi.txt"
 done < "$LAB_OUT/replay-split.txt"
 snap replay-new S
 
