@@ -17,17 +17,46 @@ const SCENARIO = join(LAB_DIR, 'sync-failover.sh');
 /** Packets per SA the standby sends after it took over. */
 const S_COUNT = 300;
 
-/** One SA as test/lab/sync-failover.pl `counters` prints it. */
+/** One SA's counters from `ip -s xfrm state`. */
 interface Counters {
   src: string;
   dst: string;
   spi: string;
+  /** Highest sequence number received / last sent, with the ESN high half. */
   seq: number;
   oseq: number;
   packets: number;
+  /** Drops: outside the window (replay-window), seen before (replay), ICV failed (failed). */
   replay_window: number;
   replay: number;
   failed: number;
+}
+
+const hex = (text: string | undefined): number => parseInt(text ?? 'NaN', 16);
+
+function parseIpState(text: string): Counters[] {
+  const out: Counters[] = [];
+  for (const block of text.split(/^(?=src )/m)) {
+    const head = /^src (\S+) dst (\S+)\n\s+proto \w+ spi 0x([0-9a-f]+)/.exec(block);
+    if (!head) continue;
+    const esn = /seq-hi 0x([0-9a-f]+), seq 0x([0-9a-f]+), oseq-hi 0x([0-9a-f]+), oseq 0x([0-9a-f]+)/.exec(block);
+    const legacy = /anti-replay context: seq 0x([0-9a-f]+), oseq 0x([0-9a-f]+)/.exec(block);
+    const packets = /(\d+)\(packets\)/.exec(block);
+    const stats = /replay-window (\d+) replay (\d+) failed (\d+)/.exec(block);
+    assert.ok((esn ?? legacy) && packets && stats, `cannot read this SA from ip -s xfrm state:\n${block}`);
+    out.push({
+      src: head[1]!,
+      dst: head[2]!,
+      spi: `0x${hex(head[3]).toString(16)}`,
+      seq: esn ? hex(esn[1]) * 2 ** 32 + hex(esn[2]) : hex(legacy![1]),
+      oseq: esn ? hex(esn[3]) * 2 ** 32 + hex(esn[4]) : hex(legacy![2]),
+      packets: Number(packets[1]),
+      replay_window: Number(stats[1]),
+      replay: Number(stats[2]),
+      failed: Number(stats[3]),
+    });
+  }
+  return out;
 }
 
 /** The two SA pairs: inbound at the gateways (peer -> virtual address) and outbound. */
@@ -37,38 +66,24 @@ const PAIRS = [
 ] as const;
 
 function counters(run: LabRun, node: string, phase: string): Map<string, Counters> {
-  const text = labFile(run, `counters-${node}-${phase}.txt`);
-  const sas = new Map<string, Counters>();
-  for (const line of text.split('\n').filter(Boolean)) {
-    const f = Object.fromEntries(line.split(' ').map((kv) => kv.split('=') as [string, string]));
-    const num = (k: string) => Number(f[k]);
-    sas.set(f.spi!, {
-      src: f.src!,
-      dst: f.dst!,
-      spi: f.spi!,
-      seq: num('seq'),
-      oseq: num('oseq'),
-      packets: num('packets'),
-      replay_window: num('replay_window'),
-      replay: num('replay'),
-      failed: num('failed'),
-    });
-  }
-  assert.ok(sas.size >= 4, `counters-${node}-${phase}.txt: ${text}\n${run.scenarioLog}`);
+  const text = labFile(run, `state-${node}-${phase}.txt`);
+  const sas = new Map(parseIpState(text).map((c) => [c.spi, c]));
+  assert.ok(sas.size >= 4, `state-${node}-${phase}.txt: ${text}\n${run.scenarioLog}`);
   return sas;
 }
 
 function sa(run: LabRun, node: string, phase: string, spi: string): Counters {
   const found = counters(run, node, phase).get(spi);
-  assert.ok(found, `no SA ${spi} in counters-${node}-${phase}.txt`);
+  assert.ok(found, `no SA ${spi} in state-${node}-${phase}.txt`);
   return found;
 }
 
 const drops = (c: Counters): number => c.replay + c.replay_window + c.failed;
 
+/** `key=value` pairs (sync-failover.pl output) or `key value` lines (/proc/net/xfrm_stat). */
 function keyValues(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/(\w+)=(\d+(?:\.\d+)?)/g)) out[m[1]!] = Number(m[2]);
+  for (const m of text.matchAll(/(\w+)[= ]\s*(\d+(?:\.\d+)?)/g)) out[m[1]!] = Number(m[2]);
   return out;
 }
 
@@ -84,6 +99,8 @@ function phases(run: LabRun): Record<string, number> {
 interface PairFigures {
   /** Packets the peer had accepted from the active (its inbound seq at the failure). */
   aSent: number;
+  /** The peer's drops when its failure snapshot was taken: must be 0 (else S had already begun to send). */
+  peerDropsAtFail: number;
   /** Packets the active had accepted from the peer when it failed. */
   aAccepted: number;
   /** The standby's inbound seq when it became master: the last update it received. */
@@ -116,6 +133,7 @@ function figures(run: LabRun): Record<string, PairFigures> {
     const sentByS = sSent[`sent_${p.port}`] ?? NaN;
     out[p.name] = {
       aSent: peerFail.seq,
+      peerDropsAtFail: drops(peerFail),
       aAccepted: sa(run, 'A', 'fail', p.inbound).seq,
       sSyncedSeq: sTakeover.seq,
       // S sends nothing before it holds the address, and nothing writes its counters after the
@@ -137,8 +155,8 @@ function figures(run: LabRun): Record<string, PairFigures> {
 }
 
 function xfrmStatDelta(run: LabRun, node: string): Record<string, number> {
-  const fail = keyValues(labFile(run, `xfrmstat-${node}-fail.txt`));
-  const end = keyValues(labFile(run, `xfrmstat-${node}-end.txt`));
+  const fail = keyValues(labFile(run, `xfrm_stat-${node}-fail.txt`));
+  const end = keyValues(labFile(run, `xfrm_stat-${node}-end.txt`));
   const delta: Record<string, number> = {};
   for (const [k, v] of Object.entries(end)) if (v !== fail[k]) delta[k] = v - (fail[k] ?? 0);
   return delta;
@@ -189,6 +207,7 @@ describe('kernel lab: failover between two keepalived gateways (issue 9 proof)',
     it('the peer drops every packet the standby sends, the standby accepts every replay', () => {
       const figs = report('sync off', run);
       for (const [name, f] of Object.entries(figs)) {
+        assert.equal(f.peerDropsAtFail, 0, name);
         assert.equal(f.sSent, S_COUNT, name);
         // The standby starts at sequence number 1, far below the peer's window.
         assert.ok(f.aSent > S_COUNT + 128, `${name}: A sent ${f.aSent}, too few for the baseline to mean anything`);
@@ -224,6 +243,7 @@ describe('kernel lab: failover between two keepalived gateways (issue 9 proof)',
     it('the peer drops none of the standby packets, replays from before the last update are rejected', () => {
       const figs = report('sync on', run);
       for (const [name, f] of Object.entries(figs)) {
+        assert.equal(f.peerDropsAtFail, 0, name);
         assert.equal(f.sSent, S_COUNT, name);
         assert.equal(f.peerDroppedReplay + f.peerDroppedIntegrity, 0, name);
         assert.equal(f.peerAccepted, S_COUNT, name);

@@ -14,18 +14,19 @@
 # SYNC=on: S runs `xaev sync receive --from 'ip netns exec A xaev sync send'` (the command stands
 # in for ssh) and keepalived's notify_master on S runs `xaev sync takeover`. SYNC=off: baseline.
 #
-# Phases: steady traffic for PRE_S seconds; fail A (P pauses, A's sync sender is killed as if
-# the node died, A's link goes down, its keepalived stops); S becomes master and sends S_COUNT
-# packets per SA; while P is paused, the ESP packets P sent to A (captured on P's link) are
+# Phases: steady traffic until P has PRE_PACKETS from A on each SA; fail A (P pauses; as if the
+# node died, A's sync sender is killed and the name A disappears so that reconnects fail; A's
+# link goes down and its keepalived stops); S becomes master and sends S_COUNT packets per SA;
+# while P is paused, the ESP packets P sent to A (captured on P's link) are
 # replayed at S, first those at or below S's inbound seq when it took over ("old"), then the
 # rest ("new": the sync-delay window); P resumes. Every counter snapshot goes to $LAB_OUT as
-# `counters-NODE-PHASE.txt` (one line per SA, see sync-failover.pl counters) and the host test
-# computes the figures.
+# `state-NODE-PHASE.txt` (`ip -s xfrm state`) and `xfrm_stat-NODE-PHASE.txt`, phase times to
+# phases.txt; the host test computes the figures.
 set -u
 . "$LAB_DIR/topology.sh"
 
 SYNC=${SYNC:-off}
-PRE_S=${PRE_S:-6}
+PRE_PACKETS=${PRE_PACKETS:-600}
 S_COUNT=${S_COUNT:-300}
 XAEV="$LAB_REPO/bin/xaev.js"
 PL="$LAB_DIR/sync-failover.pl"
@@ -40,12 +41,15 @@ pl() { _ns=$1; shift; ip netns exec "$_ns" perl "$PL" "$@"; }
 # For background runs: `exec` makes $! the process itself (ip netns exec execs it in turn), so
 # kill reaches it rather than a forked shell.
 pl_bg() { _ns=$1; shift; exec ip netns exec "$_ns" perl "$PL" "$@"; }
-snap() { # snap PHASE NODE...: counters of each NODE
+# snap PHASE NODE...: `ip -s xfrm state` and /proc/net/xfrm_stat of each NODE, raw (one process
+# each: the host test parses them, and a snapshot must be quick).
+snap() {
 	_ph=$1; shift
-	for _n in "$@"; do perl "$PL" counters "$_n" > "$LAB_OUT/counters-$_n-$_ph.txt"; done
+	for _n in "$@"; do
+		ip -n "$_n" -s xfrm state > "$LAB_OUT/state-$_n-$_ph.txt"
+		ip netns exec "$_n" cat /proc/net/xfrm_stat > "$LAB_OUT/xfrm_stat-$_n-$_ph.txt"
+	done
 }
-stat_snap() { for _n in P S; do perl "$PL" xfrmstat "$_n" > "$LAB_OUT/xfrmstat-$_n-$1.txt"; done; }
-# P's counters first: S may start sending while the later snapshots are being taken.
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
 	_end=$(($(cut -d. -f1 /proc/uptime) + $1)); shift
@@ -157,6 +161,9 @@ start_keepalived A
 KA_A=$!
 wait_for 15 has_vip A || { echo "A never got $VIP"; exit 1; }
 start_keepalived S
+# A second name for A, so that A can "die" (lose its name) and still be looked at.
+touch /run/netns/Adead
+mount --bind /run/netns/A /run/netns/Adead
 mark a-master
 
 step "sinks, capture on P's link"
@@ -174,14 +181,24 @@ if [ "$SYNC" = on ]; then
 	wait_for 30 pid_in_ns_matching A "sync send" > /dev/null || { echo "no sync sender in A"; exit 1; }
 fi
 
-step "steady traffic for ${PRE_S}s"
+step "steady traffic until P has ${PRE_PACKETS} packets from A on each SA"
 pl_bg P send --bind $P_IP --to $VIP --ports 5001,5002 --pause "$RUN/p-pause" --stop "$STOP" > "$LAB_OUT/send-P.txt" &
 SEND_P=$!
 pl_bg A send --bind $VIP --to $P_IP --ports 5001,5002 --stop "$STOP" > "$LAB_OUT/send-A.txt" &
 pl_bg S send --bind $VIP --to $P_IP --ports 5001,5002 --count "$S_COUNT" --stop "$STOP" > "$LAB_OUT/send-S.txt" &
 SEND_S=$!
 mark traffic
-sleep "$PRE_S"
+# A count, not a time: on a busy host the guest runs slower, and the baseline needs A to be
+# more than S_COUNT + the window ahead of where S starts.
+enough_from_a() {
+	perl "$PL" counters P > "$RUN/counters-P.txt"
+	for _spi in 0x1002 0x2002; do
+		_seq=$(sed -n "s/.* spi=$_spi seq=\([0-9]*\) .*/\1/p" "$RUN/counters-P.txt")
+		[ "${_seq:-0}" -ge "$PRE_PACKETS" ] || return 1
+	done
+}
+sleep 4
+wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1; }
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
 
 step "fail A"
@@ -191,10 +208,16 @@ if [ "$SYNC" = on ]; then
 	# A dies: its sync sender goes with it, with whatever it had not sent yet.
 	SENDER=$(pid_in_ns_matching A "sync send") && kill -KILL "$SENDER"
 fi
-ip -n A link set eth0 down
+# ... and the receiver's reconnects must fail as an ssh to a dead host would: the name A goes
+# (`ip netns exec A` then fails), the namespace lives on as Adead for the counters below.
+ip netns del A
+ip -n Adead link set eth0 down
+# P first: S may start sending (it holds the address about 3 s after A's last advert).
+snap fail P
+mark p-snapshot
 kill -TERM "$(cat "$RUN/keepalived-A.pid")"
-stat_snap fail
-snap fail P A S
+snap fail Adead S
+mv "$LAB_OUT/state-Adead-fail.txt" "$LAB_OUT/state-A-fail.txt"
 
 step "S takes over"
 wait_for 20 has_vip S || { echo "S never got $VIP"; exit 1; }
@@ -208,7 +231,7 @@ step "replay P's captured packets at S"
 kill -TERM "$CAPTURE"
 wait "$CAPTURE"
 for spi in 0x1001 0x2001; do
-	top=$(sed -n "s/.* spi=$spi seq=\([0-9]*\) .*/\1/p" "$LAB_OUT/counters-S-takeover.txt")
+	top=$(perl "$PL" counters S | sed -n "s/.* spi=$spi seq=\([0-9]*\) .*/\1/p")
 	echo "$spi ${top:-0}" >> "$LAB_OUT/replay-split.txt"
 	pl P replay --in "$LAB_OUT/capture.txt" --spi $spi --from 1 --to-seq "${top:-0}" > "$LAB_OUT/replay-old-$spi.txt"
 done
@@ -228,7 +251,6 @@ wait "$SEND_P" "$SEND_S"
 sleep 0.3
 mark end
 snap end P S
-stat_snap end
 [ "$SYNC" = on ] && { kill -TERM "$RECEIVER"; wait "$RECEIVER"; echo "$?" > "$LAB_OUT/receive.status"; }
 kill -TERM "$(cat "$RUN/keepalived-S.pid")" 2>/dev/null
 wait "$KA_A" 2>/dev/null
