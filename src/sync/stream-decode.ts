@@ -22,6 +22,8 @@ const U32_MAX = 0xffffffff;
 const U64_MAX = 0xffffffffffffffffn;
 /** Marks an integer literal too long for a double; see exactIntegers(). */
 const BIG = '\u0000big:';
+/** The same marker as JSON source text (a raw control character is not valid JSON). */
+const BIG_ESCAPED = '\\u0000big:';
 const LONG_INTEGER = /[0-9]{16}/;
 
 /**
@@ -45,7 +47,7 @@ function exactIntegers(line: string): string {
       while (end < line.length && line.charCodeAt(end) >= 0x30 && line.charCodeAt(end) <= 0x39) end++;
       const next = line[end];
       if (end - i >= 16 && next !== '.' && next !== 'e' && next !== 'E') {
-        out += `${line.slice(last, i)}"${BIG}${line.slice(i, end)}"`;
+        out += `${line.slice(last, i)}"${BIG_ESCAPED}${line.slice(i, end)}"`;
         last = end;
       }
       i = end - 1;
