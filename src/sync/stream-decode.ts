@@ -215,3 +215,10 @@ export function decodeLine(line: string): StreamRecord {
   }
   return record(object(parsed, 'record'));
 }
+
+/** JSON text with integers of any size read exactly (bigint above 2^53), e.g. a control answer. */
+export function parseJsonExact(text: string): unknown {
+  return JSON.parse(exactIntegers(text), (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(BIG) ? BigInt(value.slice(BIG.length)) : value,
+  );
+}
