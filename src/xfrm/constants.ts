@@ -14,8 +14,12 @@ export const XFRM_MSG_NEWAE = 30;
 export const XFRM_MSG_GETAE = 31;
 export const XFRM_MSG_MAPPING = 38;
 
+/** SA added (NEWSA), updated (UPDSA) and deleted (DELSA) notifications. */
+export const XFRMNLGRP_SA = 3;
 export const XFRMNLGRP_AEVENTS = 5;
 
+/** In DELSA notifications: the deleted SA's struct xfrm_usersa_info. */
+export const XFRMA_SA = 6;
 export const XFRMA_LTIME_VAL = 9;
 export const XFRMA_REPLAY_VAL = 10;
 export const XFRMA_REPLAY_THRESH = 11;
