@@ -12,9 +12,10 @@
 #       (0: no limit) or when --stop exists. Prints per port `sent_P=K`, and
 #       `first_send=UPTIME` (guest uptime, s) when it started sending.
 #   sink    --ports P,P --stop FILE           receive and discard UDP
-#   capture --dev DEV --src IP --out FILE
-#       Record every outgoing ESP packet from IP seen on DEV (packet socket),
-#       one line per packet: `SPI SEQ HEX-OF-THE-WHOLE-IP-PACKET`.
+#   capture --dev DEV --src IP[,IP...] --out FILE [--ready FILE]
+#       Record every ESP packet from one of the IPs seen on DEV (packet socket,
+#       both directions), in order, one line per packet:
+#       `SPI SEQ HEX-OF-THE-WHOLE-IP-PACKET`. Creates --ready once it listens.
 #   replay  --in FILE --spi SPI --from SEQ --to-seq SEQ [--burst 16]
 #       Send the captured packets of SPI with SEQ in [from, to-seq] again, byte
 #       for byte, through a raw IP socket, --burst packets per clock tick (a
@@ -34,7 +35,7 @@ $| = 1;
 my $cmd = shift @ARGV // '';
 my %o = ('interval-ms' => 10, count => 0, burst => 16);
 GetOptionsFromArray(\@ARGV, \%o, 'bind=s', 'to=s', 'ports=s', 'interval-ms=f', 'count=i', 'pause=s', 'stop=s',
-	'dev=s', 'src=s', 'out=s', 'in=s', 'spi=s', 'from=i', 'to-seq=i', 'burst=i') or die "bad options\n";
+	'dev=s', 'src=s', 'out=s', 'in=s', 'spi=s', 'from=i', 'to-seq=i', 'burst=i', 'ready=s') or die "bad options\n";
 
 sub uptime { open(my $f, '<', '/proc/uptime') or return 0; my $l = <$f>; return (split ' ', $l)[0]; }
 
@@ -102,18 +103,21 @@ sub capture {
 	# AF_PACKET/SOCK_DGRAM: frames without the link-layer header, outgoing ones included.
 	socket(my $s, 17, SOCK_DGRAM, unpack('n', pack('S', $ETH_P_ALL))) or die "packet socket: $!\n";
 	bind($s, pack('S n i S C C a8', 17, $ETH_P_ALL, $ifindex, 0, 0, 0, '')) or die "bind $o{dev}: $!\n";
+	# A slow guest must not drop packets here: every one may be replayed later (33 = SO_RCVBUFFORCE).
+	setsockopt($s, SOL_SOCKET, 33, pack('i', 8 << 20)) or die "SO_RCVBUFFORCE: $!\n";
 	# Perl restarts an interrupted recv: a receive timeout lets SIGTERM end the loop on a quiet link.
 	setsockopt($s, SOL_SOCKET, SO_RCVTIMEO, pack('q q', 0, 200_000)) or die "SO_RCVTIMEO: $!\n";
 	open(my $out, '>', $o{out}) or die "$o{out}: $!\n";
 	$out->autoflush(1);
-	my $src = inet_aton($o{src});
+	if ($o{ready}) { open(my $r, '>', $o{ready}) or die "$o{ready}: $!\n"; close($r); }
+	my %src = map { inet_aton($_) => 1 } split /,/, $o{src};
 	my $stop = 0;
 	$SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
 	while (!$stop) {
 		defined(recv($s, my $pkt, 65535, 0)) or next;
 		next if length($pkt) < 28 || (ord($pkt) >> 4) != 4;
 		my $ihl = (ord($pkt) & 15) * 4;
-		next if ord(substr($pkt, 9, 1)) != 50 || substr($pkt, 12, 4) ne $src;
+		next if ord(substr($pkt, 9, 1)) != 50 || !$src{substr($pkt, 12, 4)};
 		my ($spi, $seq) = unpack('N N', substr($pkt, $ihl, 8));
 		printf $out "0x%x %d %s\n", $spi, $seq, unpack('H*', $pkt);
 	}

@@ -61,7 +61,7 @@ wait_for() {
 has_vip() { ip -n "$1" -4 addr show dev eth0 | grep -q " $VIP/"; }
 pid_in_ns_matching() { # NS PATTERN: first pid in NS whose command line contains PATTERN
 	for _p in $(ip netns pids "$1"); do
-		tr '\0' ' ' < "/proc/$_p/cmdline" 2>/dev/null | grep -q -- "$2" && { echo "$_p"; return 0; }
+		tr '\0' ' ' 2>/dev/null < "/proc/$_p/cmdline" | grep -q -- "$2" && { echo "$_p"; return 0; }
 	done
 	return 1
 }
@@ -166,11 +166,12 @@ touch /run/netns/Adead
 mount --bind /run/netns/A /run/netns/Adead
 mark a-master
 
-step "sinks, capture on P's link"
+step "sinks, capture of ESP both ways on P's link"
 STOP=$RUN/stop
 for n in P A S; do pl_bg $n sink --ports 5001,5002 --stop "$STOP" & done
-pl_bg P capture --dev eth0 --src $P_IP --out "$LAB_OUT/capture.txt" &
+pl_bg P capture --dev eth0 --src $P_IP,$VIP --out "$LAB_OUT/capture.txt" --ready "$RUN/capture-ready" &
 CAPTURE=$!
+wait_for 20 test -e "$RUN/capture-ready" || { echo "capture never started"; exit 1; }
 
 if [ "$SYNC" = on ]; then
 	step "sync: S receives from A"
@@ -202,12 +203,13 @@ wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1;
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
 
 step "fail A"
+if [ "$SYNC" = on ]; then
+	# A dies while traffic flows: its sync sender goes first, with whatever it had not sent yet
+	# (the receiver's command line also contains "sync send", but not at its start).
+	SENDER=$(pgrep -f '^[^ ]+ [^ ]+ sync send') && kill -KILL $SENDER
+fi
 touch "$RUN/p-pause"
 mark fail
-if [ "$SYNC" = on ]; then
-	# A dies: its sync sender goes with it, with whatever it had not sent yet.
-	SENDER=$(pid_in_ns_matching A "sync send") && kill -KILL "$SENDER"
-fi
 # ... and the receiver's reconnects must fail as an ssh to a dead host would: the name A goes
 # (`ip netns exec A` then fails), the namespace lives on as Adead for the counters below.
 ip netns del A
