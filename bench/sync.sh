@@ -21,14 +21,15 @@
 # Round times go to $LAB_OUT/takeover.txt: `MODE ROUND VERSION_MS TAKEOVER_MS STATUS`
 # (wall, 10 ms resolution, from /proc/uptime read with shell builtins).
 #
-# Environment: BENCH_XAEV (xaev.js), BENCH_PAIRS (1000), BENCH_FLOWS (10), BENCH_TRAFFIC_S (10),
-# BENCH_TAKEOVERS (5).
+# Environment: BENCH_XAEV (xaev.js), BENCH_PAIRS (1000), BENCH_FLOWS (4), BENCH_TRAFFIC_S (10),
+# BENCH_TAKEOVERS (5). The guest's CPU use during the traffic phase goes to cpu-traffic.txt (two
+# `cpu` lines of /proc/stat): a saturated guest delays everything, the receiver included.
 set -u
 . "$LAB_DIR/topology.sh"
 
 XAEV=${BENCH_XAEV:-$LAB_REPO/bin/xaev.js}
 PAIRS=${BENCH_PAIRS:-1000}
-FLOWS=${BENCH_FLOWS:-10}
+FLOWS=${BENCH_FLOWS:-4}
 TRAFFIC_S=${BENCH_TRAFFIC_S:-10}
 TAKEOVERS=${BENCH_TAKEOVERS:-5}
 PL="$LAB_DIR/sync-failover.pl"
@@ -141,11 +142,13 @@ PORTS=$(awk -v n="$FLOWS" 'BEGIN { for (i = 1; i <= n; i++) printf "%s%d", (i > 
 ip netns exec P perl "$PL" sink --ports "$PORTS" --stop /tmp/stop &
 ip netns exec A perl "$PL" sink --ports "$PORTS" --stop /tmp/stop &
 mark traffic
+head -1 /proc/stat > "$R/cpu-traffic.txt"
 COUNT=$((TRAFFIC_S * 100))
 ip netns exec P perl "$PL" send --bind $P_IP --to $A_IP --ports "$PORTS" --count $COUNT > "$R/send-P.txt" &
 SEND_P=$!
 ip netns exec A perl "$PL" send --bind $A_IP --to $P_IP --ports "$PORTS" --count $COUNT > "$R/send-A.txt"
 wait $SEND_P
+head -1 /proc/stat >> "$R/cpu-traffic.txt"
 touch /tmp/stop
 sleep 3
 ip netns exec S "$LAB_NODE" "$XAEV" -j sync status > "$R/status-traffic.json" 2>&1

@@ -2,7 +2,7 @@
 // delay (A's event to S's write, p50/p99) and takeover time (`xaev sync takeover` vs
 // `xaev --version`, issue 9's target: within a second of xaev's own start-up).
 //
-//   npm run build:ts && node dist/bench/sync.js [--pairs 1000] [--flows 10] [--traffic-s 10]
+//   npm run build:ts && node dist/bench/sync.js [--pairs 1000] [--flows 4] [--traffic-s 10]
 //                                             [--takeovers 5] [--keep] [--kernel ID]
 //
 // syncBench() returns a Section like the other benchmarks, for bench/run.ts.
@@ -170,6 +170,17 @@ export async function syncBench(o: SyncBenchOptions): Promise<Section> {
     return [mode, String(r.length), fmt(v, 0), fmt(t, 0), fmt(t - v, 0), fmt(median(own), 0), fmt(Math.max(...own), 0), r.map((x) => x.status).join(',')];
   });
   const inboundAll = pct.flatMap((p) => p.d.inbound);
+  // Guest CPU busy share during the traffic phase, from two `cpu` lines of /proc/stat.
+  const [cpu0, cpu1] = labFile(run, 'cpu-traffic.txt')
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).slice(1).map(Number));
+  const busy = (() => {
+    if (!cpu0 || !cpu1) return NaN;
+    const total = cpu1.reduce((x, y) => x + y, 0) - cpu0.reduce((x, y) => x + y, 0);
+    const idle = cpu1[3]! + (cpu1[4] ?? 0) - cpu0[3]! - (cpu0[4] ?? 0);
+    return total > 0 ? (100 * (total - idle)) / total : NaN;
+  })();
   const worstOverhead = Math.max(
     ...['live', 'cache'].map((mode) => {
       const r = rounds.filter((x) => x.mode === mode);
@@ -208,6 +219,7 @@ export async function syncBench(o: SyncBenchOptions): Promise<Section> {
     ],
     notes: [
       `SAs on A: ${env.get('sas_A') ?? '?'}, on S: ${env.get('sas_S') ?? '?'} (half ESN with window 128, half legacy with window 32).`,
+      `Guest CPU busy during the traffic phase: ${fmt(busy, 0)}% (one virtual CPU; near 100% every process, the receiver included, waits its turn).`,
       `A's events not reflected by any later write on S: burst ${pct[0]!.d.unmatched}, traffic ${pct[1]!.d.unmatched} (coalescing is fine: a later write with a higher counter counts).`,
       `Inbound delay over both phases: p50 ${fmt(percentile(inboundAll, 50), 0)} ms, p99 ${fmt(percentile(inboundAll, 99), 0)} ms. Both times come from the same guest clock (ms): the sender stamps a record when it has read A's event, S's monitor when it has read S's update event, so the figure includes the pipe (and tee), the receiver's decode, coalescing and NEWAE, and one monitor wake-up; process wake-ups in UML cost tens of ms.`,
       'The delay from a packet to A\'s event is set by the thresholds (`sync send --rthr/--etime`, hello record) and is not part of this figure.',
@@ -223,7 +235,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       pairs: { type: 'string', default: '1000' },
-      flows: { type: 'string', default: '10' },
+      flows: { type: 'string', default: '4' },
       'traffic-s': { type: 'string', default: '10' },
       takeovers: { type: 'string', default: '5' },
       kernel: { type: 'string' },
