@@ -16,8 +16,9 @@
 #   snapshot  the receiver starts and applies the first snapshot
 #   burst     one `xaev -n A batch` sets the counters of every SA on A (2 x PAIRS changes at once)
 #   traffic   FLOWS pairs carry 100 packets/s each way for TRAFFIC_S seconds
-#   takeover  TAKEOVERS rounds of `xaev --version` then `xaev sync takeover` in S (live mode),
-#             then the same after restarting the receiver with --mode cache
+#   takeover  TAKEOVERS rounds of `xaev --version` then `xaev sync takeover` in S (live mode:
+#             S is current, takeover confirms), then rounds with S's SAs created anew and a
+#             receiver in --mode cache (takeover writes every SA)
 # Round times go to $LAB_OUT/takeover.txt: `MODE ROUND VERSION_MS TAKEOVER_MS STATUS`
 # (wall, 10 ms resolution, from /proc/uptime read with shell builtins).
 #
@@ -171,9 +172,12 @@ kill -TERM $RECEIVER
 wait $RECEIVER
 echo "receiver_live_status $?" >> "$R/env.txt"
 
-step "takeover: $TAKEOVERS rounds in cache mode (a fresh receiver each round)"
+step "takeover: $TAKEOVERS rounds in cache mode (fresh SAs on S and a fresh receiver each round)"
 k=1
 while [ $k -le "$TAKEOVERS" ]; do
+	# S's SAs anew (counters 0), so that takeover has every SA to write, not just to confirm.
+	ip -n S xfrm state flush
+	ip -n S -batch /tmp/sas.batch || exit 1
 	start_receiver --mode cache
 	wait_for 120 receiver_ready || { echo "cache-mode receiver never answered"; exit 1; }
 	sleep 2
