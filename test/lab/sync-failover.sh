@@ -13,6 +13,7 @@
 #
 # SYNC=on: S runs `xaev sync receive --from 'ip netns exec A xaev sync send'` (the command stands
 # in for ssh) and keepalived's notify_master on S runs `xaev sync takeover`. SYNC=off: baseline.
+# SA_DIR=1 (6.10+ kernels): A's and S's SAs are created with their direction (XFRMA_SA_DIR).
 #
 # Phases: steady traffic until P has PRE_PACKETS from A on each SA; fail A (P pauses; as if the
 # node died, A's sync sender is killed and the name A disappears so that reconnects fail; A's
@@ -96,23 +97,39 @@ done
 # P must follow S's gratuitous ARP for the virtual address at once (default locktime 1 s).
 ip netns exec P sysctl -qw net.ipv4.neigh.eth0.locktime=0
 
-step "SAs: the same pairs on P, A and S"
+step "SAs: the same pairs on P, A and S${SA_DIR:+ (A and S: with SA direction)}"
 # sa SRC DST SPI REQID FLAGS WINDOW
 sa() { echo "xfrm state add src $1 dst $2 proto esp spi $3 reqid $4 mode transport $5 replay-window $6 enc cipher_null \"\" auth-trunc \"hmac(sha256)\" $LAB_AUTH_KEY 128"; }
 pol() { echo "xfrm policy add src $2/32 dst $3/32 proto udp dport $4 dir $1 tmpl src $2 dst $3 proto esp reqid $5 mode transport"; }
+# SA_DIR=1 (Linux 6.10+): A's and S's SAs carry XFRMA_SA_DIR, written by test/lab/xfrm-newsa.pl
+# since iproute2 6.1 cannot say `dir`; the kernel wants no replay window on an outbound SA
+# (net/xfrm/xfrm_user.c: verify_newsa_info(), verify_replay()).
+newsa() { _n=$1; shift; ip netns exec "$_n" perl "$LAB_DIR/xfrm-newsa.pl" key=$LAB_AUTH_KEY "$@"; }
 for node in P A S; do
 	if [ $node = P ]; then me=$P_IP peer=$VIP; else me=$VIP peer=$P_IP; fi
+	if [ -n "${SA_DIR:-}" ] && [ $node != P ]; then
+		{
+			newsa $node src=$P_IP dst=$VIP spi=0x1001 reqid=1 dir=in window=32 &&
+				newsa $node src=$VIP dst=$P_IP spi=0x1002 reqid=1 dir=out window=0 &&
+				newsa $node src=$P_IP dst=$VIP spi=0x2001 reqid=2 dir=in window=128 esn &&
+				newsa $node src=$VIP dst=$P_IP spi=0x2002 reqid=2 dir=out window=0 esn
+		} >> "$LAB_OUT/newsa.txt" || { echo "SAs with direction refused in $node: $(tail -1 "$LAB_OUT/newsa.txt")"; exit 1; }
+		sas=
+	else
+		sas="$(sa $P_IP $VIP 0x1001 1 "" 32)
+$(sa $VIP $P_IP 0x1002 1 "" 32)
+$(sa $P_IP $VIP 0x2001 2 "flag esn" 128)
+$(sa $VIP $P_IP 0x2002 2 "flag esn" 128)"
+	fi
 	ip -n $node -batch - <<-EOF
-	$(sa $P_IP $VIP 0x1001 1 "" 32)
-	$(sa $VIP $P_IP 0x1002 1 "" 32)
-	$(sa $P_IP $VIP 0x2001 2 "flag esn" 128)
-	$(sa $VIP $P_IP 0x2002 2 "flag esn" 128)
+	$sas
 	$(pol out $me $peer 5001 1)
 	$(pol in $peer $me 5001 1)
 	$(pol out $me $peer 5002 2)
 	$(pol in $peer $me 5002 2)
 	EOF
 done
+ip -n S xfrm state > "$LAB_OUT/sas-S.txt"
 
 step "keepalived on A (master) and S (backup)"
 # keepalived_conf NODE STATE PRIORITY SELF PEER
