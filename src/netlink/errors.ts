@@ -47,3 +47,12 @@ export class NetlinkTimeoutError extends Error {
   override readonly name = 'NetlinkTimeoutError';
   readonly code = 'ETIMEDOUT';
 }
+
+/**
+ * The kernel dropped messages for this socket because its receive buffer was full (recv
+ * failed with ENOBUFS): replies to a request are lost, not late (docs/kernel/netlink.md).
+ */
+export class NetlinkOverrunError extends Error {
+  override readonly name = 'NetlinkOverrunError';
+  readonly code = 'ENOBUFS';
+}

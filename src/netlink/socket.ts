@@ -1,7 +1,8 @@
 import { parseAck } from './ack.js';
 import { readS32 } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
-import { DecodeError, NetlinkError, NetlinkTimeoutError } from './errors.js';
+import { readSocketDrops } from './drops.js';
+import { NetlinkError, NetlinkOverrunError, NetlinkTimeoutError } from './errors.js';
 import { encodedLength, encodeMessageInto, parseMessages, type NetlinkMessage } from './message.js';
 import { loadAddon, type NativeNetlinkSocket } from './native.js';
 
@@ -24,6 +25,13 @@ export interface Request {
 }
 
 export type RequestResult = { replies: NetlinkMessage[] } | { error: NetlinkError };
+
+export interface ListenHandlers {
+  /** Datagrams in arrival order, as received (split them with splitMessages). */
+  onDatagrams: (datagrams: Buffer[]) => void;
+  /** The kernel dropped messages: how many since the last report, undefined if unknown. */
+  onOverrun: (dropped: number | undefined) => void;
+}
 
 export interface OpenOptions {
   /** Receive buffer size in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
@@ -56,6 +64,8 @@ export class NetlinkSocket {
   private readonly native: NativeNetlinkSocket;
   private readonly timeoutMs: number;
   private nextSeq: number;
+  /** The socket's drop counter when losses were last reported; set by the first listen(). */
+  private dropsReported: number | undefined;
 
   private constructor(protocol: number, native: NativeNetlinkSocket, timeoutMs: number) {
     this.protocol = protocol;
@@ -151,7 +161,7 @@ export class NetlinkSocket {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOBUFS') {
-        throw new NetlinkTimeoutError(
+        throw new NetlinkOverrunError(
           'the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once',
         );
       }
@@ -167,38 +177,38 @@ export class NetlinkSocket {
     this.native.addMembership(group);
   }
 
-  leaveGroup(group: number): void {
-    this.native.dropMembership(group);
-  }
-
   /**
-   * Receive asynchronously on the event loop. Every wake-up hands over all queued messages
-   * at once. A datagram that does not parse is reported through onDecodeError and skipped.
+   * Receive asynchronously on the event loop: every wake-up hands over all queued datagrams
+   * at once, unsplit. Losses are reported as they are detected (docs/kernel/netlink.md):
+   * an overrun with the number of messages the kernel dropped since the last report.
+   * Calling listen() again after stopListening() resumes without a new baseline.
    */
-  listen(handlers: {
-    onMessages: (messages: NetlinkMessage[]) => void;
-    onOverrun: () => void;
-    onDecodeError: (error: DecodeError) => void;
-  }): void {
+  listen(handlers: ListenHandlers): void {
+    this.dropsReported ??= readSocketDrops(this.protocol, this.portId) ?? 0;
     this.native.startReceiving(
-      (datagrams) => {
-        const messages: NetlinkMessage[] = [];
-        for (const datagram of datagrams) {
-          try {
-            for (const message of parseMessages(datagram)) messages.push(message);
-          } catch (error) {
-            if (error instanceof DecodeError) handlers.onDecodeError(error);
-            else throw error;
-          }
-        }
-        if (messages.length > 0) handlers.onMessages(messages);
-      },
-      () => handlers.onOverrun(),
+      (datagrams) => handlers.onDatagrams(datagrams),
+      () => handlers.onOverrun(this.takeUnreportedDrops()),
     );
   }
 
+  /** Stop receiving; what arrives meanwhile queues in the socket (and overflows it). */
   stopListening(): void {
     this.native.stopReceiving();
+  }
+
+  /**
+   * Messages the kernel dropped since the last report, read from /proc/net/netlink, and
+   * counted as reported from now on. The kernel raises ENOBUFS once per congestion episode
+   * (net/netlink/af_netlink.c: netlink_overrun()) but keeps counting drops until the queue
+   * drains, so drops after the last report show up only here: call it once more at the end.
+   * undefined when the counter cannot be read.
+   */
+  takeUnreportedDrops(): number | undefined {
+    const drops = readSocketDrops(this.protocol, this.portId);
+    if (drops === undefined || this.dropsReported === undefined) return undefined;
+    const fresh = drops - this.dropsReported;
+    this.dropsReported = drops;
+    return fresh;
   }
 
   close(): void {
