@@ -228,6 +228,8 @@ export interface SubscriptionOptions {
   onEvents: (events: XfrmEvent[]) => void;
   /** Losses as they are detected, and once more from close() for drops seen only then. */
   onLoss: (loss: EventLoss) => void;
+  /** Receiving failed (a recv() error other than an overrun); the subscription has stopped. */
+  onError: (error: Error) => void;
   /** Also join XFRMNLGRP_SA (NEWSA/UPDSA/DELSA) and XFRMNLGRP_EXPIRE; aevents are always joined. */
   saChanges?: boolean;
   /** Socket receive buffer in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
@@ -289,8 +291,17 @@ export class EventSubscription {
     if (this.closed) return;
     this.socket.listen({
       onDatagrams: (datagrams) => this.deliver(datagrams),
+      onTruncated: (kept, fullBytes) => this.deliverCut(kept, fullBytes),
       onOverrun: (dropped) => this.options.onLoss({ kind: 'overrun', events: dropped }),
+      onError: (error) => this.options.onError(error),
     });
+  }
+
+  /** The whole messages at the start of a cut datagram are genuine; the cut one and any after it are lost. */
+  private deliverCut(kept: Buffer, fullBytes: number): void {
+    const { messages } = splitMessages(kept);
+    if (messages.length > 0) this.options.onEvents(messages.map(classifyMessage));
+    this.options.onLoss({ kind: 'truncated', datagramBytes: fullBytes, readBytes: kept.length });
   }
 
   private deliver(datagrams: Buffer[]): void {

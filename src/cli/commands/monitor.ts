@@ -130,8 +130,8 @@ export async function runMonitor(context: CliContext, options: MonitorOptions): 
  */
 class MonitorStop {
   readonly output: StreamOutput;
-  readonly stopped: Promise<CliError | undefined>;
-  private settle: (error: CliError | undefined) => void = () => {};
+  readonly stopped: Promise<Error | undefined>;
+  private settle: (error: Error | undefined) => void = () => {};
   private onStop: () => void = () => {};
   private readonly onSignal = (): void => {
     this.onStop();
@@ -157,6 +157,11 @@ class MonitorStop {
     this.settle(undefined);
   }
 
+  /** End with an error (described on stderr by the caller, status 1). */
+  fail(error: Error): void {
+    this.settle(error);
+  }
+
   dispose(): void {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
@@ -164,7 +169,7 @@ class MonitorStop {
 }
 
 async function monitorFile(path: string, printer: EventPrinter, stop: MonitorStop): Promise<void> {
-  let failure: CliError | undefined;
+  let failure: Error | undefined;
   let stopped = false;
   void stop.stopped.then((error) => {
     failure = error;
@@ -206,6 +211,7 @@ async function monitorLive(context: CliContext, printer: EventPrinter, stop: Mon
       });
     },
     onLoss: (loss) => context.note(lossLine(loss, pausedForOutput)),
+    onError: (error) => stop.fail(error),
   });
   stop.beforeSignalExit(() => subscription.close());
   const failure = await stop.stopped;
