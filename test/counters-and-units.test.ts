@@ -19,7 +19,7 @@ function state(replay: AeMessage['replay']): AeMessage {
   };
 }
 
-describe('timer units (reference §6.1)', () => {
+describe('timer units (docs/kernel/timer-units.md)', () => {
   it('reads 100 ms units and writes jiffies', () => {
     assert.equal(timerMsFromThreshold(10), 1000);
     assert.equal(jiffiesFromMs(300, 100), 30);

@@ -10,7 +10,8 @@ import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
 // The host kernel has XFRM but no ESP/AH: only larval SAs (ALLOCSPI) exist here. That is
-// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor.
+// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor
+// (docs/kernel/versions.md#differences-between-the-kernels-xaev-is-tested-on).
 const skip = hostKernelSkipReason();
 const ALLOC_TIME_SLACK = 120;
 
@@ -97,6 +98,7 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
   });
 
   it('set on a larval SA fails with the kernel\'s own reason', () => {
+    // NEWAE needs a VALID SA (docs/kernel/newae.md#valid-state-rule; net/xfrm/xfrm_user.c: xfrm_new_ae()).
     const result = runXaev(['-n', ns.name, 'set', '0x1000', '--rthr', '5']);
     assert.equal(result.status, 1);
     assert.equal(result.stdout, '');

@@ -104,12 +104,12 @@ describe('receiver engine', () => {
     await tick();
     assert.equal(receiver.store.sas.get('inet 192.0.2.2 0x00001000 esp')?.state, 'missing');
     kernel.add(0x1000);
-    const info = { saId: { daddr: DST, spi: 0x1000, family: 2, proto: 50 }, saddr: Buffer.alloc(16), reqid: 1, mode: 0, replayWindow: 32, flags: 0 };
-    receiver.onLocalSa({ change: 'new', info, mark: undefined, direction: undefined });
+    const saId = { daddr: DST, spi: 0x1000, family: 2, proto: 50 };
+    receiver.onLocalSa({ change: 'new', saId, mark: undefined, esn: false });
     await tick();
     assert.equal((kernel.sas.get(0x1000)!.replay as { oseq: number }).oseq, 110);
     kernel.sas.delete(0x1000);
-    receiver.onLocalSa({ change: 'delete', info, mark: undefined, direction: undefined });
+    receiver.onLocalSa({ change: 'delete', saId, mark: undefined, esn: undefined });
     const result = receiver.takeover();
     assert.equal(result.ok, false);
     assert.deepEqual(result.reports.map((r) => r.state), ['missing']);

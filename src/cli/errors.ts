@@ -1,7 +1,7 @@
 // Every expected failure becomes one line on stderr that names the cause and the fix, and an
 // exit status: 1 for runtime and kernel errors, 2 for usage errors. No stack traces.
 import { getSystemErrorMap } from 'node:util';
-import { DecodeError, NetlinkError, NetlinkTimeoutError } from '../netlink/errors.js';
+import { DecodeError, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError } from '../netlink/errors.js';
 import { NativeAddonError } from '../netlink/native.js';
 import { IncompatibleChangeError } from '../xfrm/update.js';
 
@@ -53,6 +53,7 @@ export function describeError(error: unknown, netns?: string): { lines: string[]
   if (error instanceof NativeAddonError) return { lines: [error.message], status: EXIT_FAILURE };
   if (error instanceof IncompatibleChangeError) return { lines: [error.message], status: EXIT_FAILURE };
   if (error instanceof NetlinkTimeoutError) return { lines: [error.message], status: EXIT_FAILURE };
+  if (error instanceof NetlinkOverrunError) return { lines: [error.message], status: EXIT_FAILURE };
   if (error instanceof DecodeError) {
     return { lines: [`malformed message from the kernel: ${error.message}`], status: EXIT_FAILURE };
   }

@@ -1,5 +1,7 @@
 // Selecting SAs from the command line: an SPI plus optional narrowing options, resolved
-// through a GETSA dump (reference §9.3).
+// through a GETSA dump; several SAs can share an SPI, so ambiguity is an error naming the
+// option that tells them apart (docs/kernel/sa-lookup.md#matching-by-spi;
+// net/xfrm/xfrm_user.c: xfrm_dump_sa()).
 import type { Command } from 'commander';
 import { formatAddress } from '../xfrm/address.js';
 import type { CliContext } from './context.js';

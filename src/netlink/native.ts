@@ -1,32 +1,52 @@
-// Loads the C++ addon (native/netlink_socket.cc) and describes its interface. The addon does
-// socket syscalls only; everything protocol-specific is TypeScript.
+// Loads the C++ addon (native/netlink_socket.cc) and describes its interface. The addon makes
+// syscalls and reports their results; socket options, errno names and what an error means
+// are decided in TypeScript (socket.ts, errors.ts).
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.js';
 
-/** Bumped with every change to the addon's JS interface, to detect a stale build. */
-export const EXPECTED_ADDON_ABI = 1;
+/**
+ * The interface version this code needs; the addon's own is kAbiVersion in
+ * native/netlink_socket.cc. Bump both with every change to the addon's JS interface.
+ */
+export const EXPECTED_ADDON_ABI = 2;
 
+/**
+ * The addon's socket. Syscall failures throw an Error with `errno` (positive) and `syscall`;
+ * the symbolic `code` is added by withErrnoCode (errors.ts).
+ */
 export interface NativeNetlinkSocket {
   readonly portId: number;
-  readonly fd: number;
-  setReceiveBufferSize(bytes: number): number;
-  getReceiveBufferSize(): number;
-  addMembership(group: number): void;
-  dropMembership(group: number): void;
+  setSockOptInt(level: number, option: number, value: number): void;
+  getSockOptInt(level: number, option: number): number;
   send(data: Uint8Array): number;
-  receive(timeoutMs: number): Buffer | null;
+  /** Datagrams queued now or within timeoutMs (-1: forever); [] on timeout. */
   receiveAll(timeoutMs: number): Buffer[];
-  startReceiving(onDatagrams: (datagrams: Buffer[]) => void, onOverrun: () => void): void;
+  /**
+   * Deliver datagrams on the event loop. `fullSizes` is set only when a datagram in the batch
+   * was longer than the addon's read size: then it holds every datagram's real size. A recv()
+   * error reaches onError as its errno; receiving goes on unless stopReceiving() is called.
+   */
+  startReceiving(onDatagrams: (datagrams: Buffer[], fullSizes: number[] | undefined) => void, onError: (errno: number) => void): void;
   stopReceiving(): void;
-  ref(): void;
-  unref(): void;
   close(): void;
+}
+
+/** Socket option numbers from the C headers of the machine the addon was built on. */
+export interface NativeConstants {
+  SOL_SOCKET: number;
+  SO_RCVBUF: number;
+  SO_RCVBUFFORCE: number;
+  SOL_NETLINK: number;
+  NETLINK_ADD_MEMBERSHIP: number;
+  NETLINK_EXT_ACK: number;
+  NETLINK_CAP_ACK: number;
 }
 
 export interface NativeAddon {
   abiVersion: number;
+  constants: NativeConstants;
   enterNetns(path: string): void;
   NetlinkSocket: new (protocol: number) => NativeNetlinkSocket;
 }

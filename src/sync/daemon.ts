@@ -39,12 +39,15 @@ class Connection {
 export async function runReceiver(client: XfrmClient, options: ReceiveOptions): Promise<number> {
   const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas });
   const link: LinkState = { connected: false, lastDisconnect: undefined, command: options.from };
-  const intake = openEventIntake(options.receiveBufferBytes, { aevents: false });
+  const intake = openEventIntake(options.receiveBufferBytes);
+  let failIntake: ((message: string) => void) | undefined;
   intake.start({
     onAevent: () => undefined,
     onSa: (notice) => receiver.onLocalSa(notice),
+    // Missed SA changes: read the whole table again.
     onLost: () => receiver.loadLocalSas(),
-    onDecodeError: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
+    onMalformed: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
+    onError: (error) => failIntake?.(`watching local SAs failed: ${error.message}`),
   });
   receiver.loadLocalSas();
   const control = await startControlServer(options.controlPath, (command) => answer(command, receiver, link));
@@ -62,6 +65,10 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
       resolve(status);
     };
     const onSignal = (): void => finish(0);
+    failIntake = (message) => {
+      options.note(message);
+      finish(1);
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     transport = openTransport(options, receiver, link, (fatal) => {

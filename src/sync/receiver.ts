@@ -72,7 +72,7 @@ export class SyncReceiver {
   }
 
   onLocalSa(notice: SaNotice): void {
-    const sa = localSaInfo(notice.info, notice.mark);
+    const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false);
     if (!sa) return;
     if (notice.change === 'delete') {
       this.local.delete(sa.name);

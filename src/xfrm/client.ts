@@ -6,7 +6,7 @@ import { decodeSaEntry, encodeSaDump, matchesFilter, type SaEntry, type SaFilter
 
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
-  readonly socket: NetlinkSocket;
+  private readonly socket: NetlinkSocket;
 
   private constructor(socket: NetlinkSocket) {
     this.socket = socket;

@@ -14,11 +14,12 @@ export const XFRM_MSG_NEWAE = 30;
 export const XFRM_MSG_GETAE = 31;
 export const XFRM_MSG_MAPPING = 38;
 
-/** SA added (NEWSA), updated (UPDSA) and deleted (DELSA) notifications. */
+/** Multicast groups (enum xfrm_nlgroups). EXPIRE carries XFRM_MSG_EXPIRE; SA carries NEWSA/UPDSA/DELSA. */
+export const XFRMNLGRP_EXPIRE = 2;
 export const XFRMNLGRP_SA = 3;
 export const XFRMNLGRP_AEVENTS = 5;
 
-/** In DELSA notifications: the deleted SA's struct xfrm_usersa_info. */
+/** In a DELSA notification: the deleted SA's xfrm_usersa_info. */
 export const XFRMA_SA = 6;
 export const XFRMA_LTIME_VAL = 9;
 export const XFRMA_REPLAY_VAL = 10;
@@ -66,3 +67,5 @@ export const SIZEOF_LIFETIME_CUR = 32;
 export const SIZEOF_MARK = 8;
 export const SIZEOF_USERSA_INFO = 224;
 export const SIZEOF_USER_MAPPING = 64;
+/** struct xfrm_user_expire: xfrm_usersa_info, then `hard` (u8) at 224, padded to 8. */
+export const SIZEOF_USER_EXPIRE = 232;

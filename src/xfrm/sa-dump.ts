@@ -5,6 +5,7 @@ import { DecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
 import { addressesEqual, type ParsedAddress } from './address.js';
+import { matchesSaId, type SaIdFilter } from './sa-filter.js';
 import type { SaKey } from './aevent.js';
 import {
   SIZEOF_USERSA_INFO,
@@ -48,10 +49,7 @@ export function decodeSaEntry(message: NetlinkMessage): SaEntry {
   return entry;
 }
 
-export interface SaFilter {
-  spi?: number | undefined;
-  proto?: number | undefined;
-  dst?: ParsedAddress | undefined;
+export interface SaFilter extends SaIdFilter {
   src?: ParsedAddress | undefined;
   /** Mark value, and mask when given. An unmarked SA has mark 0/0. */
   mark?: { value: number; mask?: number | undefined } | undefined;
@@ -61,9 +59,7 @@ export function matchesFilter(entry: SaEntry, filter: SaFilter): boolean {
   const { saId, saddr } = entry.info;
   // SPI 0 marks larval acquire states, which GETAE cannot reach (§4.2 item 7).
   if (saId.spi === 0) return false;
-  if (filter.spi !== undefined && saId.spi !== filter.spi) return false;
-  if (filter.proto !== undefined && saId.proto !== filter.proto) return false;
-  if (filter.dst && (filter.dst.family !== saId.family || !addressesEqual(filter.dst.bytes, saId.daddr, saId.family))) return false;
+  if (!matchesSaId(saId, filter)) return false;
   if (filter.src && (filter.src.family !== saId.family || !addressesEqual(filter.src.bytes, saddr, saId.family))) return false;
   if (filter.mark) {
     const mark = entry.mark ?? { value: 0, mask: 0 };

@@ -70,10 +70,13 @@ function registerSend(sync: Command, context: CliContext): void {
       const etimeMs = parsePositiveInt(options.etime, '--etime', 3_600_000);
       const rcvbuf = parseByteSize(options.rcvbuf, '--rcvbuf');
       const client = context.client();
-      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF), { aevents: true });
+      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
       const write = (text: string): void => context.print(text);
       const warn = (message: string): void => context.warn(message);
-      return runSender(client, intake, { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn }).then(() => undefined);
+      const settings = { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn };
+      return runSender(client, intake, settings).then((status) => {
+        if (status !== 0) throw new ReportedFailure(status);
+      });
     });
 }
 
