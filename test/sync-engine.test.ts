@@ -201,7 +201,7 @@ describe('control socket and metrics', () => {
     const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
     const totals = {
       connected: true, role: 'standby' as const, sasByState: { applied: 3, missing: 1 }, records: 10, updates: 7, applied: 6, writeErrors: 0,
-      streamErrors: 2, reconnects: 1, lostEvents: 0, snapshots: 1, takeovers: 0, lastSnapshotAt: 1700000000123, lastHeardAt: undefined, delayMs: 12,
+      streamErrors: 2, sasRefused: 0, reconnects: 1, lostEvents: 0, snapshots: 1, takeovers: 0, lastSnapshotAt: 1700000000123, lastHeardAt: undefined, delayMs: 12,
     };
     try {
       writeMetricsFile(join(dir, 'xaev.prom'), totals);

@@ -43,6 +43,7 @@ export function totalsOf(receiver: SyncReceiver, link: LinkState): MetricsSnapsh
     applied: totals.applied,
     writeErrors: totals.writeErrors,
     streamErrors: store.totals.streamErrors,
+    sasRefused: store.totals.refusedSas,
     reconnects: totals.reconnects,
     lostEvents: store.totals.lostEvents,
     snapshots: store.totals.snapshots,
