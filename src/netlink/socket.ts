@@ -55,6 +55,8 @@ const DEFAULT_TIMEOUT_MS = 5000;
  */
 const PIPELINE_CHUNK = 128;
 const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+/** receiveQueued() reads at most this many batches (of up to 1024 datagrams), so a flood cannot keep it. */
+const QUEUED_ROUNDS = 64;
 
 /** Enter a named network namespace (/run/netns/NAME, like `ip -n`) for the rest of the process. */
 export function enterNetworkNamespace(name: string): void {
@@ -241,6 +243,26 @@ export class NetlinkSocket {
         },
       ),
     );
+  }
+
+  /**
+   * The datagrams queued right now, without waiting: what a listener that stops still owes its
+   * consumer. Bounded by the receive buffer; an overrun here is left to takeUnreportedDrops().
+   */
+  receiveQueued(): Buffer[] {
+    const queued: Buffer[] = [];
+    for (let round = 0; round < QUEUED_ROUNDS; round++) {
+      let datagrams: Buffer[];
+      try {
+        datagrams = this.native.receiveAll(0);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).errno === ENOBUFS) continue;
+        throw withErrnoCode(error);
+      }
+      if (datagrams.length === 0) break;
+      queued.push(...datagrams);
+    }
+    return queued;
   }
 
   /** Stop receiving; what arrives meanwhile queues in the socket (and overflows it). */

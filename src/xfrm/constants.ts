@@ -47,8 +47,11 @@ export const XFRM_AE_CE = 32;
 /** Event cause: a userspace NEWAE. */
 export const XFRM_AE_CU = 64;
 
+export const AF_BRIDGE = 7;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
+export const AF_PACKET = 17;
+export const AF_MPLS = 28;
 
 export const IPPROTO_ESP = 50;
 export const IPPROTO_AH = 51;

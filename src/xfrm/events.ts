@@ -311,13 +311,15 @@ export class EventSubscription {
   }
 
   /**
-   * Stop for good. Drops the kernel counted after the last overrun report (it raises ENOBUFS
-   * once per congestion, docs/kernel/netlink.md) are reported now, so the total is exact.
+   * Stop for good. Events already queued in the socket are delivered first (they were sent
+   * before the end); then drops the kernel counted after the last overrun report (it raises
+   * ENOBUFS once per congestion, docs/kernel/netlink.md) are reported, so the total is exact.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.socket.stopListening();
+    this.deliver(this.socket.receiveQueued());
     const dropped = this.socket.takeUnreportedDrops();
     this.socket.close();
     if (dropped !== undefined && dropped > 0) this.options.onLoss({ kind: 'overrun', events: dropped });
