@@ -1,5 +1,6 @@
-// Text output. Monitor lines reproduce `ip xfrm monitor` byte for byte (reference
-// ip-xfrm-output.md), including its double spaces and trailing space.
+// Text output. Monitor lines reproduce `ip xfrm monitor` byte for byte (iproute2
+// ip/xfrm_monitor.c: xfrm_ae_print(); test/fixtures/*.expected.txt hold what ip printed),
+// including its double spaces and trailing space.
 import type { ChalkInstance } from 'chalk';
 import type { AeMessage } from '../xfrm/aevent.js';
 import { formatAddress } from '../xfrm/address.js';

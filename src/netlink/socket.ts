@@ -66,7 +66,8 @@ export function enterNetworkNamespace(name: string): void {
 
 /**
  * A netlink socket with request/reply matching. Replies are matched by sequence number,
- * never by pid: XFRM GETAE echoes the request's pid, not the socket's (reference §4.3).
+ * never by pid: XFRM GETAE echoes the request's header pid, not the socket's port id
+ * (docs/kernel/netlink.md; net/xfrm/xfrm_user.c: xfrm_get_ae()).
  * Messages with another sequence number (multicast notifications) are skipped.
  */
 export class NetlinkSocket {

@@ -147,7 +147,7 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return { family: AF_INET6, bytes };
 }
 
-/** Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4 (§3.3). */
+/** Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4 (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()). */
 export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
   const length = family === AF_INET ? 4 : 16;
   return a.compare(b, 0, length, 0, length) === 0;

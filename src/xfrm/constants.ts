@@ -1,4 +1,4 @@
-// NETLINK_XFRM numbers (uapi linux/xfrm.h, reference §2). Each number is defined here only.
+// NETLINK_XFRM numbers (include/uapi/linux/xfrm.h; docs/kernel/structs.md). Each number is defined here only.
 
 export const NETLINK_XFRM = 6;
 
@@ -9,7 +9,7 @@ export const XFRM_MSG_NEWPOLICY = 19;
 export const XFRM_MSG_ALLOCSPI = 22;
 export const XFRM_MSG_EXPIRE = 24;
 export const XFRM_MSG_UPDSA = 26;
-/** GETAE replies, events and the NEWAE request all use this type (reference §2). */
+/** GETAE replies, events and the NEWAE request all use this type (docs/kernel/getae.md; net/xfrm/xfrm_user.c: build_aevent()). */
 export const XFRM_MSG_NEWAE = 30;
 export const XFRM_MSG_GETAE = 31;
 export const XFRM_MSG_MAPPING = 38;
@@ -29,7 +29,7 @@ export const XFRMA_MARK = 21;
 export const XFRMA_REPLAY_ESN_VAL = 23;
 export const XFRMA_PROTO = 25;
 export const XFRMA_ADDRESS_FILTER = 26;
-/** Empty alignment attribute before 64-bit payloads on some architectures (reference §3.9). */
+/** Empty alignment attribute before 64-bit payloads on some architectures (docs/kernel/structs.md; lib/nlattr.c: nla_put_64bit()). */
 export const XFRMA_PAD = 27;
 export const XFRMA_IF_ID = 31;
 export const XFRMA_SA_DIR = 33;
@@ -42,7 +42,7 @@ export const XFRM_AE_LVAL = 4;
 export const XFRM_AE_ETHR = 8;
 /** Event cause: the replay counter moved by the threshold. */
 export const XFRM_AE_CR = 16;
-/** Event cause: the timer expired (or the first packet after it went idle, reference §7). */
+/** Event cause: the timer expired (or the first packet after it went idle: docs/kernel/events.md; net/xfrm/xfrm_replay.c: xfrm_replay_notify()). */
 export const XFRM_AE_CE = 32;
 /** Event cause: a userspace NEWAE. */
 export const XFRM_AE_CU = 64;
@@ -57,7 +57,7 @@ export const IPPROTO_ESP = 50;
 export const IPPROTO_AH = 51;
 export const IPPROTO_COMP = 108;
 
-/** NEWAE refuses larger bitmaps: XFRMA_REPLAY_ESN_MAX is 4096 bits (reference §2). */
+/** No SA has a larger bitmap: XFRMA_REPLAY_ESN_MAX is 4096 bits (docs/kernel/structs.md; net/xfrm/xfrm_user.c: verify_replay()), and NEWAE must match the SA's length (xfrm_replay_verify_len()). */
 export const REPLAY_ESN_MAX_BMP_LEN = 128;
 
 export const XFRM_STATE_ESN = 128;

@@ -46,8 +46,12 @@ Examples:
   xaev -j monitor --spi 0x1000 --count 10    ten events of one SA as JSON lines
   xaev monitor | head -1                     exits quietly when the reader goes away
 
-Ends with status 0 on SIGINT or SIGTERM. On a receive-buffer overrun it says on stderr
-how many events were lost and carries on.`,
+Ends with status 0 on SIGINT or SIGTERM, at once, even when the reader of stdout has stopped
+reading (text it has not taken is dropped). Every event is printed or counted: on stderr,
+'receive buffer overrun: N events lost' when the kernel dropped events (the socket was full:
+raise --rcvbuf, or stdout was too slow), and a line for a datagram longer than the 64 KiB
+read size. A --file is read as a stream; the events before a malformed message are printed,
+then the error (status 1).`,
     )
     .action((options: MonitorOptions) => runMonitor(context, options));
 }
