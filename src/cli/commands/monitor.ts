@@ -169,6 +169,7 @@ class MonitorStop {
   dispose(): void {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
+    this.output.dispose();
   }
 }
 
