@@ -77,6 +77,15 @@ describe('monitor --file on bad input', () => {
     assert.ok(Date.now() - started < 10_000);
   });
 
+  it('a 21 MB file streams through a 48 MB heap (0.1.0 read it whole and ran out of memory)', () => {
+    const path = file('big.bin', Buffer.concat(Array.from({ length: 25_000 }, () => AE)));
+    const result = spawnSync('sh', ['-c', `"${process.execPath}" --max-old-space-size=48 "${XAEV_BIN}" monitor --file "${path}" >/dev/null`], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.deepEqual([result.status, result.signal, result.stderr], [0, null, '']);
+  });
+
   it('a length beyond any real message is refused without buffering it', () => {
     const header = Buffer.alloc(16);
     header.writeUInt32LE(0x7fffffff, 0);
