@@ -230,6 +230,33 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
     );
   });
 
+  it('a reader that stops reading costs events the kernel counts, and the line names the reader', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--rcvbuf', '1m']),
+    ])) as [RunningProcess];
+    xaev.child.stdout!.pause();
+    // One event to a datagram, as the kernel sends them (its drop counter counts datagrams).
+    // 4,000 events (1.3 MB of JSON) fill the pipe and the 1 MiB output bound; the next 6,000
+    // arrive while xaev has stopped reading and overflow the socket.
+    injectAevents(ns.name, Array.from({ length: 4_000 }, () => ONE_EVENT));
+    await sleep(300);
+    injectAevents(ns.name, Array.from({ length: 6_000 }, () => ONE_EVENT));
+    await sleep(300);
+    xaev.child.stdout!.resume();
+    const marker = Buffer.from(ONE_EVENT);
+    marker.writeUInt32BE(0xfeed, 32);
+    await until(() => xaev.stderr().includes('overrun'));
+    await sleep(300);
+    injectAevents(ns.name, [marker]);
+    await until(() => xaev.stdout().includes('"spi":65261'));
+    xaev.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    const lost = [...xaev.stderr().matchAll(/^xaev: receive buffer overrun: (\d+) events lost/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const printed = xaev.stdout().trimEnd().split('\n').length;
+    assert.equal(printed + lost, 10_001, `printed ${printed}, lost ${lost}: ${xaev.stderr()}`);
+    assert.match(xaev.stderr(), /^xaev: receive buffer overrun: \d+ events lost \(the reader of stdout was too slow\)$/m);
+  });
+
   it('a failed stdout write is one line and status 1, no stack trace', async () => {
     const [xaev] = (await startListeners(ns.name, () => [
       startProcess('sh', ['-c', `exec "${process.execPath}" "${XAEV_BIN}" -n ${ns.name} monitor >/dev/full`]),

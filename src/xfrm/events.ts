@@ -260,7 +260,7 @@ export class EventSubscription {
         socket.joinGroup(XFRMNLGRP_EXPIRE);
       }
       const subscription = new EventSubscription(socket, options);
-      subscription.resume();
+      subscription.listen();
       return subscription;
     } catch (error) {
       socket.close();
@@ -287,14 +287,30 @@ export class EventSubscription {
     if (!this.closed) this.socket.stopListening();
   }
 
+  /**
+   * Deliver again. Drops while paused are reported first, from the counter: the kernel raises
+   * ENOBUFS once per congestion (net/netlink/af_netlink.c: netlink_overrun()), so drops that
+   * follow an overrun already reported would otherwise wait for close() to be counted.
+   */
   resume(): void {
     if (this.closed) return;
+    const dropped = this.socket.takeUnreportedDrops();
+    if (dropped) this.reportDrops(dropped);
+    this.listen();
+  }
+
+  private listen(): void {
     this.socket.listen({
       onDatagrams: (datagrams) => this.deliver(datagrams),
       onTruncated: (kept, fullBytes) => this.deliverCut(kept, fullBytes),
-      onOverrun: (dropped) => this.options.onLoss({ kind: 'overrun', events: dropped }),
+      onOverrun: (dropped) => this.reportDrops(dropped),
       onError: (error) => this.options.onError(error),
     });
+  }
+
+  /** An overrun whose drops were all counted already (at a resume) reports nothing. */
+  private reportDrops(dropped: number | undefined): void {
+    if (dropped !== 0) this.options.onLoss({ kind: 'overrun', events: dropped });
   }
 
   /** The whole messages at the start of a cut datagram are genuine; the cut one and any after it are lost. */
@@ -322,7 +338,7 @@ export class EventSubscription {
     this.deliver(this.socket.receiveQueued());
     const dropped = this.socket.takeUnreportedDrops();
     this.socket.close();
-    if (dropped !== undefined && dropped > 0) this.options.onLoss({ kind: 'overrun', events: dropped });
+    if (dropped) this.reportDrops(dropped);
   }
 }
 

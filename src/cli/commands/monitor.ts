@@ -174,12 +174,8 @@ class MonitorStop {
 }
 
 async function monitorFile(path: string, printer: EventPrinter, stop: MonitorStop): Promise<void> {
-  let failure: Error | undefined;
   let stopped = false;
-  void stop.stopped.then((error) => {
-    failure = error;
-    stopped = true;
-  });
+  void stop.stopped.then(() => (stopped = true));
   try {
     for await (const events of readEventFile(path)) {
       const text = printer.format(events, undefined);
@@ -200,22 +196,25 @@ async function monitorFile(path: string, printer: EventPrinter, stop: MonitorSto
 
 async function monitorLive(context: CliContext, printer: EventPrinter, stop: MonitorStop, settings: { rcvbuf: number; timestamps: boolean }): Promise<void> {
   context.enterNetns();
-  let pausedForOutput = false;
+  // Set when output made the subscription pause; the next loss report names the slow reader.
+  let readerBlocked = false;
   const subscription: EventSubscription = EventSubscription.open({
     receiveBufferBytes: settings.rcvbuf,
     onEvents: (events) => {
+      // After a resume, a loss (if any) is reported before the first events: none came.
+      readerBlocked = false;
       const text = printer.format(events, settings.timestamps ? nowMs() : undefined);
       if (printer.done) stop.finish();
       if (!text || stop.output.write(text) || printer.done) return;
       // A reader that stopped reading: let the socket fill; the kernel counts what it drops.
       subscription.pause();
-      pausedForOutput = true;
-      void stop.output.drained().then(() => {
-        pausedForOutput = false;
-        subscription.resume();
-      });
+      readerBlocked = true;
+      void stop.output.drained().then(() => subscription.resume());
     },
-    onLoss: (loss) => context.note(lossLine(loss, pausedForOutput)),
+    onLoss: (loss) => {
+      context.note(lossLine(loss, readerBlocked));
+      readerBlocked = false;
+    },
     onError: (error) => stop.fail(error),
   });
   stop.beforeSignalExit(() => subscription.close());
