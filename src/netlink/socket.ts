@@ -2,7 +2,7 @@ import { parseAck } from './ack.js';
 import { readS32 } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
 import { readSocketDrops } from './drops.js';
-import { callNative, ENOBUFS, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
+import { callNative, isOverrun, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
 import { encodedLength, encodeMessageInto, parseMessages, type NetlinkMessage } from './message.js';
 import { loadAddon, type NativeConstants, type NativeNetlinkSocket } from './native.js';
 
@@ -204,7 +204,7 @@ export class NetlinkSocket {
     try {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).errno === ENOBUFS) {
+      if (isOverrun((error as NodeJS.ErrnoException).errno)) {
         throw new NetlinkOverrunError(
           'the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once',
         );
@@ -238,7 +238,7 @@ export class NetlinkSocket {
         (errno) => {
           // The drop counter is read now, before the addon polls again: the report covers
           // every drop up to the moment the overrun was seen.
-          if (errno === ENOBUFS) return handlers.onOverrun(this.takeUnreportedDrops());
+          if (isOverrun(errno)) return handlers.onOverrun(this.takeUnreportedDrops());
           this.native.stopReceiving();
           handlers.onError(syscallError('recv', errno));
         },
@@ -257,7 +257,7 @@ export class NetlinkSocket {
       try {
         datagrams = this.native.receiveAll(0);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).errno === ENOBUFS) continue;
+        if (isOverrun((error as NodeJS.ErrnoException).errno)) continue;
         throw withErrnoCode(error);
       }
       if (datagrams.length === 0) break;

@@ -215,7 +215,11 @@ export function eventMatches(event: XfrmEvent, filter: SaIdFilter): boolean {
 
 /** Events that were sent but never delivered. */
 export type EventLoss =
-  /** The kernel dropped `events` for a full socket receive buffer (undefined: count unreadable). */
+  /**
+   * The kernel dropped `events` for a full socket receive buffer (undefined: count unreadable).
+   * Its counter counts datagrams; the kernel sends every XFRM event as a datagram of its own
+   * (net/xfrm/xfrm_user.c: xfrm_aevent_state_notify()), so for kernel events that is exact.
+   */
   | { kind: 'overrun'; events: number | undefined }
   /**
    * A datagram longer than the read buffer: its first `readBytes` were delivered as far as they
