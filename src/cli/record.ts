@@ -2,19 +2,11 @@
 // shape is the stable contract documented in the README.
 import type { AeMessage } from '../xfrm/aevent.js';
 import { familyName, formatAddress } from '../xfrm/address.js';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
-import { timerMsFromThreshold } from '../xfrm/hz.js';
+import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
+import { timerMsFromThreshold } from '../xfrm/timer-units.js';
 import type { LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
 import { jsonU64, type JsonU64 } from './json.js';
-
-export type ProtoName = 'esp' | 'ah' | 'comp';
-
-export function protoName(proto: number): ProtoName | number {
-  if (proto === IPPROTO_ESP) return 'esp';
-  if (proto === IPPROTO_AH) return 'ah';
-  if (proto === IPPROTO_COMP) return 'comp';
-  return proto;
-}
+import { protoName, type ProtoName } from './protocols.js';
 
 export type ReplayJson =
   | { kind: 'legacy'; seq: number; oseq: number; bitmap: number }
