@@ -37,6 +37,15 @@ export interface EventRecord extends SaRecord {
   timestamp?: string;
 }
 
+/** What a JSON consumer reads back: every u64 a plain number (exact up to 2^53). */
+export type Parsed<T> = T extends JsonU64 ? number : T extends object ? { [K in keyof T]: Parsed<T[K]> } : T;
+
+/** One element of `xaev -j list`, or the object of `xaev -j get`/`set`, as JSON.parse returns it. */
+export type GetRecordJson = Parsed<GetRecord>;
+
+/** One line of `xaev -j monitor`, as JSON.parse returns it. */
+export type EventRecordJson = Parsed<EventRecord>;
+
 function replayJson(replay: ReplayState | undefined): ReplayJson | null {
   if (!replay) return null;
   if (replay.kind === 'legacy') return { kind: 'legacy', seq: replay.seq, oseq: replay.oseq, bitmap: replay.bitmap };
