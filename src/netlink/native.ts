@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.js';
 
 /** Bumped with every change to the addon's JS interface, to detect a stale build. */
-export const EXPECTED_ADDON_ABI = 1;
+export const EXPECTED_ADDON_ABI = 2;
 
 export interface NativeNetlinkSocket {
   readonly portId: number;
@@ -18,6 +18,11 @@ export interface NativeNetlinkSocket {
   send(data: Uint8Array): number;
   receive(timeoutMs: number): Buffer | null;
   receiveAll(timeoutMs: number): Buffer[];
+  /**
+   * Like receiveAll, into `buffer` (at least 64 KiB): datagrams back to back at 4-aligned
+   * offsets, zero-padded. Returns the bytes used, 0 after timeoutMs with nothing received.
+   */
+  receiveInto(buffer: Uint8Array, timeoutMs: number): number;
   startReceiving(onDatagrams: (datagrams: Buffer[]) => void, onOverrun: () => void): void;
   stopReceiving(): void;
   ref(): void;
