@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { ADDON_PATH, type NativeAddon, type NativeNetlinkSocket } from '../src/netlink/native.js';
+import { ADDON_PATH, EXPECTED_ADDON_ABI, type NativeAddon, type NativeNetlinkSocket } from '../src/netlink/native.js';
 
 type Socket = NativeNetlinkSocket;
 
@@ -76,8 +76,9 @@ function withSocket(fn: (socket: Socket) => void | Promise<void>): () => Promise
 }
 
 describe('native netlink socket addon', () => {
-  test('exports the interface version 1', () => {
-    assert.equal(addon.abiVersion, 1);
+  test('exports the interface version the TypeScript side expects', () => {
+    assert.equal(addon.abiVersion, 2);
+    assert.equal(EXPECTED_ADDON_ABI, 2);
     assert.equal(typeof addon.enterNetns, 'function');
     assert.equal(typeof NetlinkSocket, 'function');
   });
@@ -118,6 +119,17 @@ describe('native netlink socket addon', () => {
     assert.ok(reply);
     assert.deepEqual(parseError(reply), { type: NLMSG_ERROR, seq: 1234, error: -EINVAL });
     assert.equal(socket.receive(0), null);
+  }));
+
+  test('receiveInto packs queued datagrams into the caller buffer, 4-aligned', { skip: notRoot }, withSocket((socket) => {
+    for (const seq of [1, 2, 3]) socket.send(badGetae(seq));
+    const buffer = Buffer.alloc(1 << 17);
+    // Each reply: nlmsgerr with the 16-byte request echoed and the extack text "Invalid header
+    // length" (64 bytes on 6.1 and 6.12).
+    assert.equal(socket.receiveInto(buffer, 2000), 3 * 64);
+    assert.deepEqual([0, 64, 128].map((at) => parseError(buffer.subarray(at, at + 64)).seq), [1, 2, 3]);
+    assert.equal(socket.receiveInto(buffer, 0), 0);
+    assert.throws(() => socket.receiveInto(Buffer.alloc(1024), 0), TypeError);
   }));
 
   test('accepts a Uint8Array as well as a Buffer', { skip: notRoot }, withSocket((socket) => {
