@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AeMessage } from '../src/xfrm/aevent.js';
-import { hzFromProbe, jiffiesFromMs, PROBE_JIFFIES, thresholdReadBack, timerMsFromThreshold } from '../src/xfrm/hz.js';
+import {
+  hzFromProbe,
+  jiffiesFromMs,
+  MAX_TIMER_JIFFIES,
+  PROBE_JIFFIES,
+  readBackMatches,
+  sysctlEtimeFromMs,
+  thresholdReadBack,
+  timerJiffiesFor,
+  timerMsFromThreshold,
+} from '../src/xfrm/timer-units.js';
 import { IncompatibleChangeError, mergeCounters } from '../src/xfrm/update.js';
 import { jsonU64, toJson } from '../src/cli/json.js';
 
@@ -27,6 +37,30 @@ describe('timer units (docs/kernel/timer-units.md)', () => {
     assert.equal(jiffiesFromMs(1000, 1000), 1000);
   });
 
+  it('never turns a short period into 0 (no timer), and keeps 0 as 0', () => {
+    assert.equal(timerJiffiesFor(1, 100), 1);
+    assert.equal(timerJiffiesFor(0, 1000), 0);
+    assert.equal(timerJiffiesFor(500, 250), 125);
+  });
+
+  it('stops where the u32 read-back maxage * 10 would wrap', () => {
+    assert.equal(MAX_TIMER_JIFFIES, 429_496_729);
+    assert.equal(thresholdReadBack(MAX_TIMER_JIFFIES, 100), 42_949_672);
+    assert.equal(thresholdReadBack(MAX_TIMER_JIFFIES + 1, 100), 0);
+  });
+
+  it('accepts a read-back within one 100 ms unit of the period asked for', () => {
+    assert.equal(readBackMatches(1250, 12), true);
+    assert.equal(readBackMatches(1250, 13), true);
+    assert.equal(readBackMatches(1300, 12), false);
+    assert.equal(readBackMatches(500, 50), false);
+  });
+
+  it('counts the xfrm_aevent_etime sysctl in 100 ms units', () => {
+    assert.equal(sysctlEtimeFromMs(3500), 35);
+    assert.equal(sysctlEtimeFromMs(150), undefined);
+  });
+
   it('predicts the read-back the UML kernel showed at HZ=100', () => {
     // Measured: NEWAE 10 -> GETAE 1; NEWAE 100 -> 10; NEWAE 30 -> 3 (300 ms).
     assert.equal(thresholdReadBack(10, 100), 1);
@@ -34,8 +68,16 @@ describe('timer units (docs/kernel/timer-units.md)', () => {
     assert.equal(thresholdReadBack(30, 100), 3);
   });
 
-  it('recovers HZ from the probe read-back for the usual values', () => {
-    for (const hz of [100, 250, 300, 1000]) assert.equal(hzFromProbe(thresholdReadBack(PROBE_JIFFIES, hz)), hz);
+  it('recovers HZ from the probe read-back the UML kernel gave at HZ=100', () => {
+    // Measured: NEWAE ETIMER_THRESH 3000 jiffies -> GETAE 300 (docs/kernel/timer-units.md).
+    assert.equal(PROBE_JIFFIES, 3000);
+    assert.equal(thresholdReadBack(PROBE_JIFFIES, 100), 300);
+    assert.equal(hzFromProbe(300), 100);
+  });
+
+  it('recovers the other usual HZ values from floor(30000 / HZ)', () => {
+    assert.deepEqual([120, 100, 30].map(hzFromProbe), [250, 300, 1000]);
+    assert.equal(hzFromProbe(60), 500);
     assert.equal(hzFromProbe(0), undefined);
   });
 });

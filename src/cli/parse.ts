@@ -1,8 +1,9 @@
 // Parsers for command-line values. Each accepts exactly its documented form and throws
 // UsageError with a one-line reason otherwise.
 import { parseAddress, type ParsedAddress } from '../xfrm/address.js';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP } from '../xfrm/constants.js';
+import { isReachableSpi } from '../xfrm/sa-dump.js';
 import { UsageError } from './errors.js';
+import { PROTO_NAMES, protoNumber } from './protocols.js';
 
 const U32_MAX = 0xffffffff;
 const U64_MAX = 0xffffffffffffffffn;
@@ -35,8 +36,7 @@ export function parsePositiveInt(text: string, what: string, max = Number.MAX_SA
 
 export function parseSpi(text: string): number {
   const value = parseU32(text, 'SPI');
-  // SPI 0 is never in the kernel's SPI hash (reference §4.2 item 7).
-  if (value === 0) throw new UsageError('SPI: 0 is not a valid SPI (1 to 0xffffffff)');
+  if (!isReachableSpi(value)) throw new UsageError('SPI: 0 is not a valid SPI (1 to 0xffffffff)');
   return value;
 }
 
@@ -46,11 +46,9 @@ export function parseAddressOption(text: string, what: string): ParsedAddress {
   return address;
 }
 
-const PROTOCOLS: Record<string, number> = { esp: IPPROTO_ESP, ah: IPPROTO_AH, comp: IPPROTO_COMP, ipcomp: IPPROTO_COMP };
-
 export function parseProto(text: string): number {
-  const proto = PROTOCOLS[text.toLowerCase()];
-  if (proto === undefined) throw new UsageError(`--proto: "${text}" is not one of esp, ah, comp`);
+  const proto = protoNumber(text);
+  if (proto === undefined) throw new UsageError(`--proto: "${text}" is not one of ${PROTO_NAMES.join(', ')}`);
   return proto;
 }
 

@@ -10,7 +10,7 @@ import { PACKAGE_ROOT } from '../package-root.js';
  * The interface version this code needs; the addon's own is kAbiVersion in
  * native/netlink_socket.cc. Bump both with every change to the addon's JS interface.
  */
-export const EXPECTED_ADDON_ABI = 2;
+export const EXPECTED_ADDON_ABI = 3;
 
 /**
  * The addon's socket. Syscall failures throw an Error with `errno` (positive) and `syscall`;
@@ -29,6 +29,11 @@ export interface NativeNetlinkSocket {
    * error reaches onError as its errno; receiving goes on unless stopReceiving() is called.
    */
   startReceiving(onDatagrams: (datagrams: Buffer[], fullSizes: number[] | undefined) => void, onError: (errno: number) => void): void;
+  /**
+   * Like receiveAll, into `buffer` (at least 64 KiB): datagrams back to back at 4-aligned
+   * offsets, zero-padded. Returns the bytes used, 0 after timeoutMs with nothing received.
+   */
+  receiveInto(buffer: Uint8Array, timeoutMs: number): number;
   stopReceiving(): void;
   close(): void;
 }

@@ -8,10 +8,6 @@ export function familyName(family: number): Family | undefined {
   return undefined;
 }
 
-export function familyNumber(family: Family): number {
-  return family === 'inet' ? AF_INET : AF_INET6;
-}
-
 /** Format an xfrm_address_t (16 bytes, network order) the way inet_ntop does. */
 export function formatAddress(bytes: Buffer, family: number): string {
   if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
@@ -106,7 +102,10 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return { family: AF_INET6, bytes };
 }
 
-/** Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4 (§3.3). */
+/**
+ * Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4
+ * (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()).
+ */
 export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
   const length = family === AF_INET ? 4 : 16;
   return a.compare(b, 0, length, 0, length) === 0;

@@ -1,6 +1,8 @@
 // Turning "set these counters" into a NEWAE. NEWAE replaces whole structs, so each value the
-// user gives is merged into the SA's current state, and sent in the SA's own replay flavour
-// (reference §5.2, §5.3, quirk Q8).
+// user gives is merged into the SA's current state, and sent in the SA's own replay flavour:
+// the kernel silently ignores the other one (docs/kernel/newae.md; net/xfrm/xfrm_user.c:
+// xfrm_update_ae_params()).
+import { hex } from '../netlink/bytes.js';
 import type { AeMessage, AeUpdate } from './aevent.js';
 import type { LifetimeCurrent, ReplayState } from './structs.js';
 
@@ -15,7 +17,7 @@ export interface CounterChanges {
 
 export interface MergedCounters {
   update: Pick<AeUpdate, 'replay' | 'lifetime'>;
-  /** Counters that would go down, e.g. "oseq 0x10 -> 0x5" (quirk Q15: nonce reuse, replay window reopened). */
+  /** Counters that would go down, e.g. "oseq 0x10 -> 0x5": nonce reuse outbound, a reopened replay window inbound. */
   lowered: string[];
 }
 
@@ -23,8 +25,6 @@ export interface MergedCounters {
 export class IncompatibleChangeError extends Error {
   override readonly name = 'IncompatibleChangeError';
 }
-
-const hex = (value: bigint | number): string => `0x${value.toString(16)}`;
 
 function combined(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
@@ -42,7 +42,8 @@ function mergeReplay(current: ReplayState, changes: CounterChanges, lowered: str
     if (next.oseq < current.oseq) lowered.push(`oseq ${hex(current.oseq)} -> ${hex(next.oseq)}`);
     return next;
   }
-  // The bitmap, window and bmp_len go back unchanged: NEWAE cannot resize the bitmap (§5.2 item 8).
+  // The bitmap, window and bmp_len go back unchanged: NEWAE cannot resize the bitmap
+  // (docs/kernel/newae.md; net/xfrm/xfrm_user.c: xfrm_replay_verify_len()).
   const next = {
     ...current,
     bitmap: [...current.bitmap],

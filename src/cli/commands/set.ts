@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AeUpdate } from '../../xfrm/aevent.js';
-import { jiffiesFromMs, probeHzOnSa, readConfiguredHz, timerMsFromThreshold } from '../../xfrm/hz.js';
+import { MAX_TIMER_JIFFIES, probeHzOnSa, readBackMatches, readConfiguredHz, timerJiffiesFor, timerMsFromThreshold } from '../../xfrm/timer-units.js';
 import { keyOf } from '../../xfrm/sa-dump.js';
 import { mergeCounters, type CounterChanges } from '../../xfrm/update.js';
 import type { CliContext } from '../context.js';
@@ -24,12 +24,6 @@ interface SetOptions extends SelectorOptions {
   force?: boolean;
   bitmap?: boolean;
 }
-
-/**
- * Above this many jiffies GETAE's read-back, computed as maxage * 10 in u32, wraps (§6.1),
- * so the period could no longer be verified.
- */
-const MAX_TIMER_JIFFIES = 429_496_729;
 
 export function registerSet(program: Command, context: CliContext): void {
   const command = program
@@ -104,14 +98,13 @@ export function runSet(context: CliContext, spiText: string, options: SetOptions
   let hz: number | undefined;
   if (timerMs !== undefined) {
     hz = hzOverride ?? readConfiguredHz()?.hz ?? probeHzOnSa(client, key, current.timerThreshold100ms ?? 0);
-    // A period shorter than one jiffy would round to 0, which means "no timer" (§7.5).
-    const jiffies = timerMs === 0 ? 0 : Math.max(1, jiffiesFromMs(timerMs, hz));
+    const jiffies = timerJiffiesFor(timerMs, hz);
     if (jiffies > MAX_TIMER_JIFFIES) {
       throw new UsageError(`--etime: ${timerMs} ms is ${jiffies} jiffies at HZ=${hz}, above the ${MAX_TIMER_JIFFIES} the kernel can report back`);
     }
     if (timerMs === 0) {
       context.warn(
-        '--etime 0 stops the timer; on an SA that was idle for a period it makes every later packet send an event (reference §7.5). To quieten an SA, use --rthr 0 with a large --etime instead',
+        '--etime 0 stops the timer; on an SA that was idle for a period it makes every later packet send an event (docs/kernel/events.md). To quieten an SA, use --rthr 0 with a large --etime instead',
       );
     }
     update.timerJiffies = jiffies;
@@ -122,10 +115,9 @@ export function runSet(context: CliContext, spiText: string, options: SetOptions
   const record = getRecord(after);
   context.print(context.globals.json ? `${toJson(record)}\n` : saStateText(record, after, context.style, options.bitmap === true));
 
-  // With the right HZ the read-back is floor(jiffies * 10 / HZ), always within 100 ms.
   if (timerMs !== undefined && hz !== undefined) {
     const readMs = timerMsFromThreshold(after.timerThreshold100ms ?? 0);
-    if (Math.abs(readMs - timerMs) >= 100) {
+    if (!readBackMatches(timerMs, after.timerThreshold100ms ?? 0)) {
       throw new CliError(
         `the timer reads back ${readMs} ms, not the ${timerMs} ms asked for: the kernel's HZ is not ${hz} (give the right one with --hz)`,
       );
