@@ -19,19 +19,19 @@ function parseBigInteger(text: string, what: string): bigint {
 
 export function parseU32(text: string, what: string): number {
   const value = parseBigInteger(text, what);
-  if (value > BigInt(U32_MAX)) throw new UsageError(`${what}: ${shown(text)} is out of range (0 to 4294967295)`);
+  if (value > BigInt(U32_MAX)) throw new UsageError(`${what}: ${shown(text, { quote: false })} is out of range (0 to 4294967295)`);
   return Number(value);
 }
 
 export function parseU64(text: string, what: string): bigint {
   const value = parseBigInteger(text, what);
-  if (value > U64_MAX) throw new UsageError(`${what}: ${shown(text)} is out of range (0 to 18446744073709551615)`);
+  if (value > U64_MAX) throw new UsageError(`${what}: ${shown(text, { quote: false })} is out of range (0 to 18446744073709551615)`);
   return value;
 }
 
 export function parsePositiveInt(text: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
   const value = parseBigInteger(text, what);
-  if (value < 1n || value > BigInt(max)) throw new UsageError(`${what}: ${shown(text)} is out of range (1 to ${max})`);
+  if (value < 1n || value > BigInt(max)) throw new UsageError(`${what}: ${shown(text, { quote: false })} is out of range (1 to ${max})`);
   return Number(value);
 }
 
@@ -72,7 +72,7 @@ export function parseByteSize(text: string, what: string): number {
   if (!match) throw new UsageError(`${what}: ${shown(text)} is not a size in bytes (e.g. 4194304, 4096k or 4m)`);
   const factor = match[2] === '' ? 1 : /k/i.test(match[2]!) ? 1024 : 1024 * 1024;
   const bytes = Number(match[1]) * factor;
-  if (bytes < 1 || bytes > 0x7fffffff) throw new UsageError(`${what}: ${shown(text)} is out of range (1 to 2g-1)`);
+  if (bytes < 1 || bytes > 0x7fffffff) throw new UsageError(`${what}: ${shown(text, { quote: false })} is out of range (1 to 2g-1)`);
   return bytes;
 }
 

@@ -23,12 +23,13 @@ function cut(text: string, max: number): { head: string; cutChars: number } {
 /**
  * User input for a message: in double quotes, control characters, quotes and backslashes
  * escaped (\n, \x00), and cut after `max` characters with a count of what was left out.
+ * `quote: false` for input already known to be plain (e.g. digits): escaped and cut, no quotes.
  */
-export function shown(text: string, max = MAX_SHOWN_INPUT): string {
-  const { head, cutChars } = cut(text, max);
-  const body = head.replace(/[\\"]/g, (c) => NAMED[c]!);
-  const quoted = `"${escapeControl(body)}"`;
-  return cutChars === 0 ? quoted : `${quoted}... (${text.length} characters)`;
+export function shown(text: string, options: { quote?: boolean; max?: number } = {}): string {
+  const { head, cutChars } = cut(text, options.max ?? MAX_SHOWN_INPUT);
+  const body = escapeControl(options.quote === false ? head : head.replace(/[\\"]/g, (c) => NAMED[c]!));
+  const result = options.quote === false ? body : `"${body}"`;
+  return cutChars === 0 ? result : `${result}... (${text.length} characters)`;
 }
 
 /** One diagnostic line as written to stderr: control characters escaped, length bounded. */
