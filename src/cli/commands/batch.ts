@@ -17,7 +17,7 @@ interface BatchOptions {
 export function registerBatch(program: Command, context: CliContext, runLine: RunLine): void {
   program
     .command('batch')
-    .description('run xaev commands from a file (or - for stdin), one per line, in one process on one socket')
+    .description('run xaev commands from a file (or - for stdin), one per line as they arrive, in one process')
     .argument('<file>', 'file of commands, or - for standard input')
     .option('--force', 'go on after a failing line (the exit status still reports it)')
     .addHelpText(
