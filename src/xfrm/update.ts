@@ -1,6 +1,6 @@
 // Turning "set these counters" into a NEWAE. NEWAE replaces whole structs, so each value the
-// user gives is merged into the SA's current state, and sent in the SA's own replay flavour
-// (reference §5.2, §5.3, quirk Q8).
+// user gives is merged into the SA's current state, and sent in the SA's own replay flavour.
+// docs/kernel/newae.md; net/xfrm/xfrm_user.c: xfrm_new_ae(), xfrm_update_ae_params().
 import type { AeMessage, AeUpdate } from './aevent.js';
 import { bitmapProblem, esnTop, fullBitmap, moveInboundTop } from './replay-window.js';
 import type { EsnReplayState, LegacyReplayState, LifetimeCurrent } from './structs.js';
@@ -27,7 +27,7 @@ export interface SaShape {
 
 export interface MergedCounters {
   update: Pick<AeUpdate, 'replay' | 'lifetime'>;
-  /** Counters that would go down, e.g. "oseq 0x10 -> 0x5" (quirk Q15: nonce reuse, replay window reopened). */
+  /** Counters that would go down, e.g. "oseq 0x10 -> 0x5": a lower oseq reuses sequence numbers, a lower seq reopens the window. */
   lowered: string[];
 }
 
