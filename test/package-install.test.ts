@@ -12,6 +12,8 @@ import { REPO_ROOT } from './support/paths.js';
 // must carry the prebuilt addon (prebuilds/, made by `prepack`) and its dependencies
 // (bundleDependencies), so the install needs neither a compiler nor the registry.
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/** prebuildify builds for the machine it runs on; the package ships linux-x64. */
+const PLATFORM = `${process.platform}-${process.arch}`;
 const PACK_AND_INSTALL_TIMEOUT_MS = 170_000;
 
 /** The environment without npm's per-run variables (`npm test` sets them), so the child npm
@@ -54,7 +56,9 @@ describe('npm pack, then npm install -g of the tarball with no compiler and no r
   after(() => rmSync(root, { recursive: true, force: true }));
 
   before(() => {
-    // prepack builds prebuilds/ with prebuildify; prepare rebuilds the local build and dist/.
+    // prepack builds prebuilds/ with prebuildify, which recompiles this checkout's build/
+    // (`npm test` runs one file at a time); prepare relinks build/Release and rebuilds dist/;
+    // postpack removes prebuilds/ again.
     succeeded('npm pack', spawnSync('npm', ['pack', '--pack-destination', root], {
       cwd: REPO_ROOT,
       encoding: 'utf8',
@@ -66,8 +70,8 @@ describe('npm pack, then npm install -g of the tarball with no compiler and no r
   });
 
   it('installs the prebuilt addon and compiles nothing', () => {
-    assert.deepEqual(readdirSync(join(installed, 'prebuilds')), ['linux-x64']);
-    assert.deepEqual(readdirSync(join(installed, 'prebuilds/linux-x64')), ['xaev.glibc.node']);
+    assert.deepEqual(readdirSync(join(installed, 'prebuilds')), [PLATFORM]);
+    assert.deepEqual(readdirSync(join(installed, 'prebuilds', PLATFORM)), ['xaev.glibc.node']);
     assert.equal(existsSync(join(installed, 'build')), false, 'the install compiled the addon (build/ exists)');
     assert.deepEqual(readdirSync(join(installed, 'node_modules')).filter((name) => !name.startsWith('.')).sort(), ['chalk', 'commander', 'node-addon-api', 'node-gyp-build']);
   });
@@ -80,7 +84,18 @@ describe('npm pack, then npm install -g of the tarball with no compiler and no r
   it('node-gyp-build picks the prebuild, and it loads with the interface this code needs', () => {
     const script = `const load = require('node-gyp-build'); console.log(load.resolve(process.argv[1]), load(process.argv[1]).abiVersion)`;
     const result = spawnSync(process.execPath, ['-e', script, installed], { cwd: installed, encoding: 'utf8', env: gatewayEnv });
-    assert.equal(succeeded('loading the addon', result), `${join(installed, 'prebuilds/linux-x64/xaev.glibc.node')} ${EXPECTED_ADDON_ABI}\n`);
+    assert.equal(succeeded('loading the addon', result), `${join(installed, 'prebuilds', PLATFORM, 'xaev.glibc.node')} ${EXPECTED_ADDON_ABI}\n`);
+  });
+
+  it('without prebuilds/ the same install falls back to node-gyp, which cannot compile here', () => {
+    // Proves the environment above has no compiler: the prebuild, not a silent compile, made it work.
+    const packed = join(root, 'source-only');
+    mkdirSync(packed);
+    succeeded('npm pack --ignore-scripts', spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', packed], { cwd: REPO_ROOT, encoding: 'utf8', env: cleanEnv({}) }));
+    const args = ['install', '-g', '--prefix', join(packed, 'prefix'), '--offline', '--no-audit', '--no-fund', join(packed, `xaev-${VERSION}.tgz`)];
+    const result = spawnSync(join(bin, 'npm'), args, { encoding: 'utf8', env: gatewayEnv, timeout: 60_000 });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /gyp ERR! /);
   });
 
   describe('the installed xaev reads an SA through the prebuilt addon', { skip: hostKernelSkipReason() }, () => {
