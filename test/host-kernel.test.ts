@@ -3,29 +3,40 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
-import { parseMessages } from '../src/netlink/message.js';
-import { hostKernelSkipReason, ip, makeNetns } from './support/host.js';
-import { injectAevents, killStragglers, startListeners, startProcess, type RunningProcess } from './support/monitor.js';
+import { encodeMessage, parseMessages } from '../src/netlink/message.js';
+import { addLarvalSas, hostKernelSkipReason, ip, makeNetns, type Netns } from './support/host.js';
+import { injectAevents, killStragglers, startListeners, startProcess, until, type RunningProcess } from './support/monitor.js';
 import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
 // The host kernel has XFRM but no ESP/AH: only larval SAs (ALLOCSPI) exist here. That is
-// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor.
+// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor
+// (docs/kernel/versions.md#differences-between-the-kernels-xaev-is-tested-on).
 const skip = hostKernelSkipReason();
 const ALLOC_TIME_SLACK = 120;
 
+/** The first event of ae.bin: one 132-byte NEWAE message. */
+const ONE_EVENT = readFileSync(`${FIXTURES}ae.bin`).subarray(0, 132);
+
+/** The sum of every overrun line's count: each is reported once, and losses may come in several reports. */
+function lostEvents(stderr: string): number {
+  let total = 0;
+  for (const match of stderr.matchAll(/^xaev: receive buffer overrun: (\d+) events lost \(raise --rcvbuf\)$/gm)) total += Number(match[1]);
+  return total;
+}
+
 describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
-  let ns: { name: string; remove: () => void };
+  let ns: Netns;
   let allocatedAt = 0;
 
   before(() => {
     ns = makeNetns('xaev-host');
-    // Larval SAs expire after xfrm_acq_expires (30 s by default): keep them for the whole suite.
-    ip('netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
     allocatedAt = Math.floor(Date.now() / 1000);
-    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '77', 'min', '0x1000', 'max', '0x1000');
-    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '2001:db8::1', 'dst', '2001:db8::2', 'proto', 'esp', 'reqid', '78', 'min', '0x2000', 'max', '0x2000');
-    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.3', 'proto', 'ah', 'reqid', '79', 'min', '0x2000', 'max', '0x2000');
+    addLarvalSas(ns.name, [
+      { src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', reqid: 77, spi: 0x1000 },
+      { src: '2001:db8::1', dst: '2001:db8::2', proto: 'esp', reqid: 78, spi: 0x2000 },
+      { src: '192.0.2.1', dst: '192.0.2.3', proto: 'ah', reqid: 79, spi: 0x2000 },
+    ]);
   });
   after(() => {
     killStragglers();
@@ -97,6 +108,7 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
   });
 
   it('set on a larval SA fails with the kernel\'s own reason', () => {
+    // NEWAE needs a VALID SA (docs/kernel/newae.md#valid-state-rule; net/xfrm/xfrm_user.c: xfrm_new_ae()).
     const result = runXaev(['-n', ns.name, 'set', '0x1000', '--rthr', '5']);
     assert.equal(result.status, 1);
     assert.equal(result.stdout, '');
@@ -134,7 +146,7 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
       startProcess('ip', ['-n', ns.name, 'xfrm', 'monitor', 'aevent']),
     ])) as [RunningProcess, RunningProcess];
     // One datagram per message, as the kernel sends them.
-    injectAevents(ns.name, parseMessages(readFileSync(`${FIXTURES}ae.bin`)).map((m) => encodeRaw(m)));
+    injectAevents(ns.name, parseMessages(readFileSync(`${FIXTURES}ae.bin`)).map((m) => encodeMessage(m, m.payload)));
     const expected = readFileSync(`${FIXTURES}ae.expected.txt`, 'utf8');
     await until(() => xaev.stdout().length >= expected.length && iproute.stdout().length >= expected.length);
     xaev.child.kill('SIGTERM');
@@ -286,47 +298,18 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
   });
 });
 
-/** The first event of ae.bin: one 132-byte NEWAE message. */
-const ONE_EVENT = readFileSync(`${FIXTURES}ae.bin`).subarray(0, 132);
 
-/** The sum of every overrun line's count: each is reported once, and losses may come in several reports. */
-function lostEvents(stderr: string): number {
-  let total = 0;
-  for (const match of stderr.matchAll(/^xaev: receive buffer overrun: (\d+) events lost \(raise --rcvbuf\)$/gm)) total += Number(match[1]);
-  return total;
-}
-
-function encodeRaw(message: { type: number; flags: number; seq: number; pid: number; payload: Buffer }): Buffer {
-  const header = Buffer.alloc(16);
-  header.writeUInt32LE(16 + message.payload.length, 0);
-  header.writeUInt16LE(message.type, 4);
-  header.writeUInt16LE(message.flags, 6);
-  header.writeUInt32LE(message.seq, 8);
-  header.writeUInt32LE(message.pid, 12);
-  return Buffer.concat([header, message.payload]);
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await sleep(20);
-  }
-}
 
 describe('host kernel: list, batch, defaults, completion', { skip }, () => {
-  let ns: { name: string; remove: () => void };
+  let ns: Netns;
 
   before(() => {
     ns = makeNetns('xaev-host2');
-    ip('netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
-    for (const [dst, spi, reqid] of [
-      ['192.0.2.2', '0x1000', '1'],
-      ['192.0.2.3', '0x1001', '2'],
-      ['192.0.2.4', '0x1002', '3'],
-    ] as const) {
-      ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', dst, 'proto', 'esp', 'reqid', reqid, 'min', spi, 'max', spi);
-    }
+    addLarvalSas(ns.name, [
+      { src: '192.0.2.1', dst: '192.0.2.2', reqid: 1, spi: 0x1000 },
+      { src: '192.0.2.1', dst: '192.0.2.3', reqid: 2, spi: 0x1001 },
+      { src: '192.0.2.1', dst: '192.0.2.4', reqid: 3, spi: 0x1002 },
+    ]);
   });
   after(() => ns?.remove());
 

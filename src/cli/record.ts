@@ -2,20 +2,11 @@
 // shape is the stable contract documented in the README.
 import type { AeMessage } from '../xfrm/aevent.js';
 import { familyName, formatAddress } from '../xfrm/address.js';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP } from '../xfrm/constants.js';
 import { aeventCause, type AeventCause } from '../xfrm/events.js';
-import { timerMsFromThreshold } from '../xfrm/hz.js';
+import { timerMsFromThreshold } from '../xfrm/timer-units.js';
 import type { LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
 import { jsonU64, type JsonU64 } from './json.js';
-
-export type ProtoName = 'esp' | 'ah' | 'comp';
-
-export function protoName(proto: number): ProtoName | number {
-  if (proto === IPPROTO_ESP) return 'esp';
-  if (proto === IPPROTO_AH) return 'ah';
-  if (proto === IPPROTO_COMP) return 'comp';
-  return proto;
-}
+import { protoName, type ProtoName } from './protocols.js';
 
 export type ReplayJson =
   | { kind: 'legacy'; seq: number; oseq: number; bitmap: number }
@@ -45,6 +36,15 @@ export interface EventRecord extends SaRecord {
   flags: number;
   timestamp?: string;
 }
+
+/** What a JSON consumer reads back: every u64 a plain number (exact up to 2^53). */
+export type Parsed<T> = T extends JsonU64 ? number : T extends object ? { [K in keyof T]: Parsed<T[K]> } : T;
+
+/** One element of `xaev -j list`, or the object of `xaev -j get`/`set`, as JSON.parse returns it. */
+export type GetRecordJson = Parsed<GetRecord>;
+
+/** One line of `xaev -j monitor`, as JSON.parse returns it. */
+export type EventRecordJson = Parsed<EventRecord>;
 
 function replayJson(replay: ReplayState | undefined): ReplayJson | null {
   if (!replay) return null;

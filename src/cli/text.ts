@@ -8,8 +8,9 @@ import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
 import type { LifetimeCurrent, ReplayState, UserMapping } from '../xfrm/structs.js';
 import { protocolDatabaseName } from './protocols.js';
 import type { GetRecord } from './record.js';
+import { hex } from '../netlink/bytes.js';
 
-export const hex = (value: number): string => `0x${value.toString(16)}`;
+export { hex };
 const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
 
 /** The two lines `ip xfrm monitor` prints for an XFRM_MSG_NEWAE. */

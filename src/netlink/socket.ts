@@ -58,10 +58,15 @@ const PIPELINE_RCVBUF = 4 * 1024 * 1024;
 /** receiveQueued() reads at most this many batches (of up to 1024 datagrams), so a flood cannot keep it. */
 const QUEUED_ROUNDS = 64;
 
-/** Enter a named network namespace (/run/netns/NAME, like `ip -n`) for the rest of the process. */
+/** Enter a named network namespace (/run/netns/NAME, like `ip -n`): this thread, until the next. */
 export function enterNetworkNamespace(name: string): void {
+  enterNetworkNamespaceFile(`/run/netns/${name}`);
+}
+
+/** Enter the network namespace of a namespace file, e.g. /proc/self/fd/N for one held open. */
+export function enterNetworkNamespaceFile(path: string): void {
   const addon = loadAddon();
-  callNative(() => addon.enterNetns(`/run/netns/${name}`));
+  callNative(() => addon.enterNetns(path));
 }
 
 /**

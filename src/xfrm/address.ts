@@ -9,10 +9,6 @@ export function familyName(family: number): Family | undefined {
   return undefined;
 }
 
-export function familyNumber(family: Family): number {
-  return family === 'inet' ? AF_INET : AF_INET6;
-}
-
 /**
  * Format an xfrm_address_t (16 bytes, network order) as iproute2 does (lib/utils.c:
  * rt_addr_n2a_r()): inet_ntop for inet and inet6, link-layer hex for packet, labels for MPLS,
@@ -147,7 +143,10 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return { family: AF_INET6, bytes };
 }
 
-/** Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4 (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()). */
+/**
+ * Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4
+ * (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()).
+ */
 export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
   const length = family === AF_INET ? 4 : 16;
   return a.compare(b, 0, length, 0, length) === 0;

@@ -13,9 +13,6 @@ import { NetlinkSocket } from '../netlink/socket.js';
 import { decodeAePayload, type AeMessage } from './aevent.js';
 import {
   NETLINK_XFRM,
-  SIZEOF_USER_EXPIRE,
-  SIZEOF_USERSA_ID,
-  SIZEOF_USERSA_INFO,
   XFRM_AE_CE,
   XFRM_AE_CR,
   XFRM_AE_CU,
@@ -34,6 +31,7 @@ import {
   XFRMNLGRP_EXPIRE,
   XFRMNLGRP_SA,
 } from './constants.js';
+import { fieldOffset, need, USER_EXPIRE, USERSA_ID, USERSA_INFO } from './struct-table.js';
 import { isSaIdFilterEmpty, matchesSaId, type SaIdFilter } from './sa-filter.js';
 import { decodeEsnReplay, decodeMark, decodeSaId, decodeUserMapping, decodeUsersaInfo, type Mark, type SaId, type UserMapping, type UsersaInfo } from './structs.js';
 
@@ -169,10 +167,10 @@ function decodeSaChange(message: NetlinkMessage, change: SaChangeKind): SaChange
   const saId = info ? info.saId : decodeSaId(body, 0);
   let hard: boolean | undefined;
   if (change === 'expire') {
-    if (body.length < SIZEOF_USER_EXPIRE) throw new DecodeError(`xfrm_user_expire: ${body.length} bytes, expected at least ${SIZEOF_USER_EXPIRE}`);
-    hard = body[SIZEOF_USERSA_INFO] !== 0;
+    need(body, 0, USER_EXPIRE.size, USER_EXPIRE.name);
+    hard = body[fieldOffset(USER_EXPIRE, 'hard')] !== 0;
   }
-  const fixed = isDelete ? SIZEOF_USERSA_ID : change === 'expire' ? SIZEOF_USER_EXPIRE : SIZEOF_USERSA_INFO;
+  const fixed = isDelete ? USERSA_ID.size : change === 'expire' ? USER_EXPIRE.size : USERSA_INFO.size;
   let mark: Mark | undefined;
   let esnWindow: number | undefined;
   let flavour: 'legacy' | 'esn' | undefined;
