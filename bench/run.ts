@@ -16,7 +16,7 @@
 //   --quick             small sizes and few runs (checks the benchmark itself, ~2 min)
 //   --only LIST         comma-separated subset of events,bulk,scripting,startup,profile
 //   --no-lab            skip everything that needs the kernel lab
-//   --no-snapshot       run the checkout's bin/xaev.js in place instead of a copy
+//   --no-snapshot       run this checkout's bin/xaev.js in place instead of a copy
 //   --keep              keep the work directory and the lab's output directories
 //   --no-write          do not overwrite bench/RESULTS.md
 //

@@ -147,6 +147,17 @@ describe('native netlink socket addon', () => {
     assert.equal(receiveOne(socket, 0), null);
   }));
 
+  test('receiveInto packs queued datagrams into the caller buffer, 4-aligned', { skip: notRoot }, withSocket((socket) => {
+    for (const seq of [1, 2, 3]) socket.send(badGetae(seq));
+    const buffer = Buffer.alloc(1 << 17);
+    // A bare addon socket has no EXT_ACK (the TypeScript side turns it on), so each reply is
+    // nlmsghdr + nlmsgerr with the 16-byte request echoed: 36 bytes, padded to 36.
+    assert.equal(socket.receiveInto(buffer, 2000), 3 * 36);
+    assert.deepEqual([0, 36, 72].map((at) => parseError(buffer.subarray(at, at + 36)).seq), [1, 2, 3]);
+    assert.equal(socket.receiveInto(buffer, 0), 0);
+    assert.throws(() => socket.receiveInto(Buffer.alloc(1024), 0), TypeError);
+  }));
+
   test('accepts a Uint8Array as well as a Buffer', { skip: notRoot }, withSocket((socket) => {
     const request = badGetae(77);
     const padded = new Uint8Array(request.length + 8);

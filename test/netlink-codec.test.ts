@@ -6,7 +6,7 @@ import { NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_ERROR } from '../src/netlink/consta
 import { DecodeError } from '../src/netlink/errors.js';
 import { encodeMessage, parseMessages } from '../src/netlink/message.js';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { fromHex as hex } from './support/bytes.js';
 
 describe('netlink framing', () => {
   it('encodes a header with the unpadded length and pads the message to 4 bytes', () => {

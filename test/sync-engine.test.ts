@@ -45,7 +45,6 @@ class FakeKernel {
       info: { saId: a.id.saId, saddr: a.id.saddr, reqid: 1, mode: 0, replayWindow: 32, flags: 0 },
       mark: undefined,
       ifId: undefined,
-      esnStyleReplay: false,
     });
     const get = (key: SaKey): AeMessage | NetlinkError => this.sas.get(key.saId.spi) ?? new NetlinkError(3);
     return {

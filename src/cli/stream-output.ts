@@ -17,9 +17,21 @@ export class StreamOutput {
    * (the caller ends with status 1). A closed pipe (xaev monitor | head -1) ends xaev at once
    * with status 0, as writeOut() does.
    */
+  private readonly onError = (error: NodeJS.ErrnoException): void => this.fail(error);
+  private readonly onDrain = (): void => this.wakeDrainWaiters();
+
   constructor(private readonly onFailure: (error: CliError) => void) {
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => this.fail(error));
-    process.stdout.on('drain', () => this.wakeDrainWaiters());
+    process.stdout.on('error', this.onError);
+    process.stdout.on('drain', this.onDrain);
+  }
+
+  /**
+   * Stop listening to stdout (a batch may run many monitors in one process); while text is
+   * still pending, a late write error must still find its handler.
+   */
+  dispose(): void {
+    process.stdout.off('drain', this.onDrain);
+    if (process.stdout.writableLength === 0) process.stdout.off('error', this.onError);
   }
 
   /** Queue text; false when the reader is behind and the producer should pause until drained(). */

@@ -22,8 +22,15 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
 }
 
-/** ENOBUFS from recv() on a netlink socket: the kernel dropped messages (docs/kernel/netlink.md). */
-export const ENOBUFS = osConstants.errno.ENOBUFS;
+/**
+ * Whether a recv() errno means an overrun: ENOBUFS, which the kernel sets when it dropped
+ * messages for a full receive buffer (docs/kernel/netlink.md; net/netlink/af_netlink.c:
+ * netlink_overrun()). The socket stays usable; what was dropped is gone. The one place
+ * that says so: the addon reports errnos without judging them.
+ */
+export function isOverrun(errno: unknown): boolean {
+  return errno === osConstants.errno.ENOBUFS;
+}
 
 /**
  * A failed syscall as Node reports its own: `code` (the errno's name), `errno`, `syscall`.

@@ -2,7 +2,7 @@ import { parseAck } from './ack.js';
 import { readS32 } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
 import { readSocketDrops } from './drops.js';
-import { callNative, ENOBUFS, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
+import { callNative, isOverrun, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
 import { encodedLength, encodeMessageInto, parseMessages, type NetlinkMessage } from './message.js';
 import { loadAddon, type NativeConstants, type NativeNetlinkSocket } from './native.js';
 
@@ -60,16 +60,24 @@ const DEFAULT_TIMEOUT_MS = 5000;
  */
 const PIPELINE_CHUNK = 128;
 const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+/** receiveQueued() reads at most this many batches (of up to 1024 datagrams), so a flood cannot keep it. */
+const QUEUED_ROUNDS = 64;
 
-/** Enter a named network namespace (/run/netns/NAME, like `ip -n`) for the rest of the process. */
+/** Enter a named network namespace (/run/netns/NAME, like `ip -n`): this thread, until the next. */
 export function enterNetworkNamespace(name: string): void {
+  enterNetworkNamespaceFile(`/run/netns/${name}`);
+}
+
+/** Enter the network namespace of a namespace file, e.g. /proc/self/fd/N for one held open. */
+export function enterNetworkNamespaceFile(path: string): void {
   const addon = loadAddon();
-  callNative(() => addon.enterNetns(`/run/netns/${name}`));
+  callNative(() => addon.enterNetns(path));
 }
 
 /**
  * A netlink socket with request/reply matching. Replies are matched by sequence number,
- * never by pid: XFRM GETAE echoes the request's pid, not the socket's (reference §4.3).
+ * never by pid: XFRM GETAE echoes the request's header pid, not the socket's port id
+ * (docs/kernel/netlink.md; net/xfrm/xfrm_user.c: xfrm_get_ae()).
  * Messages with another sequence number (multicast notifications) are skipped.
  */
 export class NetlinkSocket {
@@ -206,7 +214,7 @@ export class NetlinkSocket {
     try {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).errno === ENOBUFS) {
+      if (isOverrun((error as NodeJS.ErrnoException).errno)) {
         throw new NetlinkOverrunError(
           'the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once',
         );
@@ -240,12 +248,32 @@ export class NetlinkSocket {
         (errno) => {
           // The drop counter is read now, before the addon polls again: the report covers
           // every drop up to the moment the overrun was seen.
-          if (errno === ENOBUFS) return handlers.onOverrun(this.takeUnreportedDrops());
+          if (isOverrun(errno)) return handlers.onOverrun(this.takeUnreportedDrops());
           this.native.stopReceiving();
           handlers.onError(syscallError('recv', errno));
         },
       ),
     );
+  }
+
+  /**
+   * The datagrams queued right now, without waiting: what a listener that stops still owes its
+   * consumer. Bounded by the receive buffer; an overrun here is left to takeUnreportedDrops().
+   */
+  receiveQueued(): Buffer[] {
+    const queued: Buffer[] = [];
+    for (let round = 0; round < QUEUED_ROUNDS; round++) {
+      let datagrams: Buffer[];
+      try {
+        datagrams = this.native.receiveAll(0);
+      } catch (error) {
+        if (isOverrun((error as NodeJS.ErrnoException).errno)) continue;
+        throw withErrnoCode(error);
+      }
+      if (datagrams.length === 0) break;
+      queued.push(...datagrams);
+    }
+    return queued;
   }
 
   /** Stop receiving; what arrives meanwhile queues in the socket (and overflows it). */

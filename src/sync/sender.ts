@@ -5,7 +5,7 @@
 import { NetlinkError } from '../netlink/errors.js';
 import type { AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
-import { jiffiesFromMs, probeHzOnSa, readConfiguredHz } from '../xfrm/hz.js';
+import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
 import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
 import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
 import type { EventIntake, SaNotice } from './intake.js';
@@ -110,7 +110,7 @@ export class SyncSender {
   private configure(sas: LocalSaInfo[]): void {
     if (sas.length === 0) return;
     this.hz ??= this.probeHz(sas);
-    const timerJiffies = Math.max(1, jiffiesFromMs(this.options.etimeMs, this.hz ?? 100));
+    const timerJiffies = timerJiffiesFor(this.options.etimeMs, this.hz ?? 100);
     const update = { replayThreshold: this.options.rthr, timerJiffies };
     const results = this.client.newAeMany(sas.map((sa) => ({ key: sa.key, update })), SENDER_WRITE_PID);
     results.forEach((error, i) => {

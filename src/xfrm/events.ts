@@ -13,9 +13,6 @@ import { NetlinkSocket } from '../netlink/socket.js';
 import { decodeAePayload, type AeMessage } from './aevent.js';
 import {
   NETLINK_XFRM,
-  SIZEOF_USER_EXPIRE,
-  SIZEOF_USERSA_ID,
-  SIZEOF_USERSA_INFO,
   XFRM_AE_CE,
   XFRM_AE_CR,
   XFRM_AE_CU,
@@ -34,6 +31,7 @@ import {
   XFRMNLGRP_EXPIRE,
   XFRMNLGRP_SA,
 } from './constants.js';
+import { fieldOffset, need, USER_EXPIRE, USERSA_ID, USERSA_INFO } from './struct-table.js';
 import { isSaIdFilterEmpty, matchesSaId, type SaIdFilter } from './sa-filter.js';
 import { decodeEsnReplay, decodeMark, decodeSaId, decodeUserMapping, decodeUsersaInfo, type Mark, type SaId, type UserMapping, type UsersaInfo } from './structs.js';
 
@@ -169,10 +167,10 @@ function decodeSaChange(message: NetlinkMessage, change: SaChangeKind): SaChange
   const saId = info ? info.saId : decodeSaId(body, 0);
   let hard: boolean | undefined;
   if (change === 'expire') {
-    if (body.length < SIZEOF_USER_EXPIRE) throw new DecodeError(`xfrm_user_expire: ${body.length} bytes, expected at least ${SIZEOF_USER_EXPIRE}`);
-    hard = body[SIZEOF_USERSA_INFO] !== 0;
+    need(body, 0, USER_EXPIRE.size, USER_EXPIRE.name);
+    hard = body[fieldOffset(USER_EXPIRE, 'hard')] !== 0;
   }
-  const fixed = isDelete ? SIZEOF_USERSA_ID : change === 'expire' ? SIZEOF_USER_EXPIRE : SIZEOF_USERSA_INFO;
+  const fixed = isDelete ? USERSA_ID.size : change === 'expire' ? USER_EXPIRE.size : USERSA_INFO.size;
   let mark: Mark | undefined;
   let esnWindow: number | undefined;
   let flavour: 'legacy' | 'esn' | undefined;
@@ -215,7 +213,11 @@ export function eventMatches(event: XfrmEvent, filter: SaIdFilter): boolean {
 
 /** Events that were sent but never delivered. */
 export type EventLoss =
-  /** The kernel dropped `events` for a full socket receive buffer (undefined: count unreadable). */
+  /**
+   * The kernel dropped `events` for a full socket receive buffer (undefined: count unreadable).
+   * Its counter counts datagrams; the kernel sends every XFRM event as a datagram of its own
+   * (net/xfrm/xfrm_user.c: xfrm_aevent_state_notify()), so for kernel events that is exact.
+   */
   | { kind: 'overrun'; events: number | undefined }
   /**
    * A datagram longer than the read buffer: its first `readBytes` were delivered as far as they
@@ -260,7 +262,7 @@ export class EventSubscription {
         socket.joinGroup(XFRMNLGRP_EXPIRE);
       }
       const subscription = new EventSubscription(socket, options);
-      subscription.resume();
+      subscription.listen();
       return subscription;
     } catch (error) {
       socket.close();
@@ -287,14 +289,30 @@ export class EventSubscription {
     if (!this.closed) this.socket.stopListening();
   }
 
+  /**
+   * Deliver again. Drops while paused are reported first, from the counter: the kernel raises
+   * ENOBUFS once per congestion (net/netlink/af_netlink.c: netlink_overrun()), so drops that
+   * follow an overrun already reported would otherwise wait for close() to be counted.
+   */
   resume(): void {
     if (this.closed) return;
+    const dropped = this.socket.takeUnreportedDrops();
+    if (dropped) this.reportDrops(dropped);
+    this.listen();
+  }
+
+  private listen(): void {
     this.socket.listen({
       onDatagrams: (datagrams) => this.deliver(datagrams),
       onTruncated: (kept, fullBytes) => this.deliverCut(kept, fullBytes),
-      onOverrun: (dropped) => this.options.onLoss({ kind: 'overrun', events: dropped }),
+      onOverrun: (dropped) => this.reportDrops(dropped),
       onError: (error) => this.options.onError(error),
     });
+  }
+
+  /** An overrun whose drops were all counted already (at a resume) reports nothing. */
+  private reportDrops(dropped: number | undefined): void {
+    if (dropped !== 0) this.options.onLoss({ kind: 'overrun', events: dropped });
   }
 
   /** The whole messages at the start of a cut datagram are genuine; the cut one and any after it are lost. */
@@ -311,16 +329,18 @@ export class EventSubscription {
   }
 
   /**
-   * Stop for good. Drops the kernel counted after the last overrun report (it raises ENOBUFS
-   * once per congestion, docs/kernel/netlink.md) are reported now, so the total is exact.
+   * Stop for good. Events already queued in the socket are delivered first (they were sent
+   * before the end); then drops the kernel counted after the last overrun report (it raises
+   * ENOBUFS once per congestion, docs/kernel/netlink.md) are reported, so the total is exact.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.socket.stopListening();
+    this.deliver(this.socket.receiveQueued());
     const dropped = this.socket.takeUnreportedDrops();
     this.socket.close();
-    if (dropped !== undefined && dropped > 0) this.options.onLoss({ kind: 'overrun', events: dropped });
+    if (dropped) this.reportDrops(dropped);
   }
 }
 

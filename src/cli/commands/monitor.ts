@@ -46,8 +46,12 @@ Examples:
   xaev -j monitor --spi 0x1000 --count 10    ten events of one SA as JSON lines
   xaev monitor | head -1                     exits quietly when the reader goes away
 
-Ends with status 0 on SIGINT or SIGTERM. On a receive-buffer overrun it says on stderr
-how many events were lost and carries on.`,
+Ends with status 0 on SIGINT or SIGTERM, at once, even when the reader of stdout has stopped
+reading (text it has not taken is dropped). Every event is printed or counted: on stderr,
+'receive buffer overrun: N events lost' when the kernel dropped events (the socket was full:
+raise --rcvbuf, or stdout was too slow), and a line for a datagram longer than the 64 KiB
+read size. A --file is read as a stream; the events before a malformed message are printed,
+then the error (status 1).`,
     )
     .action((options: MonitorOptions) => runMonitor(context, options));
 }
@@ -165,16 +169,13 @@ class MonitorStop {
   dispose(): void {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
+    this.output.dispose();
   }
 }
 
 async function monitorFile(path: string, printer: EventPrinter, stop: MonitorStop): Promise<void> {
-  let failure: Error | undefined;
   let stopped = false;
-  void stop.stopped.then((error) => {
-    failure = error;
-    stopped = true;
-  });
+  void stop.stopped.then(() => (stopped = true));
   try {
     for await (const events of readEventFile(path)) {
       const text = printer.format(events, undefined);
@@ -195,22 +196,25 @@ async function monitorFile(path: string, printer: EventPrinter, stop: MonitorSto
 
 async function monitorLive(context: CliContext, printer: EventPrinter, stop: MonitorStop, settings: { rcvbuf: number; timestamps: boolean }): Promise<void> {
   context.enterNetns();
-  let pausedForOutput = false;
+  // Set when output made the subscription pause; the next loss report names the slow reader.
+  let readerBlocked = false;
   const subscription: EventSubscription = EventSubscription.open({
     receiveBufferBytes: settings.rcvbuf,
     onEvents: (events) => {
+      // After a resume, a loss (if any) is reported before the first events: none came.
+      readerBlocked = false;
       const text = printer.format(events, settings.timestamps ? nowMs() : undefined);
       if (printer.done) stop.finish();
       if (!text || stop.output.write(text) || printer.done) return;
       // A reader that stopped reading: let the socket fill; the kernel counts what it drops.
       subscription.pause();
-      pausedForOutput = true;
-      void stop.output.drained().then(() => {
-        pausedForOutput = false;
-        subscription.resume();
-      });
+      readerBlocked = true;
+      void stop.output.drained().then(() => subscription.resume());
     },
-    onLoss: (loss) => context.note(lossLine(loss, pausedForOutput)),
+    onLoss: (loss) => {
+      context.note(lossLine(loss, readerBlocked));
+      readerBlocked = false;
+    },
     onError: (error) => stop.fail(error),
   });
   stop.beforeSignalExit(() => subscription.close());
