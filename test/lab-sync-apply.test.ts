@@ -101,3 +101,34 @@ describe('sync receive on the lab kernel', { skip }, () => {
     assert.equal(labFile(run, 'receive.status').trim(), '0');
   });
 });
+
+// Takeover at scale: 1,000 SA pairs, cache mode, `sync takeover` timed against `xaev --version`
+// in the same guest (test/lab/sync-scale.sh). Target: within a second of xaev's own start-up.
+describe('sync takeover with 1,000 SA pairs on the lab kernel', { skip }, () => {
+  let run: LabRun;
+
+  before(async () => {
+    run = await runInLab(`${LAB_DIR}/sync-scale.sh`, { timeoutMs: 300_000 });
+    assert.equal(run.exitCode, 0, run.scenarioLog);
+  });
+  after(() => cleanupLab(run));
+
+  it('applies every one of the 2,000 SAs and exits 0', () => {
+    assert.equal(labFile(run, 'takeover.status').trim(), '0', labFile(run, 'takeover.err'));
+    const answer = JSON.parse(labFile(run, 'takeover.json')) as { ok: boolean; elapsedMs: number; sas: { state: string; margin: number }[] };
+    assert.equal(answer.ok, true);
+    assert.equal(answer.sas.length, 2000);
+    assert.deepEqual([...new Set(answer.sas.map((s) => `${s.state} ${s.margin}`))], ['applied 128']);
+    // No traffic: the direction rule gives both rules, so every oseq went from 0 to the floor.
+    const standby = JSON.parse(labFile(run, 'standby-list.json')) as { replay: { oseq: number } }[];
+    assert.equal(standby.length, 2000);
+    assert.ok(standby.every((sa) => sa.replay.oseq === 128));
+    console.log(`# takeover of 2,000 SAs: ${answer.elapsedMs} ms in the receiver; ${labFile(run, 'timing.txt').trim()}`);
+  });
+
+  it('finishes within a second of xaev --version', () => {
+    const timing = /version_ms=(\d+) takeover_ms=(\d+)/.exec(labFile(run, 'timing.txt'));
+    assert.ok(timing);
+    assert.ok(Number(timing[2]) - Number(timing[1]) < 1000, labFile(run, 'timing.txt'));
+  });
+});

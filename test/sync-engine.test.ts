@@ -37,6 +37,7 @@ function ae(spi: number, oseq: number, seq = 0): AeMessage {
 class FakeKernel {
   readonly sas = new Map<number, AeMessage>();
   readonly writes: { spi: number; update: AeUpdate; pid: number }[] = [];
+  reads = 0;
   add(spi: number): void {
     this.sas.set(spi, ae(spi, 0));
   }
@@ -49,7 +50,10 @@ class FakeKernel {
     const get = (key: SaKey): AeMessage | NetlinkError => this.sas.get(key.saId.spi) ?? new NetlinkError(3);
     return {
       listSas: () => [...this.sas.values()].map(entry),
-      getAeMany: (keys: SaKey[]) => keys.map(get),
+      getAeMany: (keys: SaKey[]) => {
+        this.reads += keys.length;
+        return keys.map(get);
+      },
       newAeMany: (writes: { key: SaKey; update: AeUpdate }[], pid: number) =>
         writes.map(({ key, update }) => {
           const current = this.sas.get(key.saId.spi);
@@ -112,6 +116,25 @@ describe('receiver engine', () => {
     const result = receiver.takeover();
     assert.equal(result.ok, false);
     assert.deepEqual(result.reports.map((r) => r.state), ['missing']);
+  });
+
+  it('takes over from the state it last read and wrote, without reading again, and never lower', async () => {
+    const kernel = new FakeKernel();
+    kernel.add(0x1000);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 500, maxSas: 10 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 100)])]);
+    await tick();
+    assert.equal(kernel.writes.length, 1);
+    // Our own write's CU event, arriving late with an older state, must not set the cache back.
+    const lateOwnEvent = ae(0x1000, 0);
+    lateOwnEvent.id.flags = 64; // XFRM_AE_CU
+    receiver.onLocalAevent(lateOwnEvent, 0x78617372);
+    const readsBefore = kernel.reads;
+    const result = receiver.takeover();
+    assert.equal(kernel.reads, readsBefore);
+    assert.deepEqual(result.reports.map((r) => r.state), ['current']);
+    assert.equal(kernel.writes.length, 1);
   });
 
   it('takeover without any snapshot fails with a reason', () => {

@@ -42,7 +42,7 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
   const intake = openEventIntake(options.receiveBufferBytes);
   let failIntake: ((message: string) => void) | undefined;
   intake.start({
-    onAevent: () => undefined,
+    onAevent: (ae, pid) => receiver.onLocalAevent(ae, pid),
     onSa: (notice) => receiver.onLocalSa(notice),
     // Missed SA changes: read the whole table again.
     onLost: () => receiver.loadLocalSas(),
@@ -91,7 +91,7 @@ function answer(command: ControlCommand, receiver: SyncReceiver, link: LinkState
     return toJson({ ok: true, role: receiver.role });
   }
   const result = receiver.takeover();
-  return toJson(takeoverAnswer(result, Math.round(performance.now() - started)));
+  return toJson(takeoverAnswer(result, Math.round(performance.now() - started), receiver.lastApply));
 }
 
 function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: LinkState, fail: (message: string) => void): Transport {

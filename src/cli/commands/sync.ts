@@ -125,6 +125,17 @@ async function runReceive(context: CliContext, options: ReceiveOptions): Promise
   if (status !== 0) throw new ReportedFailure(status);
 }
 
+function controlPathFor(netns: string | undefined): string {
+  try {
+    return controlSocketPath(netns);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && netns !== undefined) {
+      throw new CliError(`network namespace "${netns}" not found: /run/netns/${netns} does not exist (see ip netns list)`);
+    }
+    throw error;
+  }
+}
+
 function registerControlCommand(sync: Command, context: CliContext, name: ControlCommand, description: string): void {
   sync
     .command(name)
@@ -136,10 +147,9 @@ function registerControlCommand(sync: Command, context: CliContext, name: Contro
 
 async function runControl(context: CliContext, command: ControlCommand, options: ControlOptions): Promise<void> {
   const timeoutMs = parsePositiveInt(options.timeout, '--timeout', 3_600_000);
-  context.enterNetns();
   let text: string;
   try {
-    text = await controlRequest(options.control ?? controlSocketPath(), command, timeoutMs);
+    text = await controlRequest(options.control ?? controlPathFor(context.globals.netns), command, timeoutMs);
   } catch (error) {
     if (error instanceof ControlUnavailableError) throw new CliError(error.message);
     throw error;
