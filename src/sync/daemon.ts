@@ -78,7 +78,17 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
     transport.start();
     if (options.metricsFile !== undefined) {
       const path = options.metricsFile;
-      metricsTimer = setInterval(() => writeMetricsFile(path, totalsOf(receiver, link)), METRICS_INTERVAL_MS);
+      let failing = false;
+      metricsTimer = setInterval(() => {
+        try {
+          writeMetricsFile(path, totalsOf(receiver, link));
+          failing = false;
+        } catch (error) {
+          // Said once per failure spell: the receiver's job goes on without its metrics.
+          if (!failing) options.note(`cannot write the metrics file ${path}: ${(error as Error).message}`);
+          failing = true;
+        }
+      }, METRICS_INTERVAL_MS);
     }
   });
 }
