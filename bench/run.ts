@@ -16,7 +16,7 @@
 //   --quick             small sizes and few runs (checks the benchmark itself, ~2 min)
 //   --only LIST         comma-separated subset of events,bulk,scripting,startup,profile
 //   --no-lab            skip everything that needs the kernel lab
-//   --no-snapshot       run /work/main's bin/xaev.js in place instead of a copy
+//   --no-snapshot       run this checkout's bin/xaev.js in place instead of a copy
 //   --keep              keep the work directory and the lab's output directories
 //   --no-write          do not overwrite bench/RESULTS.md
 //
@@ -309,7 +309,7 @@ async function main(): Promise<number> {
     `- Host kernel: Linux ${release()} (${osVersion()})`,
     `- Kernel lab: ${labOk ? `user-mode-linux ${labKernel} (HZ=100, one CPU)` : `not used (${labReason})`}`,
     `- Node.js ${process.version}; ${sh(['ip', '-V'])}`,
-    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${sh(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; run as \`node ${xaev}\`${cfg.snapshot ? ` (a copy of ${REPO_ROOT}'s bin/, dist/ (without tests) and build/Release/ taken at the start, so concurrent rebuilds cannot interfere)` : ''}`,
+    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${sh(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; ${cfg.snapshot ? "run from a copy of the checkout's bin/, dist/ (without tests) and build/Release/ made in a temporary directory at the start, so concurrent rebuilds cannot interfere" : 'run in place as `node bin/xaev.js`'}`,
     '',
   ];
   const summary: Table = { head: ['benchmark', 'target', 'result', 'measured'], rows: [] };

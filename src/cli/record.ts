@@ -1,12 +1,13 @@
 // Event records for `monitor -j`: the SA record (src/xfrm/sa-record.ts, shared with `get -j`
-// and `sync`) with the event's cause in front.
+// and `sync`) with the event's cause in front, and the shapes JSON consumers read back.
 import type { AeMessage } from '../xfrm/aevent.js';
-import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
-import { saRecord, type SaRecord } from '../xfrm/sa-record.js';
+import { aeventCause, type AeventCause } from '../xfrm/events.js';
+import type { JsonU64 } from '../xfrm/json.js';
+import { saRecord, type GetRecord, type SaRecord } from '../xfrm/sa-record.js';
 
 export { getRecord, protoName, saRecord, type GetRecord, type ProtoName, type ReplayJson, type SaRecord } from '../xfrm/sa-record.js';
 
-export type EventName = 'replay' | 'timer' | 'update' | 'unknown';
+export type EventName = AeventCause;
 
 export interface EventRecord extends SaRecord {
   event: EventName;
@@ -14,15 +15,17 @@ export interface EventRecord extends SaRecord {
   timestamp?: string;
 }
 
-export function eventName(flags: number): EventName {
-  if (flags & XFRM_AE_CR) return 'replay';
-  if (flags & XFRM_AE_CE) return 'timer';
-  if (flags & XFRM_AE_CU) return 'update';
-  return 'unknown';
-}
+/** What a JSON consumer reads back: every u64 a plain number (exact up to 2^53). */
+export type Parsed<T> = T extends JsonU64 ? number : T extends object ? { [K in keyof T]: Parsed<T[K]> } : T;
+
+/** One element of `xaev -j list`, or the object of `xaev -j get`/`set`, as JSON.parse returns it. */
+export type GetRecordJson = Parsed<GetRecord>;
+
+/** One line of `xaev -j monitor`, as JSON.parse returns it. */
+export type EventRecordJson = Parsed<EventRecord>;
 
 export function eventRecord(ae: AeMessage, timestamp?: string): EventRecord {
-  const record: EventRecord = { event: eventName(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
+  const record: EventRecord = { event: aeventCause(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
   if (timestamp !== undefined) record.timestamp = timestamp;
   return record;
 }

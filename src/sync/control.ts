@@ -16,9 +16,14 @@ export class ControlUnavailableError extends Error {
   override readonly name = 'ControlUnavailableError';
 }
 
-/** /run/xaev/sync-net<inode>.sock for the network namespace this thread is in. */
-export function controlSocketPath(directory = CONTROL_DIR): string {
-  const inode = statSync('/proc/thread-self/ns/net').ino;
+/**
+ * /run/xaev/sync-net<inode>.sock for a network namespace: the one named NAME (`ip netns`
+ * bind-mounts it at /run/netns/NAME, with the namespace's own inode), else the one this
+ * thread is in. Naming it by path lets `sync takeover -n NAME` find the socket without
+ * entering the namespace (and without loading the native addon: it starts faster).
+ */
+export function controlSocketPath(netns?: string, directory = CONTROL_DIR): string {
+  const inode = statSync(netns === undefined ? '/proc/thread-self/ns/net' : `/run/netns/${netns}`).ino;
   return join(directory, `sync-net${inode}.sock`);
 }
 

@@ -39,12 +39,15 @@ class Connection {
 export async function runReceiver(client: XfrmClient, options: ReceiveOptions): Promise<number> {
   const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas });
   const link: LinkState = { connected: false, lastDisconnect: undefined, command: options.from };
-  const intake = openEventIntake(options.receiveBufferBytes, { aevents: false });
+  const intake = openEventIntake(options.receiveBufferBytes);
+  let failIntake: ((message: string) => void) | undefined;
   intake.start({
-    onAevent: () => undefined,
+    onAevent: (ae, pid) => receiver.onLocalAevent(ae, pid),
     onSa: (notice) => receiver.onLocalSa(notice),
+    // Missed SA changes: read the whole table again.
     onLost: () => receiver.loadLocalSas(),
-    onDecodeError: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
+    onMalformed: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
+    onError: (error) => failIntake?.(`watching local SAs failed: ${error.message}`),
   });
   receiver.loadLocalSas();
   const control = await startControlServer(options.controlPath, (command) => answer(command, receiver, link));
@@ -62,6 +65,10 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
       resolve(status);
     };
     const onSignal = (): void => finish(0);
+    failIntake = (message) => {
+      options.note(message);
+      finish(1);
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     transport = openTransport(options, receiver, link, (fatal) => {
@@ -71,7 +78,17 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
     transport.start();
     if (options.metricsFile !== undefined) {
       const path = options.metricsFile;
-      metricsTimer = setInterval(() => writeMetricsFile(path, totalsOf(receiver, link)), METRICS_INTERVAL_MS);
+      let failing = false;
+      metricsTimer = setInterval(() => {
+        try {
+          writeMetricsFile(path, totalsOf(receiver, link));
+          failing = false;
+        } catch (error) {
+          // Said once per failure spell: the receiver's job goes on without its metrics.
+          if (!failing) options.note(`cannot write the metrics file ${path}: ${(error as Error).message}`);
+          failing = true;
+        }
+      }, METRICS_INTERVAL_MS);
     }
   });
 }
@@ -84,7 +101,7 @@ function answer(command: ControlCommand, receiver: SyncReceiver, link: LinkState
     return toJson({ ok: true, role: receiver.role });
   }
   const result = receiver.takeover();
-  return toJson(takeoverAnswer(result, Math.round(performance.now() - started)));
+  return toJson(takeoverAnswer(result, Math.round(performance.now() - started), receiver.lastApply));
 }
 
 function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: LinkState, fail: (message: string) => void): Transport {

@@ -1,8 +1,10 @@
 // Telling sync's own NEWAE writes apart from everything else. The kernel builds the CU event
 // that follows a NEWAE with the request's own nlmsg_pid and nlmsg_seq (docs/kernel/newae.md;
 // net/xfrm/xfrm_user.c: xfrm_new_ae(), `c.portid = nlh->nlmsg_pid`), so each sync writer
-// stamps its requests with a fixed pid no socket gets by autobind (they are process ids, at
-// most 2^22, or values from -4096 down), and `sync send` drops CU events that carry one.
+// stamps its requests with a fixed pid that no socket gets by autobind (a process id, at most
+// 2^22, or on a collision a negative one, 2^31 and above as u32: net/netlink/af_netlink.c:
+// netlink_autobind()), and `sync send` drops CU events that carry one. Verified on the lab
+// kernel (test/lab-sync-apply.test.ts).
 // A receiver's writes therefore never travel back to the peer, and two nodes can each run
 // both commands without echoing.
 import { XFRM_AE_CU } from '../xfrm/constants.js';

@@ -1,12 +1,11 @@
 // Which SAs sync replicates and how both nodes name them: ESP and AH SAs (the protocols with
-// anti-replay counters) with an SPI, keyed by family, destination, SPI, protocol and mark.
-// The SPI-0 rule: larval acquire states have no SPI and GETAE cannot reach them
-// (docs/kernel/sa-lookup.md; net/xfrm/xfrm_state.c: __xfrm_state_lookup()).
+// anti-replay counters) that GETAE and NEWAE can reach (isReachableSpi: the SPI-0 rule),
+// keyed by family, destination, SPI, protocol and mark.
 import type { AeMessage, SaKey } from '../xfrm/aevent.js';
 import { familyName, formatAddress } from '../xfrm/address.js';
 import { IPPROTO_AH, IPPROTO_ESP, XFRM_STATE_ESN } from '../xfrm/constants.js';
-import type { SaEntry } from '../xfrm/sa-dump.js';
-import type { Mark, SaId, UsersaInfo } from '../xfrm/structs.js';
+import { isReachableSpi, type SaEntry } from '../xfrm/sa-dump.js';
+import type { Mark, SaId } from '../xfrm/structs.js';
 import { saKey } from './stream.js';
 
 /** A local SA sync can write: its kernel lookup key, its shared name, and whether it is ESN. */
@@ -29,7 +28,7 @@ function protoText(proto: number): 'esp' | 'ah' | undefined {
 export function nameOf(saId: SaId, mark: Mark | undefined): string | undefined {
   const family = familyName(saId.family);
   const proto = protoText(saId.proto);
-  if (!family || !proto || saId.spi === 0) return undefined;
+  if (!family || !proto || !isReachableSpi(saId.spi)) return undefined;
   return saKey(family, formatAddress(saId.daddr, saId.family), saId.spi, proto, mark ?? null);
 }
 
@@ -37,17 +36,17 @@ export function nameOfAe(ae: AeMessage): string | undefined {
   return nameOf(ae.id.saId, ae.mark);
 }
 
-export function localSaInfo(info: UsersaInfo, mark: Mark | undefined): LocalSaInfo | undefined {
-  const { saId } = info;
+/** `esn`: XFRM_STATE_ESN in the SA's flags (false when unknown, the safer guard). */
+export function localSaInfo(saId: SaId, mark: Mark | undefined, esn: boolean): LocalSaInfo | undefined {
   const family = familyName(saId.family);
   const proto = protoText(saId.proto);
-  if (!family || !proto || saId.spi === 0) return undefined;
+  if (!family || !proto || !isReachableSpi(saId.spi)) return undefined;
   const dst = formatAddress(saId.daddr, saId.family);
   // A copy: the decoded address is a view into a datagram that will be reused.
   const key = { saId: { ...saId, daddr: Buffer.from(saId.daddr) }, mark };
-  return { key, name: saKey(family, dst, saId.spi, proto, mark ?? null), esn: (info.flags & XFRM_STATE_ESN) !== 0, family, dst, proto };
+  return { key, name: saKey(family, dst, saId.spi, proto, mark ?? null), esn, family, dst, proto };
 }
 
 export function localSaFromEntry(entry: SaEntry): LocalSaInfo | undefined {
-  return localSaInfo(entry.info, entry.mark);
+  return localSaInfo(entry.info.saId, entry.mark, (entry.info.flags & XFRM_STATE_ESN) !== 0);
 }

@@ -12,6 +12,8 @@ export interface MetricsSnapshot {
   applied: number;
   writeErrors: number;
   streamErrors: number;
+  /** SAs not tracked because --max-sas was reached. */
+  sasRefused: number;
   reconnects: number;
   lostEvents: number;
   snapshots: number;
@@ -40,6 +42,7 @@ export function renderMetrics(m: MetricsSnapshot): string {
     metric('xaev_sync_applied_total', 'counter', 'NEWAE writes the kernel accepted.', [['', m.applied]]),
     metric('xaev_sync_write_errors_total', 'counter', 'NEWAE writes the kernel refused.', [['', m.writeErrors]]),
     metric('xaev_sync_stream_errors_total', 'counter', 'Stream lines refused as invalid.', [['', m.streamErrors]]),
+    metric('xaev_sync_sas_refused_total', 'counter', 'SA records ignored because --max-sas SAs were tracked.', [['', m.sasRefused]]),
     metric('xaev_sync_reconnects_total', 'counter', 'Times the stream was reconnected.', [['', m.reconnects]]),
     metric('xaev_sync_lost_events_total', 'counter', 'Events the sender reported lost.', [['', m.lostEvents]]),
     metric('xaev_sync_snapshots_total', 'counter', 'Complete snapshots received.', [['', m.snapshots]]),

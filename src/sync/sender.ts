@@ -5,7 +5,7 @@
 import { NetlinkError } from '../netlink/errors.js';
 import type { AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
-import { jiffiesFromMs, probeHzOnSa, readConfiguredHz } from '../xfrm/hz.js';
+import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
 import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
 import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
 import type { EventIntake, SaNotice } from './intake.js';
@@ -31,6 +31,8 @@ export interface SenderOptions {
   hz?: number | undefined;
   write(text: string): void;
   warn(message: string): void;
+  /** A failure that ends the sender (status 1); runSender provides it. */
+  fail?: (message: string) => void;
   now?: () => number;
 }
 
@@ -64,8 +66,9 @@ export class SyncSender {
     this.intake.start({
       onAevent: (ae, pid) => this.onAevent(ae, pid),
       onSa: (notice) => this.onSa(notice),
-      onLost: (count) => this.onLost(count),
-      onDecodeError: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
+      onLost: (count, reason) => this.onLost(count, reason),
+      onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
+      onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
     const { node, software, rthr, etimeMs } = this.options;
     this.options.write(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
@@ -107,7 +110,7 @@ export class SyncSender {
   private configure(sas: LocalSaInfo[]): void {
     if (sas.length === 0) return;
     this.hz ??= this.probeHz(sas);
-    const timerJiffies = Math.max(1, jiffiesFromMs(this.options.etimeMs, this.hz ?? 100));
+    const timerJiffies = timerJiffiesFor(this.options.etimeMs, this.hz ?? 100);
     const update = { replayThreshold: this.options.rthr, timerJiffies };
     const results = this.client.newAeMany(sas.map((sa) => ({ key: sa.key, update })), SENDER_WRITE_PID);
     results.forEach((error, i) => {
@@ -140,7 +143,7 @@ export class SyncSender {
 
   /** New and updated SAs (rekeys) get the thresholds and are sent; deleted ones are announced. */
   private onSa(notice: SaNotice): void {
-    const sa = localSaInfo(notice.info, notice.mark);
+    const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false);
     if (!sa) return;
     if (notice.change === 'delete') {
       this.configured.delete(sa.name);
@@ -158,9 +161,9 @@ export class SyncSender {
     this.options.write(encodeUpdate('added', state, this.now()));
   }
 
-  private onLost(count: number | undefined): void {
+  private onLost(count: number | undefined, reason: 'overrun' | 'truncated'): void {
     this.counters.lost += count ?? 0;
-    this.options.write(encodeLost(count ?? null, 'overrun', this.now()));
+    this.options.write(encodeLost(count ?? null, reason, this.now()));
     this.snapshot();
   }
 }
@@ -171,23 +174,31 @@ export const DEFAULT_ETIME_MS = 200;
 /** Events of 1,000 busy SAs arriving at once must fit (an ESN event is about 1 KiB of buffer). */
 export const SENDER_RCVBUF = 16 * 1024 * 1024;
 
-/** Runs `sync send` until SIGINT/SIGTERM; the stream goes to options.write. */
+/**
+ * Runs `sync send` until SIGINT/SIGTERM (status 0) or until receiving events fails (reported
+ * through warn, status 1); the stream goes to options.write.
+ */
 export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions): Promise<number> {
   return new Promise((resolve) => {
-    const sender = new SyncSender(client, intake, options);
-    const finish = (): void => {
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
+    const finish = (status: number): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       sender.stop();
-      resolve(0);
+      resolve(status);
     };
-    process.on('SIGINT', finish);
-    process.on('SIGTERM', finish);
+    const onSignal = (): void => finish(0);
+    const fail = (message: string): void => {
+      options.warn(message);
+      finish(1);
+    };
+    const sender = new SyncSender(client, intake, { ...options, fail });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       sender.start();
     } catch (error) {
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       sender.stop();
       throw error;
     }

@@ -43,6 +43,7 @@ export function totalsOf(receiver: SyncReceiver, link: LinkState): MetricsSnapsh
     applied: totals.applied,
     writeErrors: totals.writeErrors,
     streamErrors: store.totals.streamErrors,
+    sasRefused: store.totals.refusedSas,
     reconnects: totals.reconnects,
     lostEvents: store.totals.lostEvents,
     snapshots: store.totals.snapshots,
@@ -81,11 +82,16 @@ export function statusOf(receiver: SyncReceiver, link: LinkState, now: number): 
   };
 }
 
-export function takeoverAnswer(result: { reports: SaReport[]; ok: boolean; reason: string | undefined }, elapsedMs: number): object {
+export function takeoverAnswer(
+  result: { reports: SaReport[]; ok: boolean; reason: string | undefined },
+  elapsedMs: number,
+  phases: SyncReceiver['lastApply'],
+): object {
   return {
     ok: result.ok,
     reason: result.reason ?? null,
     elapsedMs,
+    phases,
     sas: result.reports.map((r) => ({ sa: r.name, state: r.state, dir: r.direction, margin: r.margin, notes: r.notes })),
   };
 }

@@ -5,7 +5,8 @@ import { RateEstimate } from './margin.js';
 import type { Outcome } from './plan.js';
 import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
 
-export type SaState = 'pending' | 'missing' | 'error' | Outcome;
+/** pending: not looked at yet; ready: a cache-mode rehearsal found it would be written. */
+export type SaState = 'pending' | 'ready' | 'missing' | 'error' | Outcome;
 
 export interface TrackedSa {
   synced: StreamSa;

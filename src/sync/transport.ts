@@ -37,6 +37,11 @@ export class Backoff {
   }
 }
 
+/**
+ * Silence allowed before the first byte of a connection: ssh may take seconds to connect and
+ * node to start (measured 5+ s for a first snapshot under UML with three xaev starting at once).
+ */
+const CONNECT_TIMEOUT_MS = 30_000;
 /** How long a killed command may take to exit before it gets SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
@@ -48,6 +53,7 @@ export class CommandTransport implements Transport {
   private attempt = 0;
   /** The current child was killed for silence. */
   private silenced = false;
+  private armedMs = 0;
   private readonly backoff: Backoff;
 
   constructor(
@@ -80,9 +86,9 @@ export class CommandTransport implements Transport {
       ended = true;
       this.disconnected(child, reason);
     };
-    this.arm(child);
+    this.arm(child, Math.max(CONNECT_TIMEOUT_MS, this.heartbeatTimeoutMs));
     child.stdout!.on('data', (chunk: Buffer) => {
-      this.arm(child);
+      this.arm(child, this.heartbeatTimeoutMs);
       this.handlers.onData(chunk);
     });
     child.on('error', (error) => end(`cannot run the command: ${error.message}`));
@@ -90,12 +96,13 @@ export class CommandTransport implements Transport {
   }
 
   /** (Re)start the silence watchdog: heartbeats arrive every second from a live sender. */
-  private arm(child: ChildProcess): void {
+  private arm(child: ChildProcess, timeoutMs: number): void {
     if (this.watchdog) clearTimeout(this.watchdog);
+    this.armedMs = timeoutMs;
     this.watchdog = setTimeout(() => {
       this.silenced = true;
       this.kill(child);
-    }, this.heartbeatTimeoutMs);
+    }, timeoutMs);
   }
 
   private kill(child: ChildProcess): void {
@@ -120,7 +127,7 @@ export class CommandTransport implements Transport {
     if (this.child === child) this.child = undefined;
     if (this.stopped) return;
     const delay = this.backoff.next();
-    this.handlers.onDisconnect(this.silenced ? `no data for ${this.heartbeatTimeoutMs} ms: stopped the command` : reason, delay);
+    this.handlers.onDisconnect(this.silenced ? `no data for ${this.armedMs} ms: stopped the command` : reason, delay);
     this.silenced = false;
     this.retry = setTimeout(() => this.connect(), delay);
   }

@@ -1,4 +1,5 @@
-import { AF_INET, AF_INET6 } from './constants.js';
+import { readU16 } from '../netlink/bytes.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, AF_MPLS, AF_PACKET } from './constants.js';
 
 export type Family = 'inet' | 'inet6';
 
@@ -8,15 +9,51 @@ export function familyName(family: number): Family | undefined {
   return undefined;
 }
 
-export function familyNumber(family: Family): number {
-  return family === 'inet' ? AF_INET : AF_INET6;
+/**
+ * Format an xfrm_address_t (16 bytes, network order) as iproute2 does (lib/utils.c:
+ * rt_addr_n2a_r()): inet_ntop for inet and inet6, link-layer hex for packet, labels for MPLS,
+ * the embedded sockaddr for bridge, `???` for any other family. For MPLS and bridge/inet6
+ * that function reads past the 16 bytes into the fields that follow in the message; so
+ * does this (from the same buffer), to print the same text.
+ */
+export function formatAddress(bytes: Buffer, family: number): string {
+  if (family === AF_INET) return formatIPv4(bytes, 0);
+  if (family === AF_INET6) return formatIPv6(bytes);
+  if (family === AF_PACKET) return [...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  if (family === AF_MPLS) return formatMplsLabels(withFollowingBytes(bytes, 4 * MPLS_MAX_LABELS));
+  if (family === AF_BRIDGE) {
+    const inner = readU16(bytes, 0);
+    if (inner === AF_INET) return formatIPv4(bytes, 4);
+    if (inner === AF_INET6) {
+      const sin6Addr = withFollowingBytes(bytes, 24).subarray(8);
+      if (sin6Addr.length === 16) return formatIPv6(sin6Addr);
+    }
+  }
+  return '???';
 }
 
-/** Format an xfrm_address_t (16 bytes, network order) the way inet_ntop does. */
-export function formatAddress(bytes: Buffer, family: number): string {
-  if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (family === AF_INET6) return formatIPv6(bytes);
-  return '???';
+function formatIPv4(bytes: Buffer, at: number): string {
+  return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
+}
+
+/** iproute2 lib/mpls_ntop.c: mpls_ntop1() gives up after this many labels without bottom-of-stack. */
+const MPLS_MAX_LABELS = 8;
+const MPLS_LS_S_MASK = 0x100;
+
+/** Labels up to the one with the bottom-of-stack bit, `/`-separated; `(null)` when ip's mpls_ntop() fails. */
+function formatMplsLabels(bytes: Buffer): string {
+  const labels: number[] = [];
+  for (let at = 0; at + 4 <= bytes.length && labels.length < MPLS_MAX_LABELS; at += 4) {
+    const entry = bytes.readUInt32BE(at);
+    labels.push(entry >>> 12);
+    if (entry & MPLS_LS_S_MASK) return labels.join('/');
+  }
+  return '(null)';
+}
+
+/** The address and up to `length` bytes from its start in the buffer it was decoded from. */
+function withFollowingBytes(bytes: Buffer, length: number): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(length, bytes.buffer.byteLength - bytes.byteOffset));
 }
 
 function formatIPv6(bytes: Buffer): string {
@@ -106,7 +143,10 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return { family: AF_INET6, bytes };
 }
 
-/** Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4 (§3.3). */
+/**
+ * Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4
+ * (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()).
+ */
 export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
   const length = family === AF_INET ? 4 : 16;
   return a.compare(b, 0, length, 0, length) === 0;

@@ -6,7 +6,7 @@ import { decodeSaEntry, encodeSaDump, matchesFilter, type SaEntry, type SaFilter
 
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
-  readonly socket: NetlinkSocket;
+  private readonly socket: NetlinkSocket;
 
   private constructor(socket: NetlinkSocket) {
     this.socket = socket;
@@ -45,7 +45,8 @@ export class XfrmClient {
 
   /**
    * NEWAE and wait for the ack. A subscribed socket sees its own CU event (same seq) before
-   * the ack (§5.4); the request collects and drops it.
+   * the ack (docs/kernel/newae.md; net/xfrm/xfrm_user.c: xfrm_new_ae()); the request collects
+   * and drops it.
    */
   newAe(key: SaKey, update: AeUpdate): void {
     this.socket.request(encodeNewAe(key, update));

@@ -3,19 +3,12 @@
 // README and in docs/sync-stream.schema.json: change it only together with both.
 import type { AeMessage } from './aevent.js';
 import { familyName, formatAddress } from './address.js';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP } from './constants.js';
-import { timerMsFromThreshold } from './hz.js';
 import { jsonU64, type JsonU64 } from './json.js';
+import { protoName, type ProtoName } from './protocols.js';
+import { timerMsFromThreshold } from './timer-units.js';
 import type { LifetimeCurrent, ReplayState } from './structs.js';
 
-export type ProtoName = 'esp' | 'ah' | 'comp';
-
-export function protoName(proto: number): ProtoName | number {
-  if (proto === IPPROTO_ESP) return 'esp';
-  if (proto === IPPROTO_AH) return 'ah';
-  if (proto === IPPROTO_COMP) return 'comp';
-  return proto;
-}
+export { protoName, type ProtoName };
 
 export type ReplayJson =
   | { kind: 'legacy'; seq: number; oseq: number; bitmap: number }

@@ -46,7 +46,8 @@ export function runList(context: CliContext, options: ListOptions): void {
   if (json) context.print('[');
   for (let start = 0; start < keys.length; start += SAS_PER_ROUND) {
     // The kernel has no aevent dump and SA dumps carry no thresholds: one GETAE per SA,
-    // pipelined on this socket.
+    // pipelined on this socket (docs/kernel/sa-lookup.md#reply-stream;
+    // net/xfrm/xfrm_user.c: copy_to_user_state_extra(), build_aevent()).
     const states: AeMessage[] = [];
     for (const result of client.getAeMany(keys.slice(start, start + SAS_PER_ROUND))) {
       if (result instanceof NetlinkError) {

@@ -70,10 +70,13 @@ function registerSend(sync: Command, context: CliContext): void {
       const etimeMs = parsePositiveInt(options.etime, '--etime', 3_600_000);
       const rcvbuf = parseByteSize(options.rcvbuf, '--rcvbuf');
       const client = context.client();
-      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF), { aevents: true });
+      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
       const write = (text: string): void => context.print(text);
       const warn = (message: string): void => context.warn(message);
-      return runSender(client, intake, { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn }).then(() => undefined);
+      const settings = { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn };
+      return runSender(client, intake, settings).then((status) => {
+        if (status !== 0) throw new ReportedFailure(status);
+      });
     });
 }
 
@@ -122,6 +125,17 @@ async function runReceive(context: CliContext, options: ReceiveOptions): Promise
   if (status !== 0) throw new ReportedFailure(status);
 }
 
+function controlPathFor(netns: string | undefined): string {
+  try {
+    return controlSocketPath(netns);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && netns !== undefined) {
+      throw new CliError(`network namespace "${netns}" not found: /run/netns/${netns} does not exist (see ip netns list)`);
+    }
+    throw error;
+  }
+}
+
 function registerControlCommand(sync: Command, context: CliContext, name: ControlCommand, description: string): void {
   sync
     .command(name)
@@ -133,10 +147,9 @@ function registerControlCommand(sync: Command, context: CliContext, name: Contro
 
 async function runControl(context: CliContext, command: ControlCommand, options: ControlOptions): Promise<void> {
   const timeoutMs = parsePositiveInt(options.timeout, '--timeout', 3_600_000);
-  context.enterNetns();
   let text: string;
   try {
-    text = await controlRequest(options.control ?? controlSocketPath(), command, timeoutMs);
+    text = await controlRequest(options.control ?? controlPathFor(context.globals.netns), command, timeoutMs);
   } catch (error) {
     if (error instanceof ControlUnavailableError) throw new CliError(error.message);
     throw error;
