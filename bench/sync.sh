@@ -62,7 +62,13 @@ start_receiver() {
 		>> "$R/receive-$2.out" 2>> "$R/receive-$2.err" &
 	RECEIVER=$!
 }
-receiver_ready() { ip netns exec S "$LAB_NODE" "$XAEV" sync status > /dev/null 2>&1; }
+# receiver_ready: the first snapshot arrived (and, in cache mode, the takeover was rehearsed:
+# at least one SA "ready"), as `sync status -j` says.
+receiver_ready() {
+	ip netns exec S "$LAB_NODE" "$XAEV" -j sync status > /tmp/status.json 2>/dev/null &&
+		grep -q '"snapshots":[1-9]' /tmp/status.json &&
+		{ [ "$1" != cache ] || grep -q '"state":"ready"' /tmp/status.json; }
+}
 
 step "environment"
 {
@@ -123,7 +129,7 @@ lab_wait_listeners $MON_S 1
 step "snapshot: the receiver starts"
 mark snapshot
 start_receiver --mode live
-wait_for 120 receiver_ready || { echo "sync receive never answered sync status"; cat "$R/receive-live.err"; exit 1; }
+wait_for 120 receiver_ready live || { echo "sync receive never answered sync status"; cat "$R/receive-live.err"; exit 1; }
 # Let the snapshot's writes settle.
 sleep 3
 ip netns exec S "$LAB_NODE" "$XAEV" -j sync status > "$R/status-snapshot.json" 2>&1
@@ -179,8 +185,7 @@ while [ $k -le "$TAKEOVERS" ]; do
 	ip -n S xfrm state flush
 	ip -n S -batch /tmp/sas.batch || exit 1
 	start_receiver --mode cache
-	wait_for 120 receiver_ready || { echo "cache-mode receiver never answered"; exit 1; }
-	sleep 2
+	wait_for 120 receiver_ready cache || { echo "cache-mode receiver never got ready"; exit 1; }
 	round cache $k
 	kill -TERM $RECEIVER
 	wait $RECEIVER

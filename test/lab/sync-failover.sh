@@ -203,6 +203,7 @@ step "steady traffic until P has ${PRE_PACKETS} packets from A on each SA"
 pl_bg P send --bind $P_IP --to $VIP --ports 5001,5002 --pause "$RUN/p-pause" --stop "$STOP" > "$LAB_OUT/send-P.txt" &
 SEND_P=$!
 pl_bg A send --bind $VIP --to $P_IP --ports 5001,5002 --stop "$STOP" > "$LAB_OUT/send-A.txt" &
+SEND_A=$!
 pl_bg S send --bind $VIP --to $P_IP --ports 5001,5002 --count "$S_COUNT" --stop "$STOP" > "$LAB_OUT/send-S.txt" &
 SEND_S=$!
 mark traffic
@@ -220,12 +221,14 @@ wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1;
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
 
 step "fail A"
-if [ "$SYNC" = on ]; then
-	# A dies while traffic flows: its sync sender goes first, with whatever it had not sent yet
-	# (the receiver's command line also contains "sync send", but not at its start).
-	SENDER=$(pgrep -f '^[^ ]+ [^ ]+ sync send') && kill -KILL $SENDER
-fi
-touch "$RUN/p-pause"
+# The receiver's command line also contains "sync send", but not at its start.
+SENDER=
+[ "$SYNC" = on ] && { SENDER=$(pgrep -f '^[^ ]+ [^ ]+ sync send') || { echo "no sync sender in A"; exit 1; }; }
+# A dies while traffic flows: its traffic stops and its sync sender goes with whatever it had
+# not sent yet, at one instant (shell builtins only), and P pauses (for the replays below).
+: > "$RUN/p-pause"
+kill -STOP "$SEND_A"
+[ -n "$SENDER" ] && kill -KILL "$SENDER"
 mark fail
 # ... and the receiver's reconnects must fail as an ssh to a dead host would: the name A goes
 # (`ip netns exec A` then fails), the namespace lives on as Adead for the counters below.
@@ -237,6 +240,7 @@ mark p-snapshot
 kill -TERM "$(cat "$RUN/keepalived-A.pid")"
 snap fail Adead S
 mv "$LAB_OUT/state-Adead-fail.txt" "$LAB_OUT/state-A-fail.txt"
+kill -KILL "$SEND_A"
 
 step "S takes over"
 wait_for 20 has_vip S || { echo "S never got $VIP"; exit 1; }
