@@ -37,7 +37,7 @@ class Connection {
 
 /** Runs until SIGINT/SIGTERM (status 0) or a stream version this xaev cannot read (status 1). */
 export async function runReceiver(client: XfrmClient, options: ReceiveOptions): Promise<number> {
-  const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas });
+  const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas, onError: options.note });
   const link: LinkState = { connected: false, lastDisconnect: undefined, command: options.from };
   const intake = openEventIntake(options.receiveBufferBytes);
   let failIntake: ((message: string) => void) | undefined;
@@ -45,7 +45,13 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
     onAevent: (ae, pid) => receiver.onLocalAevent(ae, pid),
     onSa: (notice) => receiver.onLocalSa(notice),
     // Missed SA changes: read the whole table again.
-    onLost: () => receiver.loadLocalSas(),
+    onLost: () => {
+      try {
+        receiver.loadLocalSas();
+      } catch (error) {
+        failIntake?.(`reading the local SAs again failed: ${(error as Error).message}`);
+      }
+    },
     onMalformed: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
     onError: (error) => failIntake?.(`watching local SAs failed: ${error.message}`),
   });
