@@ -33,6 +33,7 @@ const METRICS_INTERVAL_MS = 1000;
 
 class Connection {
   helloSeen = false;
+  snapshotSeen = false;
 }
 
 /** Runs until SIGINT/SIGTERM (status 0) or a stream version this xaev cannot read (status 1). */
@@ -131,7 +132,12 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
         }
         connection.helloSeen = true;
         receiver.take(record);
-        if (record.type === 'snapshot-end') transport.healthy();
+        if (record.type === 'snapshot-end' && !connection.snapshotSeen) {
+          // One line per connection, so the log shows when the standby became current.
+          connection.snapshotSeen = true;
+          transport.healthy();
+          options.note(`following ${receiver.store.peer?.node ?? 'the peer'}: snapshot of ${record.count} SAs received`);
+        }
       } catch (error) {
         if (!(error instanceof StreamError)) throw error;
         if (error.fatal) fail(error.message);
