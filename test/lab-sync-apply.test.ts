@@ -59,6 +59,13 @@ describe('sync receive on the lab kernel', { skip }, () => {
     assert.equal(sa(standby, 0x2001).replay.oseqHi, 0);
   });
 
+  it('applies an SA that appears on the standby later, from the SA group', () => {
+    assert.equal(sa(right, 0x3001).replay.oseq, 120);
+    const margin = sa(standby, 0x3001).replay.oseq - 120;
+    assert.ok(margin >= 128 && margin <= 400, `margin ${margin}`);
+    assert.equal(sa(standby, 0x3001).lifetime.packets, 120);
+  });
+
   it('copies lifetime packet and byte counters', () => {
     for (const spi of [0x1000, 0x1001, 0x2000, 0x2001]) {
       assert.deepEqual(sa(standby, spi).lifetime.packets, sa(right, spi).lifetime.packets);
@@ -70,8 +77,9 @@ describe('sync receive on the lab kernel', { skip }, () => {
     const monitor = labFile(run, 'standby-monitor.json').trim().split('\n').map((l) => JSON.parse(l) as { event: string });
     const cuEvents = monitor.filter((e) => e.event === 'update').length;
     assert.ok(cuEvents >= 4, `the standby saw ${cuEvents} CU events`);
-    const sent = labFile(run, 'standby-send.ndjson').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
-    assert.equal(sent.filter((r) => r.type === 'update').length, 0);
+    const sent = labFile(run, 'standby-send.ndjson').trim().split('\n').map((l) => JSON.parse(l) as { type: string; cause?: string; spi?: number });
+    // Only the two SAs added to the standby later are sent ('added'), none of the receiver's writes.
+    assert.deepEqual(sent.filter((r) => r.type === 'update').map((r) => `${r.cause} 0x${r.spi!.toString(16)}`).sort(), ['added 0x3000', 'added 0x3001']);
     assert.equal(sent.filter((r) => r.type === 'sa').length, 4);
   });
 
@@ -84,8 +92,11 @@ describe('sync receive on the lab kernel', { skip }, () => {
       [
         'inet 192.0.2.1 0x00001001 esp current out',
         'inet 192.0.2.1 0x00002001 esp current out',
+        'inet 192.0.2.1 0x00003001 esp current out',
         'inet 192.0.2.2 0x00001000 esp current in',
         'inet 192.0.2.2 0x00002000 esp current in',
+        // No traffic on it: both rules, both already satisfied.
+        'inet 192.0.2.2 0x00003000 esp current both',
       ],
     );
     const after = JSON.parse(labFile(run, 'standby-after-list.json')) as Sa[];

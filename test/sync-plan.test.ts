@@ -59,8 +59,10 @@ describe('apply planning: outbound', () => {
     assert.equal(plan.outcome, 'refused');
     assert.equal(plan.update, undefined);
     assert.deepEqual(plan.notes, ['oseq 4294967168 + margin 128 would reach 2^32 on a non-ESN SA: not written, rekey this SA']);
-    // One below the limit is still written.
-    assert.equal(planApply({ state: local(legacy(5, 0, 0)), esn: false }, synced(legacy(0xffffff7f, 0, 0)), 128).outcome, 'applied');
+    // oseq 0xffffffff leaves no room for the next packet; 0xfffffffe leaves one.
+    assert.equal(planApply({ state: local(legacy(5, 0, 0)), esn: false }, synced(legacy(0xffffff7f, 0, 0)), 128).outcome, 'refused');
+    const last = planApply({ state: local(legacy(5, 0, 0)), esn: false }, synced(legacy(0xffffff7e, 0, 0)), 128);
+    assert.deepEqual(last.update?.replay, legacy(0xfffffffe, 0, 0));
   });
 
   it('applies the same guard to a large-window SA without the ESN flag (ESN-style state, 32-bit counters)', () => {

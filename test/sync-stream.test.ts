@@ -125,6 +125,13 @@ describe('hostile stream lines', () => {
     refuses(withBytes('123456789012345678901234567890'), /^lifetime\.bytes:/);
   });
 
+  it('refuses deep nesting, a line of digits and long escapes without a crash', () => {
+    refuses('['.repeat(32000) + ']'.repeat(32000), /^record: expected an object$/);
+    refuses('{"a":'.repeat(12000) + '1' + '}'.repeat(12000), /^unknown record type undefined$/);
+    refuses('1'.repeat(65000), /^record: expected an object$/);
+    refuses(`"${'\\'.repeat(30000)}"`, /^record: expected an object$/);
+  });
+
   it('does not mistake digits inside strings for counters', () => {
     refuses({ ...good, dst: '12345678901234567890' }, /^dst: expected an inet address$/);
   });
@@ -153,5 +160,42 @@ describe('line splitting with bounded memory', () => {
     assert.ok(process.memoryUsage().arrayBuffers - before < 8 * 1024 * 1024);
     splitter.push(Buffer.from('\n'));
     assert.equal(skipped, 100 * 1024 * 1024);
+  });
+});
+
+describe('mutated stream lines', () => {
+  it('decode or fail with StreamError, never anything else, for 20,000 mutations', () => {
+    const seeds = [
+      line(encodeUpdate('replay', ae(), 1)),
+      line(encodeSnapshotSa(1, ae({ replay: { kind: 'legacy', oseq: 1, seq: 2, bitmap: 3 } }), 2)),
+      line(encodeHello({ node: 'a', software: 'xaev', hz: 100, rthr: 1, etimeMs: 1, time: 1 })),
+      line(encodeGone({ family: 'inet', dst: '192.0.2.2', spi: 1, proto: 'esp', mark: { value: 1, mask: 2 } }, 1)),
+    ];
+    const alphabet = '{}[]":,0123456789-.eE \\u0000abcnrtuxlf';
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let decoded = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let text = seeds[random(seeds.length)]!;
+      for (let edits = 1 + random(4); edits > 0; edits--) {
+        const at = random(text.length + 1);
+        const op = random(3);
+        const char = alphabet[random(alphabet.length)]!;
+        if (op === 0) text = text.slice(0, at) + char + text.slice(at);
+        else if (op === 1) text = text.slice(0, at) + text.slice(at + 1 + random(8));
+        else text = text.slice(0, at) + char + text.slice(at + 1);
+      }
+      try {
+        decodeLine(text);
+        decoded++;
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw new Error(`${String(error)} for ${JSON.stringify(text)}`);
+      }
+    }
+    // Some mutations only touch values in allowed ways (digits), most break the line.
+    assert.ok(decoded > 100 && decoded < 20_000, `decoded ${decoded}`);
   });
 });

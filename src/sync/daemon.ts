@@ -33,11 +33,12 @@ const METRICS_INTERVAL_MS = 1000;
 
 class Connection {
   helloSeen = false;
+  snapshotSeen = false;
 }
 
 /** Runs until SIGINT/SIGTERM (status 0) or a stream version this xaev cannot read (status 1). */
 export async function runReceiver(client: XfrmClient, options: ReceiveOptions): Promise<number> {
-  const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas });
+  const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas, onError: options.note });
   const link: LinkState = { connected: false, lastDisconnect: undefined, command: options.from };
   const intake = openEventIntake(options.receiveBufferBytes);
   let failIntake: ((message: string) => void) | undefined;
@@ -45,7 +46,13 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions): 
     onAevent: (ae, pid) => receiver.onLocalAevent(ae, pid),
     onSa: (notice) => receiver.onLocalSa(notice),
     // Missed SA changes: read the whole table again.
-    onLost: () => receiver.loadLocalSas(),
+    onLost: () => {
+      try {
+        receiver.loadLocalSas();
+      } catch (error) {
+        failIntake?.(`reading the local SAs again failed: ${(error as Error).message}`);
+      }
+    },
     onMalformed: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
     onError: (error) => failIntake?.(`watching local SAs failed: ${error.message}`),
   });
@@ -125,7 +132,12 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
         }
         connection.helloSeen = true;
         receiver.take(record);
-        if (record.type === 'snapshot-end') transport.healthy();
+        if (record.type === 'snapshot-end' && !connection.snapshotSeen) {
+          // One line per connection, so the log shows when the standby became current.
+          connection.snapshotSeen = true;
+          transport.healthy();
+          options.note(`following ${receiver.store.peer?.node ?? 'the peer'}: snapshot of ${record.count} SAs received`);
+        }
       } catch (error) {
         if (!(error instanceof StreamError)) throw error;
         if (error.fatal) fail(error.message);

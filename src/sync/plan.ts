@@ -100,7 +100,9 @@ function planInbound(local: ReplayState, synced: ReplayState, notes: string[]): 
 function planOutbound(local: ReplayState, synced: ReplayState, margin: number, esn: boolean, notes: string[]): ReplayState | undefined {
   const target = oseq64(synced) + BigInt(margin);
   if (target <= oseq64(local)) return local;
-  if (!esn && target >= U32) {
+  // The next packet would carry target + 1: at 2^32 a non-ESN SA stops sending
+  // (net/xfrm/xfrm_replay.c: __xfrm_replay_overflow()).
+  if (!esn && target + 1n >= U32) {
     notes.push(`oseq ${oseq64(synced)} + margin ${margin} would reach 2^32 on a non-ESN SA: not written, rekey this SA`);
     return undefined;
   }

@@ -27,6 +27,8 @@ export interface ReceiverOptions {
   margin: number | 'auto';
   maxSas: number;
   now?: () => number;
+  /** A background apply failed (e.g. the kernel did not answer); it is retried on the next record. */
+  onError?: (message: string) => void;
 }
 
 export interface ReceiverTotals {
@@ -118,8 +120,19 @@ export class SyncReceiver {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.apply(false);
+      this.inBackground(() => this.apply(false));
     });
+  }
+
+  /** Background applies must not end the receiver: report, and leave the SAs dirty. */
+  private inBackground(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.totals.writeErrors++;
+      for (const tracked of this.store.sas.values()) tracked.dirty = true;
+      this.options.onError?.(`applying synced state failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private scheduleRehearsal(): void {
@@ -130,7 +143,7 @@ export class SyncReceiver {
       this.rehearsal = undefined;
       if (this.role !== 'standby') return;
       this.lastRehearsalAt = this.now();
-      this.apply(true, false, true);
+      this.inBackground(() => this.apply(true, false, true));
     }, delay);
     this.rehearsal.unref();
   }

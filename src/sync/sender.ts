@@ -65,8 +65,8 @@ export class SyncSender {
   start(): void {
     this.intake.start({
       onAevent: (ae, pid) => this.onAevent(ae, pid),
-      onSa: (notice) => this.onSa(notice),
-      onLost: (count, reason) => this.onLost(count, reason),
+      onSa: (notice) => this.guarded(() => this.onSa(notice)),
+      onLost: (count, reason) => this.guarded(() => this.onLost(count, reason)),
       onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
@@ -74,6 +74,19 @@ export class SyncSender {
     this.options.write(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
     this.snapshot();
     this.heartbeat = setInterval(() => this.options.write(encodeHeartbeat(this.now())), HEARTBEAT_INTERVAL_MS);
+  }
+
+  /**
+   * A kernel request that fails in an event handler (no answer, a dump cut short) ends the
+   * sender with one line: the receiver reconnects and gets a complete snapshot, which is
+   * better than a stream that silently missed a change.
+   */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.options.fail?.(`reading the SAs failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   stop(): void {

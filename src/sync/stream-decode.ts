@@ -205,7 +205,7 @@ function record(o: Json): StreamRecord {
       return {
         type: 'lost',
         count: nullable(o.count, (v) => integer(v, 'count', 0, Number.MAX_SAFE_INTEGER)),
-        reason: oneOf(o.reason, 'reason', ['overrun', 'truncated', 'decode'] as const),
+        reason: oneOf(o.reason, 'reason', ['overrun', 'truncated'] as const),
         time: time(o.time, 'time'),
       };
     case 'heartbeat':

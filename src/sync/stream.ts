@@ -18,7 +18,7 @@ export const HEARTBEAT_INTERVAL_MS = 1000;
 export type Direction = 'in' | 'out';
 /** replay/timer/update: the aevent's cause (XFRM_AE_CR/CE/CU); added: an SA that appeared or was rekeyed. */
 export type UpdateCause = 'replay' | 'timer' | 'update' | 'added';
-export type LostReason = 'overrun' | 'truncated' | 'decode';
+export type LostReason = 'overrun' | 'truncated';
 
 export interface HelloRecord {
   type: 'hello';

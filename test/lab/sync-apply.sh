@@ -16,6 +16,8 @@ step "topology: left (peer), right (active), standby with right's SAs"
 lab_net
 lab_sa_pair family=4 proto=esp spi_out=0x1000 spi_in=0x1001 reqid=1 window=32 dport=5001
 lab_sa_pair family=4 proto=esp spi_out=0x2000 spi_in=0x2001 reqid=2 window=128 esn dport=5002
+# The standby gets this pair only later, as an IKE daemon would install it after the fact.
+lab_sa_pair family=4 proto=esp spi_out=0x3000 spi_in=0x3001 reqid=3 window=32 dport=5003
 ip netns add standby
 ALG="enc cipher_null \"\" auth-trunc \"hmac(sha256)\" $LAB_AUTH_KEY 128"
 printf '%s\n' \
@@ -41,9 +43,16 @@ sleep 3
 
 step "traffic both ways through right"
 lab_send left --to 192.0.2.2:5001 --to 192.0.2.2:5002 --count 150 --interval-ms 10 > "$LAB_OUT/send-left.txt"
-lab_send right --to 192.0.2.1:5001 --to 192.0.2.1:5002 --count 120 --interval-ms 10 > "$LAB_OUT/send-right.txt"
+lab_send right --to 192.0.2.1:5001 --to 192.0.2.1:5002 --to 192.0.2.1:5003 --count 120 --interval-ms 10 > "$LAB_OUT/send-right.txt"
 # etime 200 ms: the last timer events reach the standby well within two seconds.
 sleep 2
+
+step "the third pair appears on the standby: held until now, applied from the SA group's NEWSA"
+printf '%s\n' \
+  "xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x3000 reqid 3 mode transport replay-window 32 $ALG" \
+  "xfrm state add src 192.0.2.2 dst 192.0.2.1 proto esp spi 0x3001 reqid 3 mode transport replay-window 32 $ALG" \
+  | ip -n standby -batch -
+sleep 1
 
 step "state after live sync"
 xaev -n right -j list > "$LAB_OUT/right-list.json"

@@ -26,21 +26,22 @@ awk -v n="$PAIRS" -v alg="$ALG" 'BEGIN {
 ip -n right -batch "$LAB_OUT/sas.batch"
 ip -n standby -batch "$LAB_OUT/sas.batch"
 
-# Ready when the first snapshot arrived and cache mode rehearsed the takeover once.
+# Ready when the first snapshot arrived and cache mode rehearsed the takeover once. The
+# control socket is the default one, found by `-n standby` from /run/netns/standby's inode.
 step "receiver in cache mode"
-xaev_bg -n standby sync receive --mode cache --control "$LAB_OUT/ctl.sock" --from "ip netns exec right $LAB_NODE $XAEV sync send --node right" \
+xaev_bg -n standby sync receive --mode cache --from "ip netns exec right $LAB_NODE $XAEV sync send --node right" \
   > "$LAB_OUT/receive.out" 2> "$LAB_OUT/receive.err" &
 RECV=$!
 i=0
 while [ $i -lt 120 ]; do
-  if [ -S "$LAB_OUT/ctl.sock" ] && xaev -n standby -j sync status --control "$LAB_OUT/ctl.sock" > "$LAB_OUT/status.json" 2>/dev/null \
+  if xaev -n standby -j sync status > "$LAB_OUT/status.json" 2>/dev/null \
      && grep -q '"snapshots":1' "$LAB_OUT/status.json" && grep -q '"state":"ready"' "$LAB_OUT/status.json"; then break; fi
   sleep 0.5; i=$((i + 1))
 done
 
 step "takeover, timed against xaev --version (before and after it)"
 T0=$(lab_now_ms); xaev --version > /dev/null; T1=$(lab_now_ms); xaev --version > /dev/null; T2=$(lab_now_ms)
-xaev -n standby -j sync takeover --control "$LAB_OUT/ctl.sock" > "$LAB_OUT/takeover.json" 2> "$LAB_OUT/takeover.err"
+xaev -n standby -j sync takeover > "$LAB_OUT/takeover.json" 2> "$LAB_OUT/takeover.err"
 echo "$?" > "$LAB_OUT/takeover.status"
 T3=$(lab_now_ms); xaev --version > /dev/null; T4=$(lab_now_ms)
 echo "version_ms=$((T1 - T0)) $((T2 - T1)) $((T4 - T3)) takeover_ms=$((T3 - T2))" > "$LAB_OUT/timing.txt"

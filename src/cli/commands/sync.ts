@@ -136,12 +136,26 @@ function controlPathFor(netns: string | undefined): string {
   }
 }
 
+const CONTROL_HELP: Record<ControlCommand, string> = {
+  takeover: `
+Prints per SA what it did: applied, current (nothing to write), missing, refused, error.
+Exit status: 0 if every synced SA is applied or current; 1 if any is not, if no snapshot
+was ever received from the peer, or if no receiver runs in this network namespace.`,
+  release: `
+After a takeover the receiver stores the peer's records but applies nothing; release makes
+it a standby again (keepalived notify_backup / notify_fault).`,
+  status: `
+States: pending (not looked at yet), ready (cache mode: a takeover would write it), applied,
+current, missing (not on this node yet), refused (e.g. a non-ESN SA near 2^32), error.`,
+};
+
 function registerControlCommand(sync: Command, context: CliContext, name: ControlCommand, description: string): void {
   sync
     .command(name)
     .description(description)
     .option('--control <path>', 'control socket of the receiver (default /run/xaev/sync-net<inode>.sock)')
     .option('--timeout <ms>', 'how long to wait for the receiver', '10000')
+    .addHelpText('after', CONTROL_HELP[name])
     .action((options: ControlOptions) => runControl(context, name, options));
 }
 
