@@ -23,8 +23,6 @@
 #   counters NS
 #       `ip -n NS -s xfrm state` as one line per SA:
 #       `src= dst= spi= seq= seq_hi= oseq= oseq_hi= packets= replay_window= replay= failed=`
-#   xfrmstat NS
-#       /proc/net/xfrm_stat of NS as `key=value` lines.
 use strict;
 use warnings;
 use Socket qw(:all);
@@ -44,8 +42,7 @@ elsif ($cmd eq 'sink') { sink() }
 elsif ($cmd eq 'capture') { capture() }
 elsif ($cmd eq 'replay') { replay() }
 elsif ($cmd eq 'counters') { counters(@ARGV) }
-elsif ($cmd eq 'xfrmstat') { xfrmstat(@ARGV) }
-else { die "usage: sync-failover.pl send|sink|capture|replay|counters|xfrmstat ...\n" }
+else { die "usage: sync-failover.pl send|sink|capture|replay|counters ...\n" }
 
 sub send_loop {
 	my @ports = split /,/, $o{ports};
@@ -155,13 +152,5 @@ sub counters {
 		@f{qw(replay_window replay failed)} = $sa =~ /replay-window (\d+) replay (\d+) failed (\d+)/;
 		print join(' ', map { "$_=" . ($f{$_} // '?') }
 			qw(src dst spi seq seq_hi oseq oseq_hi packets replay_window replay failed)), "\n";
-	}
-}
-
-sub xfrmstat {
-	my ($ns) = @_;
-	for (`ip netns exec $ns cat /proc/net/xfrm_stat`) {
-		my ($k, $v) = split;
-		print "$k=$v\n" if defined $v;
 	}
 }

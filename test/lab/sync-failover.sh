@@ -60,12 +60,9 @@ wait_for() {
 	done
 }
 has_vip() { ip -n "$1" -4 addr show dev eth0 | grep -q " $VIP/"; }
-pid_in_ns_matching() { # NS PATTERN: first pid in NS whose command line contains PATTERN
-	for _p in $(ip netns pids "$1"); do
-		tr '\0' ' ' 2>/dev/null < "/proc/$_p/cmdline" | grep -q -- "$2" && { echo "$_p"; return 0; }
-	done
-	return 1
-}
+# sync_sender_pid: A's `xaev sync send` (the receiver's command line contains "sync send" too,
+# but not at its start).
+sync_sender_pid() { pgrep -f '^[^ ]+ [^ ]+ sync send'; }
 
 step "topology: P, A, S on a hub in L; SYNC=$SYNC"
 ip -batch - <<-EOF
@@ -196,7 +193,7 @@ if [ "$SYNC" = on ]; then
 	exec_bg ip netns exec S "$LAB_NODE" "$XAEV" sync receive --from "ip netns exec A $LAB_NODE $XAEV sync send" \
 		> "$LAB_OUT/receive.out" 2> "$LAB_OUT/receive.err" &
 	RECEIVER=$!
-	wait_for 30 pid_in_ns_matching A "sync send" > /dev/null || { echo "no sync sender in A"; exit 1; }
+	wait_for 30 sync_sender_pid > /dev/null || { echo "no sync sender in A"; exit 1; }
 fi
 
 step "steady traffic until P has ${PRE_PACKETS} packets from A on each SA"
@@ -221,9 +218,8 @@ wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1;
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
 
 step "fail A"
-# The receiver's command line also contains "sync send", but not at its start.
 SENDER=
-[ "$SYNC" = on ] && { SENDER=$(pgrep -f '^[^ ]+ [^ ]+ sync send') || { echo "no sync sender in A"; exit 1; }; }
+[ "$SYNC" = on ] && { SENDER=$(sync_sender_pid) || { echo "no sync sender in A"; exit 1; }; }
 # A dies while traffic flows: its traffic stops and its sync sender goes with whatever it had
 # not sent yet, at one instant (shell builtins only), and P pauses (for the replays below).
 : > "$RUN/p-pause"
