@@ -11,10 +11,12 @@
 //   3. scripting          1,000 gets in one xaev batch vs 1,000 xaev get processes (host)
 //      start-up           xaev get SPI vs node -e '' (host), with a breakdown
 //   diagnostics           CPU profiles of xaev -j list and xaev batch (host)
+//   5. sync               kernel lab: replication delay and takeover time of xaev sync with
+//                         1,000 SA pairs (bench/sync.ts)
 //
 // Options (after `npm run bench --`):
 //   --quick             small sizes and few runs (checks the benchmark itself, ~2 min)
-//   --only LIST         comma-separated subset of events,bulk,scripting,startup,profile
+//   --only LIST         comma-separated subset of events,bulk,scripting,startup,profile,sync
 //   --no-lab            skip everything that needs the kernel lab
 //   --no-snapshot       run this checkout's bin/xaev.js in place instead of a copy
 //   --keep              keep the work directory and the lab's output directories
@@ -30,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { labStatus, REPO_ROOT } from '../test/lab/lab.js';
 import { bulkTables, checkHostBulk, labBulk, measureHostBulk, type PlaceResult } from './bulk.js';
 import { eventsBench } from './events.js';
+import { syncBench } from './sync.js';
 import { scriptingSection, startupSection } from './scripting.js';
 import {
   fmt,
@@ -46,7 +49,7 @@ import {
   type Table,
 } from './util.js';
 
-const ALL = ['events', 'bulk', 'scripting', 'startup', 'profile'] as const;
+const ALL = ['events', 'bulk', 'scripting', 'startup', 'profile', 'sync'] as const;
 type Part = (typeof ALL)[number];
 
 interface Config {
@@ -65,6 +68,7 @@ interface Config {
   scriptCount: number;
   scriptReps: number;
   startupRuns: number;
+  syncPairs: number;
 }
 
 function config(): Config {
@@ -110,6 +114,7 @@ function config(): Config {
     scriptCount: quick ? 100 : 1000,
     scriptReps: quick ? 2 : 3,
     startupRuns: quick ? 5 : 20,
+    syncPairs: quick ? 100 : 1000,
   };
 }
 
@@ -275,6 +280,14 @@ async function main(): Promise<number> {
       commands: b.commands,
     });
   }
+  if (cfg.parts.has('sync')) {
+    sections.set(
+      'sync',
+      labOk
+        ? await syncBench({ xaev, pairs: cfg.syncPairs, flows: 4, trafficS: cfg.quick ? 5 : 10, takeovers: cfg.quick ? 2 : 5, keep: cfg.keep })
+        : skippedSection('xaev sync', `kernel lab unavailable: ${labReason}`),
+    );
+  }
   if (cfg.parts.has('profile') && profiles.length) {
     sections.set('profile', {
       title: 'Diagnostics: where xaev spends its time (node --cpu-prof, host kernel)',
@@ -289,7 +302,7 @@ async function main(): Promise<number> {
   }
 
   // ---- report ----
-  const labels: Record<string, string> = { events: '1', bulk: '2', scripting: '3a', startup: '3b', profile: '4' };
+  const labels: Record<string, string> = { events: '1', bulk: '2', scripting: '3a', startup: '3b', profile: '4', sync: '5' };
   const list = Object.keys(labels)
     .filter((k) => sections.has(k))
     .map((k) => ({ label: labels[k]!, section: sections.get(k)! }));
