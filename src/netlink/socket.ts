@@ -39,7 +39,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
  * drops them (netlink_unicast from the kernel never waits).
  */
 const PIPELINE_CHUNK = 128;
-const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+export const PIPELINE_RCVBUF = 4 * 1024 * 1024;
 
 /** Enter a named network namespace (/run/netns/NAME, like `ip -n`) for the rest of the process. */
 export function enterNetworkNamespace(name: string): void {
@@ -150,17 +150,43 @@ export class NetlinkSocket {
     try {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOBUFS') {
-        throw new NetlinkTimeoutError(
-          'the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once',
-        );
-      }
-      throw error;
+      throw overflowAsTimeout(error);
     }
     if (datagrams.length === 0) {
       throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
     }
     return datagrams;
+  }
+
+  /**
+   * For callers that encode and match requests themselves, byte by byte (see pipeline.ts):
+   * `count` consecutive sequence numbers that do not wrap; returns the first.
+   */
+  reserveSeqs(count: number): number {
+    if (this.nextSeq > 0xffffffff - count) this.nextSeq = 1;
+    const first = this.nextSeq;
+    this.nextSeq += count;
+    return first;
+  }
+
+  /** Send one datagram of requests encoded by the caller. */
+  sendRaw(datagram: Uint8Array): void {
+    this.native.send(datagram);
+  }
+
+  /**
+   * Receive what is queued into `buffer` (at least 64 KiB): whole datagrams back to back at
+   * 4-aligned offsets. Returns the bytes used; waits up to the socket's timeout for the first.
+   */
+  receiveInto(buffer: Buffer): number {
+    let used: number;
+    try {
+      used = this.native.receiveInto(buffer, this.timeoutMs);
+    } catch (error) {
+      throw overflowAsTimeout(error);
+    }
+    if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+    return used;
   }
 
   joinGroup(group: number): void {
@@ -204,6 +230,11 @@ export class NetlinkSocket {
   close(): void {
     this.native.close();
   }
+}
+
+function overflowAsTimeout(error: unknown): unknown {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOBUFS') return error;
+  return new NetlinkTimeoutError('the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once');
 }
 
 /** Apply one matching message to a request; returns its result once the request is complete. */
