@@ -1,5 +1,6 @@
-// Selecting SAs from the command line: an SPI plus optional narrowing options, resolved
-// through a GETSA dump (docs/kernel/sa-lookup.md).
+// Selecting SAs from the command line: an SPI plus optional narrowing options, resolved by
+// one GETAE when they name the destination, otherwise through a GETSA dump
+// (docs/kernel/sa-lookup.md, docs/kernel/getae.md).
 import type { Command } from 'commander';
 import { formatAddress } from '../xfrm/address.js';
 import type { CliContext } from './context.js';
@@ -71,7 +72,9 @@ export function selectSas(
   options: SelectorOptions,
   multiple: { all: boolean; offersAll: boolean },
 ): SaEntry[] {
-  const entries = context.findSas(filter);
+  // With --dst the kernel finds the SA itself, at the same cost at any table size; the dump
+  // (a scan of every SA) is only for what that lookup cannot settle, and for --all.
+  const entries = (multiple.all ? undefined : context.client().getNamedSas(filter)) ?? context.findSas(filter);
   if (entries.length === 0) throw new CliError(describeFilter(filter, options));
   if (entries.length > 1 && !multiple.all) {
     const spi = filter.spi === undefined ? 'the selection' : `SPI ${hex(filter.spi)}`;

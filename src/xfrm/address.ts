@@ -10,16 +10,21 @@ export function familyName(family: number): Family | undefined {
 
 /** Format an xfrm_address_t (16 bytes, network order) the way inet_ntop does. */
 export function formatAddress(bytes: Buffer, family: number): string {
-  if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (family === AF_INET6) return formatIPv6(bytes);
+  return formatAddressAt(bytes, 0, family);
+}
+
+/** formatAddress for the address at buf[at], read in place. */
+export function formatAddressAt(buf: Buffer, at: number, family: number): string {
+  if (family === AF_INET) return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+  if (family === AF_INET6) return formatIPv6(buf, at);
   return '???';
 }
 
-function formatIPv6(bytes: Buffer): string {
+function formatIPv6(bytes: Buffer, at: number): string {
   const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
+  for (let i = at; i < at + 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
   // IPv4-mapped and IPv4-compatible forms print the tail as dotted quad, as inet_ntop does.
-  const dotted = `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  const dotted = `${bytes[at + 12]}.${bytes[at + 13]}.${bytes[at + 14]}.${bytes[at + 15]}`;
   if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) return `::ffff:${dotted}`;
   if (words.slice(0, 6).every((w) => w === 0) && words[6] !== 0) return `::${dotted}`;
   // Longest run (>= 2) of zero words becomes "::"; the first one wins a tie (RFC 5952).
@@ -103,10 +108,10 @@ export function parseAddress(text: string): ParsedAddress | undefined {
 }
 
 /**
- * Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4
+ * Compare two xfrm_address_t values (b's at bOffset) the way the kernel does: 4 bytes for IPv4
  * (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()).
  */
-export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
+export function addressesEqual(a: Buffer, b: Buffer, family: number, bOffset = 0): boolean {
   const length = family === AF_INET ? 4 : 16;
-  return a.compare(b, 0, length, 0, length) === 0;
+  return a.compare(b, bOffset, bOffset + length, 0, length) === 0;
 }

@@ -1,7 +1,7 @@
 // Typed codecs for the XFRM structs, all derived from the one layout table in struct-table.ts.
 // What is written by hand here is kernel behaviour the table cannot say: which replay flavour
-// a payload is (docs/kernel/newae.md), the ESN bitmap that follows its header, and where the
-// SA's family sits in a dump (docs/kernel/structs.md). Every decoder checks its length and
+// a payload is (docs/kernel/newae.md) and the ESN bitmap that follows its header
+// (docs/kernel/structs.md). Every decoder checks its length and
 // throws DecodeError; addresses are views into the received datagram, not copies.
 import { DecodeError } from '../netlink/errors.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from './constants.js';
@@ -16,7 +16,6 @@ import {
   REPLAY_STATE_ESN,
   USER_MAPPING,
   USERSA_ID,
-  USERSA_INFO,
   type StructValue,
 } from './struct-table.js';
 import { readU32, writeU32 } from '../netlink/bytes.js';
@@ -99,24 +98,6 @@ export function decodeMark(buf: Buffer): Mark {
 
 export function encodeMark(mark: Mark): Buffer {
   return encodeStruct(MARK, mark);
-}
-
-/** The parts of struct xfrm_usersa_info (GETSA dump body) that xaev uses. */
-export interface UsersaInfo {
-  /** id.daddr, id.spi, id.proto, and the SA's outer family (the field at 212, not the selector's). */
-  saId: SaId;
-  saddr: Buffer;
-  reqid: number;
-  mode: number;
-  /** Legacy window; 0 when an ESN attribute is in use. */
-  replayWindow: number;
-  flags: number;
-}
-
-export function decodeUsersaInfo(buf: Buffer): UsersaInfo {
-  const { id, saddr, reqid, family, mode, replayWindow, flags } = decodeStruct(USERSA_INFO, buf);
-  // xfrm_id has no family: the lookup key takes the SA's own (docs/kernel/structs.md).
-  return { saId: { daddr: id.daddr, spi: id.spi, family, proto: id.proto }, saddr, reqid, mode, replayWindow, flags };
 }
 
 export function decodeUserMapping(buf: Buffer): UserMapping {
