@@ -4,7 +4,9 @@ import { stateOfDumpEntry } from '../../xfrm/sa-dump.js';
 import type { SaStateView } from '../../xfrm/sa-view.js';
 import type { CliContext } from '../context.js';
 import { getRecord } from '../record.js';
-import { saRecordJson } from '../sa-json.js';
+import { AsciiOut } from '../ascii-out.js';
+import { writeOut } from '../output.js';
+import { writeSaRecordJson } from '../sa-json.js';
 import { addSelectorOptions, parseSelectors, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
 
@@ -49,24 +51,49 @@ function stateText(context: CliContext, ae: AeMessage, showBitmap: boolean, coun
 export function runList(context: CliContext, options: ListOptions): void {
   const filter = parseSelectors(options.spi, options);
   const client = context.client();
-  const json = context.globals.json;
   const countersOnly = options.countersOnly === true;
-  let out = json ? '[' : '';
+  const visit = context.globals.json ? jsonWriter(countersOnly) : textWriter(context, options.bitmap === true, countersOnly);
+  if (countersOnly) client.forEachDumpedSa(filter, visit.write);
+  else client.forEachAeState(filter, visit.write);
+  visit.end();
+}
+
+interface Writer {
+  write: (view: SaStateView) => void;
+  end: () => void;
+}
+
+/** A JSON array, written straight from the kernel's bytes into the output buffer. */
+function jsonWriter(countersOnly: boolean): Writer {
+  const out = new AsciiOut(writeOut);
   let first = true;
-  const visit = (view: SaStateView): void => {
-    if (json) {
-      out += first ? saRecordJson(view, !countersOnly) : `,${saRecordJson(view, !countersOnly)}`;
-    } else {
-      const ae = countersOnly ? stateOfDumpEntry(view) : decodeAePayload(view.buf.subarray(view.start, view.end));
-      out += stateText(context, ae, options.bitmap === true, countersOnly);
-    }
-    first = false;
-    if (out.length >= FLUSH_CHARS) {
-      context.print(out);
-      out = '';
-    }
+  out.text('[');
+  return {
+    write: (view) => {
+      out.startRecord();
+      if (!first) out.text(',');
+      writeSaRecordJson(out, view, !countersOnly);
+      first = false;
+    },
+    end: () => {
+      out.text(']\n');
+      out.flushNow();
+    },
   };
-  if (countersOnly) client.forEachDumpedSa(filter, visit);
-  else client.forEachAeState(filter, visit);
-  context.print(json ? `${out}]\n` : out);
+}
+
+/** `ip`-style text blocks, through the decoder and the same formatter as get. */
+function textWriter(context: CliContext, showBitmap: boolean, countersOnly: boolean): Writer {
+  let out = '';
+  return {
+    write: (view) => {
+      const ae = countersOnly ? stateOfDumpEntry(view) : decodeAePayload(view.buf.subarray(view.start, view.end));
+      out += stateText(context, ae, showBitmap, countersOnly);
+      if (out.length >= FLUSH_CHARS) {
+        context.print(out);
+        out = '';
+      }
+    },
+    end: () => context.print(out),
+  };
 }
