@@ -112,3 +112,36 @@ describe('list paths from the dump bytes', () => {
     });
   }
 });
+
+describe('the byte-level paths never trust input', () => {
+  /** Deterministic PRNG (mulberry32): a failure replays from its seed. */
+  const prng = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+
+  it('2,000 mutated replies: only DecodeError, and the same JSON whenever the decoder accepts it too', () => {
+    const random = prng(10);
+    const view = new SaStateView();
+    for (let i = 0; i < 2000; i++) {
+      const input = Buffer.from(REPLIES[i % REPLIES.length]![1]);
+      for (let edits = 1 + Math.floor(random() * 4); edits > 0; edits--) input[Math.floor(random() * input.length)] = [0, 4, 8, 12, 255][Math.floor(random() * 5)]!;
+      const payload = input.subarray(0, random() < 0.2 ? Math.floor(random() * input.length) : input.length);
+      let json: string | undefined;
+      try {
+        json = saRecordJson(view.fromAePayload(payload, 0, payload.length), true);
+      } catch (error) {
+        assert.ok(error instanceof DecodeError, `seed 10, case ${i}: ${String(error)}`);
+      }
+      let expected: string | undefined;
+      try {
+        expected = toJson(getRecord(decodeAePayload(payload)));
+      } catch (error) {
+        assert.ok(error instanceof DecodeError);
+      }
+      if (json !== undefined && expected !== undefined) assert.equal(json, expected, `case ${i}: ${payload.toString('hex')}`);
+    }
+  });
+});
