@@ -170,6 +170,9 @@ async function main(): Promise<number> {
     process.stderr.write('bench: run as root (network namespaces and NETLINK_XFRM need CAP_NET_ADMIN)\n');
     return 1;
   }
+  // What is measured is the build copied now: name its commit now, not at the end.
+  const commit = sh(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = sh(['git', '-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'native', 'bin']);
   const work = makeWorkDir();
   // The lab writes its output directories below os.tmpdir(): keep them in our work directory
   // (visible to the guest through hostfs, away from anyone cleaning /tmp).
@@ -296,7 +299,6 @@ async function main(): Promise<number> {
   const elapsed = (Date.now() - started) / 1000;
   const cpu = cpus();
   const labKernel = /linux\.uml ([\d.]+)/.exec(labReason)?.[1] ?? '?';
-  const dirty = sh(['git', '-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'native', 'bin']);
   const header = [
     '# xaev benchmarks',
     '',
@@ -309,7 +311,7 @@ async function main(): Promise<number> {
     `- Host kernel: Linux ${release()} (${osVersion()})`,
     `- Kernel lab: ${labOk ? `user-mode-linux ${labKernel} (HZ=100, one CPU)` : `not used (${labReason})`}`,
     `- Node.js ${process.version}; ${sh(['ip', '-V'])}`,
-    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${sh(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; run as \`node ${xaev}\`${cfg.snapshot ? " (a copy of the checkout's bin/, dist/ (without tests) and build/Release/ taken at the start, so concurrent rebuilds cannot interfere)" : ''}`,
+    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${commit}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; run as \`node ${xaev}\`${cfg.snapshot ? " (a copy of the checkout's bin/, dist/ (without tests) and build/Release/ taken at the start, so concurrent rebuilds cannot interfere)" : ''}`,
     '- Paths: $WORK is the run\'s scratch directory, ./ the checkout.',
     '',
   ];

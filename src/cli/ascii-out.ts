@@ -5,6 +5,7 @@
 /** Room a record may take at most before the buffer is flushed (an ESN record with a 4096-bit bitmap is under 2 KiB). */
 const RECORD_ROOM = 4096;
 const DIGITS = Buffer.allocUnsafe(16);
+const ZERO = '0'.charCodeAt(0);
 
 export class AsciiOut {
   private readonly buf: Buffer;
@@ -36,7 +37,7 @@ export class AsciiOut {
     let length = 0;
     do {
       const digit = n % 10;
-      DIGITS[length++] = 48 + digit;
+      DIGITS[length++] = ZERO + digit;
       n = (n - digit) / 10;
     } while (n > 0);
     const buf = this.buf;

@@ -69,7 +69,7 @@ export interface AeMessage {
   unknownAttributes: Attribute[];
 }
 
-const NO_ADDRESS = Buffer.alloc(16);
+const NO_ADDRESS = Buffer.alloc(ADDRESS_BYTES);
 const MARK_ATTRIBUTE_LENGTH = NLA_HDRLEN + MARK.size;
 
 /**

@@ -39,6 +39,9 @@ const AE = {
   reqid: fieldOffset(AEVENT_ID, 'reqid'),
 };
 
+/** Where an SA's id fields sit in a fixed struct. */
+type IdOffsets = Record<'daddr' | 'spi' | 'family' | 'proto' | 'saddr' | 'reqid', number>;
+
 const SA = {
   daddr: fieldOffset(USERSA_INFO, 'id', 'daddr'),
   spi: fieldOffset(USERSA_INFO, 'id', 'spi'),
@@ -97,15 +100,7 @@ export class SaStateView {
     if (end - start < AEVENT_ID.size) {
       throw new DecodeError(`XFRM_MSG_NEWAE payload of ${end - start} bytes, expected at least ${AEVENT_ID.size}`);
     }
-    this.setPayload(buf, start, end);
-    this.daddrAt = start + AE.daddr;
-    this.saddrAt = start + AE.saddr;
-    this.family = readU16(buf, start + AE.family);
-    this.proto = buf[start + AE.proto]!;
-    this.spi = buf.readUInt32BE(start + AE.spi);
-    this.reqid = readU32(buf, start + AE.reqid);
-    indexAttributes(buf, start + AEVENT_ID.size, end, this.index);
-    this.readAttributes();
+    this.point(buf, start, end, AE, AEVENT_ID.size);
     this.lifetimeAt = this.attribute(XFRMA_LTIME_VAL, LIFETIME_CUR.size, 'XFRMA_LTIME_VAL');
     this.replayThresholdAt = this.attribute(XFRMA_REPLAY_THRESH, U32_BYTES, 'XFRMA_REPLAY_THRESH');
     this.timerThresholdAt = this.attribute(XFRMA_ETIMER_THRESH, U32_BYTES, 'XFRMA_ETIMER_THRESH');
@@ -117,15 +112,7 @@ export class SaStateView {
     if (end - start < USERSA_INFO.size) {
       throw new DecodeError(`xfrm_usersa_info: ${end - start} bytes, expected at least ${USERSA_INFO.size}`);
     }
-    this.setPayload(buf, start, end);
-    this.daddrAt = start + SA.daddr;
-    this.saddrAt = start + SA.saddr;
-    this.family = readU16(buf, start + SA.family);
-    this.proto = buf[start + SA.proto]!;
-    this.spi = buf.readUInt32BE(start + SA.spi);
-    this.reqid = readU32(buf, start + SA.reqid);
-    indexAttributes(buf, start + USERSA_INFO.size, end, this.index);
-    this.readAttributes();
+    this.point(buf, start, end, SA, USERSA_INFO.size);
     // The dump reports the counters inside xfrm_usersa_info, not as XFRMA_LTIME_VAL.
     this.lifetimeAt = start + SA.curlft;
     this.replayThresholdAt = -1;
@@ -133,10 +120,19 @@ export class SaStateView {
     return this;
   }
 
-  private setPayload(buf: Buffer, start: number, end: number): void {
+  /** The SA's id fields at their offsets in the fixed struct, then the attributes after it. */
+  private point(buf: Buffer, start: number, end: number, id: IdOffsets, fixedSize: number): void {
     this.buf = buf;
     this.start = start;
     this.end = end;
+    this.daddrAt = start + id.daddr;
+    this.saddrAt = start + id.saddr;
+    this.family = readU16(buf, start + id.family);
+    this.proto = buf[start + id.proto]!;
+    this.spi = buf.readUInt32BE(start + id.spi);
+    this.reqid = readU32(buf, start + id.reqid);
+    indexAttributes(buf, start + fixedSize, end, this.index);
+    this.readAttributes();
   }
 
   /** Attributes both messages carry alike (net/xfrm/xfrm_user.c: build_aevent(), copy_to_user_state_extra()). */
