@@ -8,6 +8,9 @@ import { encodeMessage } from '../src/netlink/message.js';
 import { toJson } from '../src/cli/json.js';
 import { getRecord, saRecord } from '../src/cli/record.js';
 import { saRecordJson } from '../src/cli/sa-json.js';
+import { saStateTextOf } from '../src/cli/sa-text.js';
+import { createStyle } from '../src/cli/style.js';
+import { saStateText } from '../src/cli/text.js';
 import { decodeAePayload, encodeGetAe, encodeGetAeFromDump, MAX_GETAE_LENGTH } from '../src/xfrm/aevent.js';
 import { parseAddress } from '../src/xfrm/address.js';
 import { decodeSaEntry, keyOf, stateOfDumpEntry, viewDumpEntry } from '../src/xfrm/sa-dump.js';
@@ -49,6 +52,15 @@ describe('list JSON written from the reply bytes', () => {
     it(`is toJson(getRecord(...)) byte for byte: ${name}`, () => {
       const view = new SaStateView().fromAePayload(payload, 0, payload.length);
       assert.equal(saRecordJson(view, true), toJson(getRecord(decodeAePayload(payload))));
+    });
+  }
+
+  for (const [name, payload] of REPLIES) {
+    it(`text is saStateText(...) byte for byte, with and without the bitmap: ${name}`, () => {
+      const view = new SaStateView().fromAePayload(payload, 0, payload.length);
+      const ae = decodeAePayload(payload);
+      const plain = createStyle({ color: false, json: false });
+      for (const bitmap of [false, true]) assert.equal(saStateTextOf(view, bitmap, true), saStateText(getRecord(ae), ae, plain, bitmap));
     });
   }
 
@@ -101,6 +113,9 @@ describe('list paths from the dump bytes', () => {
       const view = viewDumpEntry(new SaStateView(), 16, message, 16, message.length);
       assert.equal(saRecordJson(view, false), toJson(saRecord(stateOfDumpEntry(view))));
       assert.match(saRecordJson(view, false), /"lifetime":\{"bytes":1234,"packets":9007199254740993,"addTime":1700000000,"useTime":0\}\}$/);
+      const ae = stateOfDumpEntry(view);
+      const full = saStateText(getRecord(ae), ae, createStyle({ color: false, json: false }), true);
+      assert.equal(saStateTextOf(view, true, false), full.slice(0, full.lastIndexOf('\taevent thresholds')));
     });
 
     it(`the GETAE encoded from the dump bytes is encodeGetAe(keyOf(entry)): ${name}`, () => {
@@ -122,26 +137,28 @@ describe('the byte-level paths never trust input', () => {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 
-  it('2,000 mutated replies: only DecodeError, and the same JSON whenever the decoder accepts it too', () => {
+  it('2,000 mutated replies: only DecodeError, and the same JSON and text whenever the decoder accepts them too', () => {
     const random = prng(10);
     const view = new SaStateView();
     for (let i = 0; i < 2000; i++) {
       const input = Buffer.from(REPLIES[i % REPLIES.length]![1]);
       for (let edits = 1 + Math.floor(random() * 4); edits > 0; edits--) input[Math.floor(random() * input.length)] = [0, 4, 8, 12, 255][Math.floor(random() * 5)]!;
       const payload = input.subarray(0, random() < 0.2 ? Math.floor(random() * input.length) : input.length);
-      let json: string | undefined;
+      let fromBytes: string[] | undefined;
       try {
-        json = saRecordJson(view.fromAePayload(payload, 0, payload.length), true);
+        view.fromAePayload(payload, 0, payload.length);
+        fromBytes = [saRecordJson(view, true), saStateTextOf(view, true, true)];
       } catch (error) {
         assert.ok(error instanceof DecodeError, `seed 10, case ${i}: ${String(error)}`);
       }
-      let expected: string | undefined;
+      let expected: string[] | undefined;
       try {
-        expected = toJson(getRecord(decodeAePayload(payload)));
+        const ae = decodeAePayload(payload);
+        expected = [toJson(getRecord(ae)), saStateText(getRecord(ae), ae, createStyle({ color: false, json: false }), true)];
       } catch (error) {
         assert.ok(error instanceof DecodeError);
       }
-      if (json !== undefined && expected !== undefined) assert.equal(json, expected, `case ${i}: ${payload.toString('hex')}`);
+      if (fromBytes !== undefined && expected !== undefined) assert.deepEqual(fromBytes, expected, `case ${i}: ${payload.toString('hex')}`);
     }
   });
 });

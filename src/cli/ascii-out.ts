@@ -6,6 +6,7 @@
 const RECORD_ROOM = 4096;
 const DIGITS = Buffer.allocUnsafe(16);
 const ZERO = '0'.charCodeAt(0);
+const LOWER_A = 'a'.charCodeAt(0);
 
 export class AsciiOut {
   private readonly buf: Buffer;
@@ -40,6 +41,30 @@ export class AsciiOut {
       DIGITS[length++] = ZERO + digit;
       n = (n - digit) / 10;
     } while (n > 0);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (length > 0) buf[pos++] = DIGITS[--length]!;
+    this.pos = pos;
+    return this;
+  }
+
+  /** An unsigned 32-bit value in hex, as 0x1f (hex() in netlink/bytes.ts). */
+  hex(n: number): this {
+    return this.text('0x').hexDigits(n, 1);
+  }
+
+  /** An unsigned 32-bit value as 8 hex digits, zero-padded: 0000001f. */
+  hex8(n: number): this {
+    return this.hexDigits(n, 8);
+  }
+
+  private hexDigits(n: number, width: number): this {
+    let length = 0;
+    do {
+      const digit = n & 15;
+      DIGITS[length++] = digit < 10 ? ZERO + digit : LOWER_A + digit - 10;
+      n >>>= 4;
+    } while (n > 0 || length < width);
     const buf = this.buf;
     let pos = this.pos;
     while (length > 0) buf[pos++] = DIGITS[--length]!;

@@ -7,6 +7,7 @@ import { getRecord } from '../record.js';
 import { AsciiOut } from '../ascii-out.js';
 import { writeOut } from '../output.js';
 import { writeSaRecordJson } from '../sa-json.js';
+import { writeSaStateText } from '../sa-text.js';
 import { addSelectorOptions, parseSelectors, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
 
@@ -82,8 +83,18 @@ function jsonWriter(countersOnly: boolean): Writer {
   };
 }
 
-/** `ip`-style text blocks, through the decoder and the same formatter as get. */
+/** `ip`-style text blocks: written straight from the bytes, or through get's formatter when coloured. */
 function textWriter(context: CliContext, showBitmap: boolean, countersOnly: boolean): Writer {
+  if (context.style.level === 0) {
+    const out = new AsciiOut(writeOut);
+    return {
+      write: (view) => {
+        out.startRecord();
+        writeSaStateText(out, view, showBitmap, !countersOnly);
+      },
+      end: () => out.flushNow(),
+    };
+  }
   let out = '';
   return {
     write: (view) => {
