@@ -311,7 +311,7 @@ async function main(): Promise<number> {
     `- Host kernel: Linux ${release()} (${osVersion()})`,
     `- Kernel lab: ${labOk ? `user-mode-linux ${labKernel} (HZ=100, one CPU)` : `not used (${labReason})`}`,
     `- Node.js ${process.version}; ${sh(['ip', '-V'])}`,
-    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${commit}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; run as \`node ${xaev}\`${cfg.snapshot ? " (a copy of the checkout's bin/, dist/ (without tests) and build/Release/ taken at the start, so concurrent rebuilds cannot interfere)" : ''}`,
+    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${commit}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; ${cfg.snapshot ? "run from a copy of the checkout's bin/, dist/ (without tests) and build/Release/ made in a temporary directory at the start, so concurrent rebuilds cannot interfere" : 'run in place as `node bin/xaev.js`'}`,
     '- Paths: $WORK is the run\'s scratch directory, ./ the checkout.',
     '',
   ];

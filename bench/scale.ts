@@ -146,7 +146,7 @@ function lookups(spaces: HostNamespace[], xaev: string, work: string, runs: numb
   const node = process.execPath;
   const variants = [
     { key: 'node', label: "`node -e ''`", argv: () => [node, '-e', ''] },
-    { key: 'dst', label: '`xaev get SPI --dst DST` (one GETAE)', argv: (ns: HostNamespace) => [node, xaev, '-n', ns.name, 'get', hex(middleSa(ns).spi), '--dst', middleSa(ns).dst] },
+    { key: 'dst', label: '`xaev get SPI --dst DST` (GETSA, GETAE)', argv: (ns: HostNamespace) => [node, xaev, '-n', ns.name, 'get', hex(middleSa(ns).spi), '--dst', middleSa(ns).dst] },
     { key: 'spi', label: '`xaev get SPI` (the SPI found in the dump)', argv: (ns: HostNamespace) => [node, xaev, '-n', ns.name, 'get', hex(middleSa(ns).spi)] },
     { key: 'batch', label: `\`xaev batch\`, ${batchLines} \`get SPI --dst DST\` lines: per line`, argv: (ns: HostNamespace) => [node, xaev, '-n', ns.name, 'batch', batchFile(ns)] },
   ];
@@ -251,7 +251,7 @@ export function scaleSection(
       'Measured by a Python parent with fork/exec/wait4: wall from fork to exit, CPU = the child\'s user + system time, peak RSS = ru_maxrss. stdout goes to /dev/null.',
       'ip -s dumps once and prints counters (no thresholds: dumps carry none). xaev list dumps on one socket and, after each dump batch, sends one GETAE per SA (encoded from the dump bytes, 512 per datagram) on another, writing -j output straight from the reply bytes. --counters-only prints the dump alone.',
       'The kernel share is a Node process doing the same dump and the same GETAEs with nothing decoded or printed (bench/kernel-share.ts): the floor for any implementation on this socket layer.',
-      `get SPI --dst sends one GETAE per protocol that has SPIs (3 in one datagram) and uses the answer that matches; get SPI without --dst reads the whole dump to find the SPI. The batch file has ${opts.batchLines} lines on SAs spread over the namespace (at 1 SA, the same SA each time).`,
+      `get SPI --dst looks the SA up with one GETSA per protocol that has SPIs (3 in one datagram), then reads it with one GETAE; get SPI without --dst reads the whole dump to find the SPI. The batch file has ${opts.batchLines} lines on SAs spread over the namespace (at 1 SA, the same SA each time).`,
     ],
     commands: [...tools.map((t) => commandLine(t.argv(sample)).replace(process.execPath, 'node')), ...look.commands],
   };

@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { addLarvalSas, makeNetns, type LarvalSa, type Netns } from '../test/support/host.js';
+import { prng } from '../test/support/prng.js';
 
 // ---------------------------------------------------------------------------------------
 // Reporting types
@@ -177,18 +178,6 @@ export function commandLine(argv: string[], redirect = '> /dev/null'): string {
 
 /** Source of every benchmark SA; each SA has its own destination (10.x.y.z). */
 export const LARVAL_SRC = '192.0.2.1';
-
-/** Deterministic PRNG (mulberry32): the same SPIs in every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A throwaway namespace on the host kernel (test/support/host.ts). The host has no ESP, so

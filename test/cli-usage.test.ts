@@ -106,7 +106,8 @@ describe('a missing or stale native addon is named, with the way to rebuild', ()
     assert.equal(result.status, 1);
     assert.equal(
       result.stderr,
-      `xaev: the native addon is not built (${root}/build/Release/xaev_netlink.node is missing); ` +
+      `xaev: the native addon is not built (${root}/build/Release/xaev_netlink.node is missing and ` +
+        `${root}/prebuilds/linux-x64 has no prebuilt one); ` +
         'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)\n',
     );
   });

@@ -83,40 +83,42 @@ describe('timer units (docs/kernel/timer-units.md)', () => {
 });
 
 describe('merging counters into the current state', () => {
+  const SHAPE = { legacyWindow: 32 };
   const legacy = state({ kind: 'legacy', oseq: 0x10, seq: 0x20, bitmap: 0xff });
 
   it('--oseq keeps seq and the bitmap of a legacy SA', () => {
-    const { update, lowered } = mergeCounters(legacy, { oseq: 0x100 });
+    const { update, lowered } = mergeCounters(legacy, { oseq: 0x100 }, SHAPE);
     assert.deepEqual(update.replay, { kind: 'legacy', oseq: 0x100, seq: 0x20, bitmap: 0xff });
     assert.equal(update.lifetime, undefined);
     assert.deepEqual(lowered, []);
   });
 
   it('reports every lowered counter', () => {
-    const { lowered } = mergeCounters(legacy, { oseq: 5, seq: 0x30, packets: 3n });
+    const { lowered } = mergeCounters(legacy, { oseq: 5, seq: 0x30, packets: 3n }, SHAPE);
     assert.deepEqual(lowered, ['oseq 0x10 -> 0x5', 'packets 10 -> 3']);
   });
 
   it('refuses --seq-hi on a legacy SA', () => {
-    assert.throws(() => mergeCounters(legacy, { seqHi: 1 }), IncompatibleChangeError);
+    assert.throws(() => mergeCounters(legacy, { seqHi: 1 }, SHAPE), IncompatibleChangeError);
   });
 
-  it('keeps the ESN bitmap, window and bmp_len when only --seq changes', () => {
+  it('moves the ESN bitmap with --seq and keeps window and bmp_len', () => {
     const esn = state({ kind: 'esn', oseq: 0, seq: 100, oseqHi: 0, seqHi: 1, replayWindow: 128, bitmap: [1, 2, 3, 0x80000000] });
-    const { update, lowered } = mergeCounters(esn, { seq: 200 });
-    assert.deepEqual(update.replay, { kind: 'esn', oseq: 0, seq: 200, oseqHi: 0, seqHi: 1, replayWindow: 128, bitmap: [1, 2, 3, 0x80000000] });
+    // 101..130 enter the window: ring positions 100..127 and 0..1 are cleared.
+    const { update, lowered } = mergeCounters(esn, { seq: 130 }, SHAPE);
+    assert.deepEqual(update.replay, { kind: 'esn', oseq: 0, seq: 130, oseqHi: 0, seqHi: 1, replayWindow: 128, bitmap: [0, 2, 3, 0] });
     assert.deepEqual(lowered, []);
   });
 
   it('compares ESN counters as 64-bit values', () => {
     const esn = state({ kind: 'esn', oseq: 5, seq: 0, oseqHi: 2, seqHi: 0, replayWindow: 64, bitmap: [0, 0] });
-    assert.deepEqual(mergeCounters(esn, { oseq: 0xffffffff, oseqHi: 1 }).lowered, ['oseq 0x200000005 -> 0x1ffffffff']);
-    assert.deepEqual(mergeCounters(esn, { oseq: 1 }).lowered, ['oseq 0x200000005 -> 0x200000001']);
-    assert.deepEqual(mergeCounters(esn, { oseq: 1, oseqHi: 3 }).lowered, []);
+    assert.deepEqual(mergeCounters(esn, { oseq: 0xffffffff, oseqHi: 1 }, SHAPE).lowered, ['oseq 0x200000005 -> 0x1ffffffff']);
+    assert.deepEqual(mergeCounters(esn, { oseq: 1 }, SHAPE).lowered, ['oseq 0x200000005 -> 0x200000001']);
+    assert.deepEqual(mergeCounters(esn, { oseq: 1, oseqHi: 3 }, SHAPE).lowered, []);
   });
 
   it('merges lifetime counters and keeps the times', () => {
-    const { update } = mergeCounters(legacy, { bytes: 0xffffffffffffffffn });
+    const { update } = mergeCounters(legacy, { bytes: 0xffffffffffffffffn }, SHAPE);
     assert.deepEqual(update.lifetime, { bytes: 0xffffffffffffffffn, packets: 10n, addTime: 1700000000n, useTime: 1700000100n });
   });
 });

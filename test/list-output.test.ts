@@ -16,6 +16,7 @@ import { parseAddress } from '../src/xfrm/address.js';
 import { decodeSaEntry, keyOf, stateOfDumpEntry, viewDumpEntry } from '../src/xfrm/sa-dump.js';
 import { SaStateView } from '../src/xfrm/sa-view.js';
 import { fromHex as hex } from './support/bytes.js';
+import { prng } from './support/prng.js';
 
 const AE_ID_V4 = hex(`
   0a000009 00000000 00000000 00000000 00009000 02003200
@@ -129,14 +130,6 @@ describe('list paths from the dump bytes', () => {
 });
 
 describe('the byte-level paths never trust input', () => {
-  /** Deterministic PRNG (mulberry32): a failure replays from its seed. */
-  const prng = (seed: number) => () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-
   it('2,000 mutated replies: only DecodeError, and the same JSON and text whenever the decoder accepts them too', () => {
     const random = prng(10);
     const view = new SaStateView();

@@ -58,7 +58,8 @@ describe('netlink framing', () => {
 
 describe('acks and extended acks', () => {
   it('decodes a capped error ack with extack text and offset (as 6.18 sends for a short XFRMA_MARK)', () => {
-    // error -34 (ERANGE), echoed header, then MSG "Attribute failed policy validation" and OFFS 64.
+    // error -34 (ERANGE), echoed header, then MSG "Attribute failed policy validation" and OFFS 64
+    // (docs/kernel/netlink.md#acks-and-extended-acks; net/netlink/af_netlink.c: netlink_ack()).
     const text = Buffer.from('Attribute failed policy validation\0');
     const msgAttr = encodeAttribute(1, text);
     const offsAttr = encodeAttribute(2, hex('40000000'));

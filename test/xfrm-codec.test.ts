@@ -23,7 +23,8 @@ import { NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP } from '../src/netlink/constants.j
 
 import { fromHex as hex } from './support/bytes.js';
 
-// docs/kernel/structs.md, worked example: GETAE for 10.0.0.9, SPI 0x9000, ESP, flags RTHR|ETHR, seq 0x1092, mark {5, 0xff}.
+// docs/kernel/structs.md#worked-example (net/xfrm/xfrm_user.c: xfrm_get_ae(), build_aevent()):
+// GETAE for 10.0.0.9, SPI 0x9000, ESP, flags RTHR|ETHR, seq 0x1092, mark {5, 0xff}.
 const GOLDEN_GETAE = hex(`
   4c000000 1f000100 92100000 00000000
   0a000009 00000000 00000000 00000000
@@ -53,7 +54,7 @@ function encodeRequest(request: ReturnType<typeof encodeGetAe>, seq: number, ext
 }
 
 describe('GETAE and NEWAE encoding', () => {
-  it('encodes GETAE byte for byte as the documented worked example', () => {
+  it('encodes GETAE byte for byte as the worked example in docs/kernel/structs.md', () => {
     assert.deepEqual(encodeRequest(encodeGetAe(key), 0x1092, 0), GOLDEN_GETAE);
   });
 
@@ -98,7 +99,7 @@ describe('GETAE and NEWAE encoding', () => {
 });
 
 describe('NEWAE decoding', () => {
-  it('decodes the documented GETAE reply exactly', () => {
+  it('decodes the worked example GETAE reply exactly', () => {
     const [message] = parseMessages(GOLDEN_REPLY);
     const ae = decodeAeMessage(message!);
     assert.equal(formatAddress(ae.id.saId.daddr, ae.id.saId.family), '10.0.0.9');

@@ -3,6 +3,7 @@
 // `get`; and a synchronous write reports a closed pipe at once, where it can be handled.
 import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
+import { oneLine } from './user-text.js';
 
 const STDOUT = 1;
 const STDERR = 2;
@@ -41,9 +42,12 @@ export function writeErr(text: string): void {
   }
 }
 
-/** Diagnostic lines: the first prefixed with `xaev: ` (and e.g. FILE:LINE in a batch). */
+/**
+ * Diagnostic lines: the first prefixed with `xaev: ` (and e.g. FILE:LINE in a batch). Each is
+ * made one bounded line, whatever user input reached it.
+ */
 export function report(lines: string[], prefix = ''): void {
-  writeErr(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
+  writeErr(lines.map((line, i) => `${oneLine(i === 0 ? `xaev: ${prefix}${line}` : line)}\n`).join(''));
 }
 
 export function stdoutIsTerminal(): boolean {

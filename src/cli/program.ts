@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { registerBatch } from './commands/batch.js';
+import { registerBatch, type RunLine } from './commands/batch.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDefaults } from './commands/defaults.js';
 import { registerGet } from './commands/get.js';
@@ -30,8 +30,6 @@ export function globalsFrom(flags: GlobalFlags, defaults?: GlobalOptions): Globa
     color: flags.color !== false && defaults?.color !== false,
   };
 }
-
-export type RunLine = (argv: string[], prefix: string, defaults: GlobalOptions) => Promise<number>;
 
 /** Commander's error lines are replaced by ours; help it prints on error still goes to stderr. */
 const QUIET_ERRORS = { writeOut, writeErr, outputError: () => undefined };

@@ -2,7 +2,7 @@
 // shape is the stable contract documented in the README.
 import type { AeMessage } from '../xfrm/aevent.js';
 import { familyName, formatAddress } from '../xfrm/address.js';
-import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
+import { aeventCause, type AeventCause } from '../xfrm/events.js';
 import { timerMsFromThreshold } from '../xfrm/timer-units.js';
 import type { LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
 import { jsonU64, type JsonU64 } from './json.js';
@@ -29,7 +29,7 @@ export interface GetRecord extends SaRecord {
   thresholds: { replay: number | null; timerMs: number | null };
 }
 
-export type EventName = 'replay' | 'timer' | 'update' | 'unknown';
+export type EventName = AeventCause;
 
 export interface EventRecord extends SaRecord {
   event: EventName;
@@ -96,15 +96,8 @@ export function getRecord(ae: AeMessage): GetRecord {
   return record;
 }
 
-export function eventName(flags: number): EventName {
-  if (flags & XFRM_AE_CR) return 'replay';
-  if (flags & XFRM_AE_CE) return 'timer';
-  if (flags & XFRM_AE_CU) return 'update';
-  return 'unknown';
-}
-
 export function eventRecord(ae: AeMessage, timestamp?: string): EventRecord {
-  const record: EventRecord = { event: eventName(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
+  const record: EventRecord = { event: aeventCause(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
   if (timestamp !== undefined) record.timestamp = timestamp;
   return record;
 }

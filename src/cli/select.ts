@@ -1,6 +1,7 @@
 // Selecting SAs from the command line: an SPI plus optional narrowing options, resolved by
-// one GETAE when they name the destination, otherwise through a GETSA dump
-// (docs/kernel/sa-lookup.md, docs/kernel/getae.md).
+// the kernel's own lookup (GETSA) when they name the destination, otherwise through a GETSA
+// dump; several SAs can share an SPI, so ambiguity is an error naming the option that tells
+// them apart (docs/kernel/sa-lookup.md#matching-by-spi; net/xfrm/xfrm_user.c: xfrm_dump_sa()).
 import type { Command } from 'commander';
 import { formatAddress } from '../xfrm/address.js';
 import type { CliContext } from './context.js';

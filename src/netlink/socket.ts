@@ -1,9 +1,10 @@
 import { parseAck } from './ack.js';
 import { readS32 } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
-import { DecodeError, NetlinkError, NetlinkTimeoutError } from './errors.js';
+import { readSocketDrops } from './drops.js';
+import { callNative, isOverrun, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
 import { encodedLength, encodeMessageInto, parseMessages, type NetlinkMessage } from './message.js';
-import { loadAddon, type NativeNetlinkSocket } from './native.js';
+import { loadAddon, type NativeConstants, type NativeNetlinkSocket } from './native.js';
 
 /** How a request ends (netlink has no generic "this is the last reply" marker). */
 export type Completion =
@@ -25,6 +26,20 @@ export interface Request {
 
 export type RequestResult = { replies: NetlinkMessage[] } | { error: NetlinkError };
 
+export interface ListenHandlers {
+  /** Datagrams in arrival order, as received (split them with splitMessages). */
+  onDatagrams: (datagrams: Buffer[]) => void;
+  /**
+   * A datagram longer than the read buffer: `kept` holds its first bytes (already cut, not in
+   * onDatagrams), `fullBytes` its real size. Delivered in arrival order with the others.
+   */
+  onTruncated: (kept: Buffer, fullBytes: number) => void;
+  /** The kernel dropped messages: how many since the last report, undefined if unknown. */
+  onOverrun: (dropped: number | undefined) => void;
+  /** Receiving failed for another reason and has stopped. */
+  onError: (error: Error) => void;
+}
+
 export interface OpenOptions {
   /** Receive buffer size in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
   receiveBufferBytes?: number;
@@ -40,15 +55,24 @@ const DEFAULT_TIMEOUT_MS = 5000;
  */
 const PIPELINE_CHUNK = 128;
 export const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+/** receiveQueued() reads at most this many batches (of up to 1024 datagrams), so a flood cannot keep it. */
+const QUEUED_ROUNDS = 64;
 
-/** Enter a named network namespace (/run/netns/NAME, like `ip -n`) for the rest of the process. */
+/** Enter a named network namespace (/run/netns/NAME, like `ip -n`): this thread, until the next. */
 export function enterNetworkNamespace(name: string): void {
-  loadAddon().enterNetns(`/run/netns/${name}`);
+  enterNetworkNamespaceFile(`/run/netns/${name}`);
+}
+
+/** Enter the network namespace of a namespace file, e.g. /proc/self/fd/N for one held open. */
+export function enterNetworkNamespaceFile(path: string): void {
+  const addon = loadAddon();
+  callNative(() => addon.enterNetns(path));
 }
 
 /**
  * A netlink socket with request/reply matching. Replies are matched by sequence number,
- * never by pid: XFRM GETAE echoes the request's pid, not the socket's (reference §4.3).
+ * never by pid: XFRM GETAE echoes the request's header pid, not the socket's port id
+ * (docs/kernel/netlink.md; net/xfrm/xfrm_user.c: xfrm_get_ae()).
  * Messages with another sequence number (multicast notifications) are skipped.
  */
 export class NetlinkSocket {
@@ -56,6 +80,8 @@ export class NetlinkSocket {
   private readonly native: NativeNetlinkSocket;
   private readonly timeoutMs: number;
   private nextSeq: number;
+  /** The socket's drop counter when losses were last reported: a new socket's starts at 0. */
+  private dropsReported = 0;
 
   private constructor(protocol: number, native: NativeNetlinkSocket, timeoutMs: number) {
     this.protocol = protocol;
@@ -66,10 +92,33 @@ export class NetlinkSocket {
   }
 
   static open(protocol: number, options: OpenOptions = {}): NetlinkSocket {
-    const native = new (loadAddon().NetlinkSocket)(protocol);
+    const addon = loadAddon();
+    const native = callNative(() => new addon.NetlinkSocket(protocol));
     const socket = new NetlinkSocket(protocol, native, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    if (options.receiveBufferBytes !== undefined) native.setReceiveBufferSize(options.receiveBufferBytes);
+    try {
+      // Extended acks explain EINVAL; capped acks keep the ack of a big request small. Both
+      // are niceties that old kernels lack (ENOPROTOOPT), never a reason to fail.
+      for (const option of [addon.constants.NETLINK_EXT_ACK, addon.constants.NETLINK_CAP_ACK]) {
+        socket.setOptionIfKnown(addon.constants.SOL_NETLINK, option, 1);
+      }
+      if (options.receiveBufferBytes !== undefined) socket.setReceiveBufferBytes(options.receiveBufferBytes);
+    } catch (error) {
+      native.close();
+      throw error;
+    }
     return socket;
+  }
+
+  private get constants(): NativeConstants {
+    return loadAddon().constants;
+  }
+
+  private setOptionIfKnown(level: number, option: number, value: number): void {
+    try {
+      callNative(() => this.native.setSockOptInt(level, option, value));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOPROTOOPT') throw error;
+    }
   }
 
   get portId(): number {
@@ -77,11 +126,23 @@ export class NetlinkSocket {
   }
 
   get receiveBufferBytes(): number {
-    return this.native.getReceiveBufferSize();
+    const { SOL_SOCKET, SO_RCVBUF } = this.constants;
+    return callNative(() => this.native.getSockOptInt(SOL_SOCKET, SO_RCVBUF));
   }
 
+  /**
+   * SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; without it, the capped
+   * SO_RCVBUF is the best there is. Returns what the kernel granted (it doubles the request).
+   */
   setReceiveBufferBytes(bytes: number): number {
-    return this.native.setReceiveBufferSize(bytes);
+    const { SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE } = this.constants;
+    try {
+      callNative(() => this.native.setSockOptInt(SOL_SOCKET, SO_RCVBUFFORCE, bytes));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+      callNative(() => this.native.setSockOptInt(SOL_SOCKET, SO_RCVBUF, bytes));
+    }
+    return this.receiveBufferBytes;
   }
 
   private takeSeq(): number {
@@ -112,9 +173,7 @@ export class NetlinkSocket {
    */
   requestMany(requests: Request[]): RequestResult[] {
     const results: RequestResult[] = new Array(requests.length);
-    if (requests.length > 1 && this.native.getReceiveBufferSize() < PIPELINE_RCVBUF) {
-      this.native.setReceiveBufferSize(PIPELINE_RCVBUF);
-    }
+    if (requests.length > 1 && this.receiveBufferBytes < PIPELINE_RCVBUF) this.setReceiveBufferBytes(PIPELINE_RCVBUF);
     for (let start = 0; start < requests.length; start += PIPELINE_CHUNK) {
       const end = Math.min(start + PIPELINE_CHUNK, requests.length);
       const pending = new Map<number, { index: number; request: Request; replies: NetlinkMessage[] }>();
@@ -128,7 +187,7 @@ export class NetlinkSocket {
         pending.set(seq, { index: i, request, replies: [] });
         offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: 0 }, request.parts);
       }
-      this.native.send(datagram);
+      callNative(() => this.native.send(datagram));
       while (pending.size > 0) {
         for (const datagram of this.receiveDatagrams()) {
           for (const message of parseMessages(datagram)) {
@@ -150,7 +209,7 @@ export class NetlinkSocket {
     try {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
-      throw overflowAsTimeout(error);
+      throw replyLoss(error);
     }
     if (datagrams.length === 0) {
       throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
@@ -171,7 +230,7 @@ export class NetlinkSocket {
 
   /** Send one datagram of requests encoded by the caller. */
   sendRaw(datagram: Uint8Array): void {
-    this.native.send(datagram);
+    callNative(() => this.native.send(datagram));
   }
 
   /**
@@ -183,58 +242,108 @@ export class NetlinkSocket {
     try {
       used = this.native.receiveInto(buffer, this.timeoutMs);
     } catch (error) {
-      throw overflowAsTimeout(error);
+      throw replyLoss(error);
     }
     if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
     return used;
   }
 
   joinGroup(group: number): void {
-    this.native.addMembership(group);
-  }
-
-  leaveGroup(group: number): void {
-    this.native.dropMembership(group);
+    const { SOL_NETLINK, NETLINK_ADD_MEMBERSHIP } = this.constants;
+    callNative(() => this.native.setSockOptInt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group));
   }
 
   /**
-   * Receive asynchronously on the event loop. Every wake-up hands over all queued messages
-   * at once. A datagram that does not parse is reported through onDecodeError and skipped.
+   * Receive asynchronously on the event loop: every wake-up hands over all queued datagrams
+   * at once, unsplit. Losses are reported as they are detected (docs/kernel/netlink.md):
+   * an overrun with the number of messages the kernel dropped since the last report.
+   * Calling listen() again after stopListening() resumes without a new baseline.
    */
-  listen(handlers: {
-    onMessages: (messages: NetlinkMessage[]) => void;
-    onOverrun: () => void;
-    onDecodeError: (error: DecodeError) => void;
-  }): void {
-    this.native.startReceiving(
-      (datagrams) => {
-        const messages: NetlinkMessage[] = [];
-        for (const datagram of datagrams) {
-          try {
-            for (const message of parseMessages(datagram)) messages.push(message);
-          } catch (error) {
-            if (error instanceof DecodeError) handlers.onDecodeError(error);
-            else throw error;
-          }
-        }
-        if (messages.length > 0) handlers.onMessages(messages);
-      },
-      () => handlers.onOverrun(),
+  listen(handlers: ListenHandlers): void {
+    callNative(() =>
+      this.native.startReceiving(
+        (datagrams, fullSizes) => {
+          if (fullSizes) deliverCut(datagrams, fullSizes, handlers);
+          else handlers.onDatagrams(datagrams);
+        },
+        (errno) => {
+          // The drop counter is read now, before the addon polls again: the report covers
+          // every drop up to the moment the overrun was seen.
+          if (isOverrun(errno)) return handlers.onOverrun(this.takeUnreportedDrops());
+          this.native.stopReceiving();
+          handlers.onError(syscallError('recv', errno));
+        },
+      ),
     );
   }
 
+  /**
+   * The datagrams queued right now, without waiting: what a listener that stops still owes its
+   * consumer. Bounded by the receive buffer; an overrun here is left to takeUnreportedDrops().
+   */
+  receiveQueued(): Buffer[] {
+    const queued: Buffer[] = [];
+    for (let round = 0; round < QUEUED_ROUNDS; round++) {
+      let datagrams: Buffer[];
+      try {
+        datagrams = this.native.receiveAll(0);
+      } catch (error) {
+        if (isOverrun((error as NodeJS.ErrnoException).errno)) continue;
+        throw withErrnoCode(error);
+      }
+      if (datagrams.length === 0) break;
+      queued.push(...datagrams);
+    }
+    return queued;
+  }
+
+  /** Stop receiving; what arrives meanwhile queues in the socket (and overflows it). */
   stopListening(): void {
-    this.native.stopReceiving();
+    callNative(() => this.native.stopReceiving());
+  }
+
+  /**
+   * Messages the kernel dropped since the last report, read from /proc/net/netlink, and
+   * counted as reported from now on. The kernel raises ENOBUFS once per congestion episode
+   * (net/netlink/af_netlink.c: netlink_overrun()) but keeps counting drops until the queue
+   * drains, so drops after the last report show up only here: call it once more at the end.
+   * undefined when the counter cannot be read.
+   */
+  takeUnreportedDrops(): number | undefined {
+    const drops = readSocketDrops(this.protocol, this.portId);
+    if (drops === undefined) return undefined;
+    const fresh = drops - this.dropsReported;
+    this.dropsReported = drops;
+    return fresh;
   }
 
   close(): void {
-    this.native.close();
+    callNative(() => this.native.close());
   }
 }
 
-function overflowAsTimeout(error: unknown): unknown {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOBUFS') return error;
-  return new NetlinkTimeoutError('the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once');
+/** An overrun while waiting for replies means replies were dropped; other errors keep their errno code. */
+function replyLoss(error: unknown): unknown {
+  if (isOverrun((error as NodeJS.ErrnoException).errno)) {
+    return new NetlinkOverrunError('the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once');
+  }
+  return withErrnoCode(error);
+}
+
+/** Hand a batch with cut datagrams over in order: whole ones as runs, each cut one alone. */
+function deliverCut(datagrams: Buffer[], fullSizes: number[], handlers: ListenHandlers): void {
+  let run: Buffer[] = [];
+  datagrams.forEach((datagram, i) => {
+    const fullBytes = fullSizes[i] ?? datagram.length;
+    if (fullBytes === datagram.length) {
+      run.push(datagram);
+      return;
+    }
+    if (run.length > 0) handlers.onDatagrams(run);
+    run = [];
+    handlers.onTruncated(datagram, fullBytes);
+  });
+  if (run.length > 0) handlers.onDatagrams(run);
 }
 
 /** Apply one matching message to a request; returns its result once the request is complete. */

@@ -15,7 +15,18 @@ import {
   type SaKey,
 } from './aevent.js';
 import { NETLINK_XFRM } from './constants.js';
-import { encodeSaDump, entryOf, matchesFilter, namedKeys, viewDumpEntry, viewMatchesFilter, type SaEntry, type SaFilter } from './sa-dump.js';
+import {
+  decodeSaEntry,
+  encodeGetSa,
+  encodeSaDump,
+  entryOf,
+  matchesFilter,
+  namedKeys,
+  viewDumpEntry,
+  viewMatchesFilter,
+  type SaEntry,
+  type SaFilter,
+} from './sa-dump.js';
 import { SaStateView } from './sa-view.js';
 
 const ESRCH = 3;
@@ -26,7 +37,7 @@ export type SaVisitor = (view: SaStateView) => void;
 
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
-  readonly socket: NetlinkSocket;
+  private readonly socket: NetlinkSocket;
   /** `list` dumps on a second socket while it pipelines GETAE on the first. */
   private dumpSocket: NetlinkSocket | undefined;
 
@@ -61,8 +72,9 @@ export class XfrmClient {
 
   /**
    * Visit the GETAE answer of every SA that matches the filter, in dump order, read in place.
-   * The kernel has no aevent dump and SA dumps carry no thresholds: after each dump batch one
-   * GETAE per SA goes out, encoded straight from the dump bytes and pipelined. SAs deleted
+   * The kernel has no aevent dump and SA dumps carry no thresholds (docs/kernel/sa-lookup.md#reply-stream;
+   * net/xfrm/xfrm_user.c: copy_to_user_state_extra(), build_aevent()): after each dump batch
+   * one GETAE per SA goes out, encoded straight from the dump bytes and pipelined. SAs deleted
    * since the dump (ESRCH) are skipped.
    */
   forEachAeState(filter: SaFilter, visit: SaVisitor): void {
@@ -90,26 +102,24 @@ export class XfrmClient {
   }
 
   /**
-   * The SAs a filter names by SPI and destination, found with one GETAE per protocol in one
+   * The SAs a filter names by SPI and destination, found with one GETSA per protocol in one
    * datagram instead of a dump: the kernel's own lookup, at the same cost at any table size
-   * (docs/kernel/getae.md). undefined when that cannot settle it and the dump must: the kernel
-   * found none (ESRCH everywhere), or found one the filter does not mean (its lookup ignores
-   * saddr and matches marks by mask). Each entry carries its GETAE answer as `state`.
+   * (docs/kernel/sa-lookup.md). undefined when that cannot settle it and the dump must: the
+   * kernel found none (ESRCH everywhere), or found one the filter does not mean (its lookup
+   * ignores saddr and matches marks by mask).
    */
   getNamedSas(filter: SaFilter): SaEntry[] | undefined {
     const keys = namedKeys(filter);
     if (keys.length === 0) return undefined;
     const found: SaEntry[] = [];
-    for (const result of this.socket.requestMany(keys.map(encodeGetAe))) {
+    for (const result of this.socket.requestMany(keys.map(encodeGetSa))) {
       if ('error' in result) {
         if (result.error.errno === ESRCH) continue;
         throw result.error;
       }
       const reply = result.replies[0];
       if (!reply) continue;
-      const state = decodeAeMessage(reply);
-      const { saId, saddr, reqid } = state.id;
-      const entry: SaEntry = { info: { saId, saddr, reqid }, mark: state.mark, ifId: state.ifId, state };
+      const entry = decodeSaEntry(reply);
       if (!matchesFilter(entry, filter)) return undefined;
       found.push(entry);
     }

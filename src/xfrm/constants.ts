@@ -4,14 +4,22 @@
 export const NETLINK_XFRM = 6;
 
 export const XFRM_MSG_NEWSA = 16;
+export const XFRM_MSG_DELSA = 17;
 export const XFRM_MSG_GETSA = 18;
+export const XFRM_MSG_EXPIRE = 24;
+export const XFRM_MSG_UPDSA = 26;
 /** GETAE replies, events and the NEWAE request all use this type (docs/kernel/getae.md). */
 export const XFRM_MSG_NEWAE = 30;
 export const XFRM_MSG_GETAE = 31;
 export const XFRM_MSG_MAPPING = 38;
 
+/** Multicast groups (enum xfrm_nlgroups). EXPIRE carries XFRM_MSG_EXPIRE; SA carries NEWSA/UPDSA/DELSA. */
+export const XFRMNLGRP_EXPIRE = 2;
+export const XFRMNLGRP_SA = 3;
 export const XFRMNLGRP_AEVENTS = 5;
 
+/** In a DELSA notification: the deleted SA's xfrm_usersa_info. */
+export const XFRMA_SA = 6;
 export const XFRMA_LTIME_VAL = 9;
 export const XFRMA_REPLAY_VAL = 10;
 export const XFRMA_REPLAY_THRESH = 11;
@@ -41,8 +49,11 @@ export const XFRM_AE_CE = 32;
 /** Event cause: a userspace NEWAE. */
 export const XFRM_AE_CU = 64;
 
+export const AF_BRIDGE = 7;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
+export const AF_PACKET = 17;
+export const AF_MPLS = 28;
 
 export const IPPROTO_ESP = 50;
 export const IPPROTO_AH = 51;
@@ -53,3 +64,5 @@ export const IPPROTO_COMP = 108;
  * include/uapi/linux/xfrm.h, net/xfrm/xfrm_user.c: verify_replay()).
  */
 export const REPLAY_ESN_MAX_BMP_LEN = 128;
+
+export const XFRM_STATE_ESN = 128;

@@ -1,29 +1,23 @@
 // Finding SAs by SPI: the kernel has no lookup by SPI alone, so dump the SAD with GETSA and
 // filter here (docs/kernel/sa-lookup.md; net/xfrm/xfrm_user.c: xfrm_dump_sa()). The filter
 // reads each dump entry in place (SaStateView); only the SAs that match become objects.
-import { encodeU8Attribute } from '../netlink/attributes.js';
+import { encodeAttribute, encodeU8Attribute } from '../netlink/attributes.js';
 import { DecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
 import { addressesEqual, type ParsedAddress } from './address.js';
 import type { AeMessage, SaKey } from './aevent.js';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XFRM_MSG_GETSA, XFRM_MSG_NEWSA, XFRMA_PROTO } from './constants.js';
+import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XFRM_MSG_GETSA, XFRM_MSG_NEWSA, XFRMA_MARK, XFRMA_PROTO } from './constants.js';
+import { matchesSaIdAt, type SaIdFilter } from './sa-filter.js';
 import { SaStateView } from './sa-view.js';
-import { ADDRESS_BYTES } from './struct-table.js';
-import type { Mark, SaId } from './structs.js';
+import { ADDRESS_BYTES, encodeStruct, USERSA_ID } from './struct-table.js';
+import { encodeMark, type Mark, type SaId, type UsersaInfo } from './structs.js';
 
-/** An SA as a lookup found it: what names it, and what tells it apart from its neighbours. */
+/** An SA as a lookup found it (a GETSA answer or dump entry): what names it, and what tells it apart. */
 export interface SaEntry {
-  info: {
-    /** daddr, SPI and proto, and the SA's own family. */
-    saId: SaId;
-    saddr: Buffer;
-    reqid: number;
-  };
+  info: UsersaInfo;
   mark: Mark | undefined;
   ifId: number | undefined;
-  /** The SA's aevent state, when the lookup already read it with GETAE. */
-  state?: AeMessage | undefined;
 }
 
 /**
@@ -62,6 +56,9 @@ export function entryOf(view: SaStateView, copy: boolean): SaEntry {
       saId: { daddr: address(view.daddrAt), spi: view.spi, family: view.family, proto: view.proto },
       saddr: address(view.saddrAt),
       reqid: view.reqid,
+      mode: view.mode,
+      replayWindow: view.legacyWindow,
+      flags: view.stateFlags,
     },
     mark: view.markAt < 0 ? undefined : { value: view.markValue, mask: view.markMask },
     ifId: view.ifIdAt < 0 ? undefined : view.ifId,
@@ -88,10 +85,7 @@ export function decodeSaEntry(message: NetlinkMessage): SaEntry {
   return entryOf(viewDumpEntry(new SaStateView(), message.type, message.payload, 0, message.payload.length), false);
 }
 
-export interface SaFilter {
-  spi?: number | undefined;
-  proto?: number | undefined;
-  dst?: ParsedAddress | undefined;
+export interface SaFilter extends SaIdFilter {
   src?: ParsedAddress | undefined;
   /** Mark value, and mask when given. An unmarked SA has mark 0/0. */
   mark?: { value: number; mask?: number | undefined } | undefined;
@@ -100,7 +94,7 @@ export interface SaFilter {
 /** The one filter, on an SA's fields wherever they are (an object, or bytes in place). */
 function matches(
   filter: SaFilter,
-  sa: { spi: number; proto: number; family: number },
+  id: Omit<SaId, 'daddr'>,
   daddr: Buffer,
   daddrAt: number,
   saddr: Buffer,
@@ -108,11 +102,9 @@ function matches(
   markValue: number,
   markMask: number,
 ): boolean {
-  if (!isReachableSpi(sa.spi)) return false;
-  if (filter.spi !== undefined && sa.spi !== filter.spi) return false;
-  if (filter.proto !== undefined && sa.proto !== filter.proto) return false;
-  if (filter.dst && (filter.dst.family !== sa.family || !addressesEqual(filter.dst.bytes, daddr, sa.family, daddrAt))) return false;
-  if (filter.src && (filter.src.family !== sa.family || !addressesEqual(filter.src.bytes, saddr, sa.family, saddrAt))) return false;
+  if (!isReachableSpi(id.spi)) return false;
+  if (!matchesSaIdAt(filter, id, daddr, daddrAt)) return false;
+  if (filter.src && (filter.src.family !== id.family || !addressesEqual(filter.src.bytes, saddr, id.family, saddrAt))) return false;
   if (filter.mark) {
     if (markValue !== filter.mark.value) return false;
     if (filter.mark.mask !== undefined && markMask !== filter.mark.mask) return false;
@@ -133,6 +125,17 @@ export function viewMatchesFilter(view: SaStateView, filter: SaFilter): boolean 
 /** The GETAE/NEWAE key for a dumped SA: its sa_id and its own mark (docs/kernel/getae.md). */
 export function keyOf(entry: SaEntry): SaKey {
   return { saId: entry.info.saId, mark: entry.mark };
+}
+
+/**
+ * GETSA for one SA: the kernel's own lookup by daddr, SPI, proto and family, with the mark
+ * matched by mask as for GETAE (docs/kernel/sa-lookup.md; net/xfrm/xfrm_user.c: xfrm_get_sa(),
+ * xfrm_user_state_lookup()). Answered by one NEWSA message, laid out like a dump entry.
+ */
+export function encodeGetSa(key: SaKey): Request {
+  const parts = [encodeStruct(USERSA_ID, key.saId)];
+  if (key.mark) parts.push(encodeAttribute(XFRMA_MARK, encodeMark(key.mark)));
+  return { type: XFRM_MSG_GETSA, parts, completion: 'reply' };
 }
 
 /** A mark mask that keeps every bit of the value. */

@@ -49,6 +49,9 @@ const SA = {
   saddr: fieldOffset(USERSA_INFO, 'saddr'),
   curlft: fieldOffset(USERSA_INFO, 'curlft'),
   reqid: fieldOffset(USERSA_INFO, 'reqid'),
+  mode: fieldOffset(USERSA_INFO, 'mode'),
+  replayWindow: fieldOffset(USERSA_INFO, 'replayWindow'),
+  flags: fieldOffset(USERSA_INFO, 'flags'),
   // The SA's own family: xfrm_id has none, and the selector's may differ (docs/kernel/structs.md).
   family: fieldOffset(USERSA_INFO, 'family'),
 };
@@ -93,6 +96,10 @@ export class SaStateView {
   esn = false;
   replayThresholdAt = -1;
   timerThresholdAt = -1;
+  /** Dump entries only (xfrm_usersa_info): mode, the legacy replay_window, the XFRM_STATE_* flags. */
+  mode = 0;
+  legacyWindow = 0;
+  stateFlags = 0;
   private readonly index = new Int32Array(INDEXED_TYPES);
 
   /** A GETAE reply or an aevent: the XFRM_MSG_NEWAE payload buf[start, end). */
@@ -115,6 +122,9 @@ export class SaStateView {
     this.point(buf, start, end, SA, USERSA_INFO.size);
     // The dump reports the counters inside xfrm_usersa_info, not as XFRMA_LTIME_VAL.
     this.lifetimeAt = start + SA.curlft;
+    this.mode = buf[start + SA.mode]!;
+    this.legacyWindow = buf[start + SA.replayWindow]!;
+    this.stateFlags = buf[start + SA.flags]!;
     this.replayThresholdAt = -1;
     this.timerThresholdAt = -1;
     return this;

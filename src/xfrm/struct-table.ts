@@ -139,7 +139,7 @@ export const XFRM_ID = defineStruct('xfrm_id', 24, {
 
 /**
  * struct xfrm_usersa_info: the body of each GETSA dump message. Left out: sel (@0, whose
- * family is the selector's, not the SA's), lft, stats, seq, mode, replay_window and flags.
+ * family is the selector's, not the SA's), lft, stats and seq.
  * The SA's own family is the field at 212.
  */
 export const USERSA_INFO = defineStruct('xfrm_usersa_info', 224, {
@@ -148,6 +148,15 @@ export const USERSA_INFO = defineStruct('xfrm_usersa_info', 224, {
   curlft: { offset: 160, struct: LIFETIME_CUR },
   reqid: { offset: 208, type: 'u32' },
   family: { offset: 212, type: 'u16' },
+  mode: { offset: 214, type: 'u8' },
+  replayWindow: { offset: 215, type: 'u8' },
+  flags: { offset: 216, type: 'u8' },
+});
+
+/** struct xfrm_user_expire: the body of XFRM_MSG_EXPIRE, a usersa_info then `hard`, padded to 8. */
+export const USER_EXPIRE = defineStruct('xfrm_user_expire', 232, {
+  state: { offset: 0, struct: USERSA_INFO },
+  hard: { offset: 224, type: 'u8' },
 });
 
 /** struct xfrm_user_mapping: the body of XFRM_MSG_MAPPING (a NAT-T port change). */

@@ -16,6 +16,7 @@ import {
   REPLAY_STATE_ESN,
   USER_MAPPING,
   USERSA_ID,
+  USERSA_INFO,
   type StructValue,
 } from './struct-table.js';
 import { readU32, writeU32 } from '../netlink/bytes.js';
@@ -45,6 +46,11 @@ export type Mark = StructValue<typeof MARK.fields>;
 
 /** struct xfrm_user_mapping: a NAT-T mapping change (XFRM_MSG_MAPPING). */
 export type UserMapping = StructValue<typeof USER_MAPPING.fields>;
+
+/** An xfrm_usersa_id at `offset` (DELSA bodies start with one). */
+export function decodeSaId(buf: Buffer, offset = 0): SaId {
+  return decodeStruct(USERSA_ID, buf, offset);
+}
 
 export function decodeAeventId(buf: Buffer): AeventId {
   return decodeStruct(AEVENT_ID, buf);
@@ -98,6 +104,24 @@ export function decodeMark(buf: Buffer): Mark {
 
 export function encodeMark(mark: Mark): Buffer {
   return encodeStruct(MARK, mark);
+}
+
+/** The parts of struct xfrm_usersa_info (GETSA dump body) that xaev uses. */
+export interface UsersaInfo {
+  /** id.daddr, id.spi, id.proto, and the SA's outer family (the field at 212, not the selector's). */
+  saId: SaId;
+  saddr: Buffer;
+  reqid: number;
+  mode: number;
+  /** Legacy window; 0 when an ESN attribute is in use. */
+  replayWindow: number;
+  flags: number;
+}
+
+export function decodeUsersaInfo(buf: Buffer): UsersaInfo {
+  const { id, saddr, reqid, family, mode, replayWindow, flags } = decodeStruct(USERSA_INFO, buf);
+  // xfrm_id has no family: the lookup key takes the SA's own (docs/kernel/structs.md).
+  return { saId: { daddr: id.daddr, spi: id.spi, family, proto: id.proto }, saddr, reqid, mode, replayWindow, flags };
 }
 
 export function decodeUserMapping(buf: Buffer): UserMapping {

@@ -17,6 +17,9 @@ export const READ_BACK_UNIT_MS = 100;
 /** Above this many jiffies GETAE's read-back, maxage * 10 in u32, wraps: a period that long could not be verified. */
 export const MAX_TIMER_JIFFIES = Math.floor(0xffffffff / 10);
 
+/** The highest HZ a Linux kernel is configured with: the bound for a period while HZ is unknown. */
+export const HIGHEST_KERNEL_HZ = 1000;
+
 /** A GETAE read-back (100 ms units) in milliseconds. */
 export function timerMsFromThreshold(threshold100ms: number): number {
   return threshold100ms * READ_BACK_UNIT_MS;

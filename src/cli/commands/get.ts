@@ -35,7 +35,7 @@ export function runGet(context: CliContext, spiText: string, options: GetOptions
   const filter = parseSelectors(spiText, options);
   const client = context.client();
   const entries = selectSas(context, filter, options, { all: options.all === true, offersAll: true });
-  const states = entries.map((entry) => entry.state ?? client.getAe(keyOf(entry)));
+  const states = entries.map((entry) => client.getAe(keyOf(entry)));
   if (context.globals.json) {
     const records = states.map(getRecord);
     context.print(`${toJson(options.all ? records : records[0])}\n`);
