@@ -49,6 +49,7 @@ const BAD_INPUTS: [string[], RegExp][] = [
   [['defaults', '--rthr', 'x'], /--rthr: "x" is not a number/],
   [['batch'], /missing required argument 'file'/],
   [['completion', 'fish'], /completion: "fish" is not bash or zsh/],
+  [['sync', 'receive', '--from', '-', '--mode', 'hot'], /--mode: "hot" is not live or cache/],
   [['frobnicate'], /unknown command 'frobnicate'/],
   [['--netns'], /option '-n, --netns <name>' argument missing/],
   [['-x', 'get', '1'], /unknown option '-x'/],
@@ -70,7 +71,7 @@ describe('usage errors exit 2 with a one-line message', () => {
   it('covers every command that xaev --help lists', () => {
     const help = runXaev(['--help']).stdout;
     const commands = [...help.slice(help.indexOf('Commands:'), help.indexOf('Examples:')).matchAll(/^ {2}([a-z]+)[| ]/gm)].map((m) => m[1]!);
-    assert.deepEqual(commands, ['get', 'set', 'monitor', 'list', 'defaults', 'batch', 'completion', 'help']);
+    assert.deepEqual(commands, ['get', 'set', 'monitor', 'list', 'defaults', 'sync', 'batch', 'completion', 'help']);
     const tested = new Set(BAD_INPUTS.map(([args]) => (args[0] === 'ls' ? 'list' : args[0])));
     assert.deepEqual(commands.filter((command) => command !== 'help' && !tested.has(command)), []);
   });

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerBatch, type RunLine } from './commands/batch.js';
 import { registerCompletion } from './commands/completion.js';
@@ -8,13 +6,13 @@ import { registerGet } from './commands/get.js';
 import { registerList } from './commands/list.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerSet } from './commands/set.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { registerSync } from './commands/sync.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
 import { writeErr, writeOut } from './output.js';
+import { VERSION } from './version.js';
 
-const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-export const VERSION = packageJson.version;
+export { VERSION };
 
 export interface GlobalFlags {
   netns?: string;
@@ -67,6 +65,7 @@ Exit status: 0 ok, 1 runtime or kernel error, 2 usage error.`,
   registerMonitor(program, context);
   registerList(program, context);
   registerDefaults(program, context);
+  registerSync(program, context);
   if (options.runLine) registerBatch(program, context, options.runLine);
   registerCompletion(program);
   for (const command of program.commands) command.exitOverride().configureOutput(QUIET_ERRORS);

@@ -1,35 +1,8 @@
-// Protocol names, in one table: the names xaev accepts (--proto) and prints (get, list, JSON
-// "proto"), and the names `ip xfrm monitor` prints, which come from the protocol database.
+// The names `ip xfrm monitor` prints, which come from the protocol database; xaev's own
+// protocol names live in one table in src/xfrm/protocols.ts.
 import { readFileSync } from 'node:fs';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP } from '../xfrm/constants.js';
 
-/** xaev's names for the XFRM protocols; `ipcomp` is accepted on input for comp. */
-const PROTOCOLS = [
-  { name: 'esp', number: IPPROTO_ESP, aliases: [] },
-  { name: 'ah', number: IPPROTO_AH, aliases: [] },
-  { name: 'comp', number: IPPROTO_COMP, aliases: ['ipcomp'] },
-] as const;
-
-export type ProtoName = (typeof PROTOCOLS)[number]['name'];
-
-/** The names for help texts and completion, in table order. */
-export const PROTO_NAMES: readonly ProtoName[] = PROTOCOLS.map((p) => p.name);
-
-/** The name xaev prints for a protocol number, or the number when it has none. */
-export function protoName(proto: number): ProtoName | number {
-  return PROTOCOLS.find((p) => p.number === proto)?.name ?? proto;
-}
-
-/** The protocol number for a name or alias (any case); undefined if it names none. */
-export function protoNumber(text: string): number | undefined {
-  const name = text.toLowerCase();
-  return PROTOCOLS.find((p) => p.name === name || (p.aliases as readonly string[]).includes(name))?.number;
-}
-
-/** "esp, ah or comp", for help texts. */
-export function protoNameChoice(): string {
-  return `${PROTO_NAMES.slice(0, -1).join(', ')} or ${PROTO_NAMES.at(-1)}`;
-}
+export { PROTO_NAMES, protoName, protoNameChoice, protoNumber, type ProtoName } from '../xfrm/protocols.js';
 
 let names: Map<number, string> | undefined;
 

@@ -22,6 +22,11 @@ export interface Request {
   /** Fixed header and attributes, already encoded and 4-aligned. */
   parts: Buffer[];
   completion: Completion;
+  /**
+   * nlmsg_pid to put in the header, 0 by default. Some kernel notifications echo it (XFRM
+   * NEWAE's CU event, docs/kernel/newae.md), which lets a listener recognise its own writes.
+   */
+  pid?: number;
 }
 
 export type RequestResult = { replies: NetlinkMessage[] } | { error: NetlinkError };
@@ -185,7 +190,7 @@ export class NetlinkSocket {
         const request = requests[i]!;
         const seq = this.takeSeq();
         pending.set(seq, { index: i, request, replies: [] });
-        offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: 0 }, request.parts);
+        offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: request.pid ?? 0 }, request.parts);
       }
       callNative(() => this.native.send(datagram));
       while (pending.size > 0) {

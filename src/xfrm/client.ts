@@ -141,6 +141,15 @@ export class XfrmClient {
     this.socket.request(encodeNewAe(key, update));
   }
 
+  /**
+   * NEWAE for many SAs, pipelined; each result is undefined (acked) or the kernel's refusal.
+   * `pid` goes in every request's header and comes back in the CU events they cause.
+   */
+  newAeMany(writes: { key: SaKey; update: AeUpdate }[], pid = 0): (NetlinkError | undefined)[] {
+    const requests = writes.map(({ key, update }) => ({ ...encodeNewAe(key, update), pid }));
+    return this.socket.requestMany(requests).map((result) => ('error' in result ? result.error : undefined));
+  }
+
   close(): void {
     this.dumpSocket?.close();
     this.socket.close();
