@@ -132,6 +132,15 @@ export class XfrmClient {
     return decodeAeMessage(reply);
   }
 
+  /** GETAE for many SAs, pipelined; an SA that vanished meanwhile yields its NetlinkError (ESRCH). */
+  getAeMany(keys: SaKey[]): (AeMessage | NetlinkError)[] {
+    return this.socket.requestMany(keys.map(encodeGetAe)).map((result) => {
+      if ('error' in result) return result.error;
+      const reply = result.replies[0];
+      return reply ? decodeAeMessage(reply) : new NetlinkError(ESRCH);
+    });
+  }
+
   /**
    * NEWAE and wait for the ack. A subscribed socket sees its own CU event (same seq) before
    * the ack (docs/kernel/newae.md; net/xfrm/xfrm_user.c: xfrm_new_ae()); the request collects
