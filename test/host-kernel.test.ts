@@ -327,6 +327,24 @@ describe('host kernel: list, batch, defaults, completion', { skip }, () => {
     assert.match(text.stdout, /^src 192\.0\.2\.1 dst 192\.0\.2\.4\n\tproto esp spi 0x00001002 reqid 3\n/);
   });
 
+  it('list --counters-only prints the records of list without their thresholds, from the dump alone', () => {
+    const full = JSON.parse(runXaev(['-n', ns.name, '-j', 'list']).stdout) as Record<string, unknown>[];
+    const counters = runXaev(['-n', ns.name, '-j', 'list', '--counters-only']);
+    assert.equal(counters.status, 0, counters.stderr);
+    assert.deepEqual(JSON.parse(counters.stdout), full.map(({ thresholds: _, ...rest }) => rest));
+    const text = runXaev(['-n', ns.name, 'list', '--counters-only', '--spi', '0x1002']);
+    const lines = text.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 5), [
+      'src 192.0.2.1 dst 192.0.2.4',
+      '\tproto esp spi 0x00001002 reqid 3',
+      '\tanti-replay context: seq 0x0, oseq 0x0, bitmap 0x00000000',
+      '\tlifetime current:',
+      '\t  0(bytes), 0(packets)',
+    ]);
+    assert.match(lines[5]!, /^\t {2}add \d{4}-\d\d-\d\d \d\d:\d\d:\d\d use -$/);
+    assert.deepEqual(lines.slice(6), ['']);
+  });
+
   it('batch runs lines on one socket, skips comments, and stops at the first failure with FILE:LINE', () => {
     const script = '# sync\nget 0x1000\n\n-j get 0x1001   # one JSON line\nget 0x9999\nget 0x1002\n';
     const stopped = runXaev(['-n', ns.name, 'batch', '-'], { input: script });

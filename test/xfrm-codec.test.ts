@@ -176,10 +176,12 @@ describe('SA dump entries', () => {
     const message = encodeMessage({ type: 16, flags: 2, seq: 1, pid: 1 }, info, hex('0c001500 05000000 ff000000'), hex('08001f00 09000000'));
     const entry = decodeSaEntry(parseMessages(message)[0]!);
     assert.deepEqual(
-      [entry.info.saId.spi, entry.info.saId.proto, entry.info.saId.family, entry.info.reqid, entry.info.replayWindow, entry.ifId],
-      [0x9000, 50, 2, 77, 32, 9],
+      [entry.info.saId.spi, entry.info.saId.proto, entry.info.saId.family, entry.info.reqid, entry.ifId],
+      [0x9000, 50, 2, 77, 9],
     );
     assert.deepEqual(entry.mark, { value: 5, mask: 0xff });
+    assert.equal(formatAddress(entry.info.saddr, 2), '10.0.0.1');
+    assert.equal(formatAddress(entry.info.saId.daddr, 2), '10.0.0.9');
   });
 });
 

@@ -9,8 +9,8 @@ const STDOUT = 1;
 const STDERR = 2;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-function writeAll(fd: number, text: string): void {
-  let data = Buffer.from(text);
+function writeAll(fd: number, text: string | Buffer): void {
+  let data = typeof text === 'string' ? Buffer.from(text) : text;
   while (data.length > 0) {
     try {
       data = data.subarray(writeSync(fd, data));
@@ -24,7 +24,7 @@ function writeAll(fd: number, text: string): void {
 }
 
 /** Data. A reader that went away (xaev monitor | head -1) ends xaev quietly with status 0. */
-export function writeOut(text: string): void {
+export function writeOut(text: string | Buffer): void {
   try {
     writeAll(STDOUT, text);
   } catch (error) {

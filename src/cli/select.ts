@@ -1,7 +1,7 @@
-// Selecting SAs from the command line: an SPI plus optional narrowing options, resolved
-// through a GETSA dump; several SAs can share an SPI, so ambiguity is an error naming the
-// option that tells them apart (docs/kernel/sa-lookup.md#matching-by-spi;
-// net/xfrm/xfrm_user.c: xfrm_dump_sa()).
+// Selecting SAs from the command line: an SPI plus optional narrowing options, resolved by
+// the kernel's own lookup (GETSA) when they name the destination, otherwise through a GETSA
+// dump; several SAs can share an SPI, so ambiguity is an error naming the option that tells
+// them apart (docs/kernel/sa-lookup.md#matching-by-spi; net/xfrm/xfrm_user.c: xfrm_dump_sa()).
 import type { Command } from 'commander';
 import { formatAddress } from '../xfrm/address.js';
 import type { CliContext } from './context.js';
@@ -73,7 +73,9 @@ export function selectSas(
   options: SelectorOptions,
   multiple: { all: boolean; offersAll: boolean },
 ): SaEntry[] {
-  const entries = context.findSas(filter);
+  // With --dst the kernel finds the SA itself, at the same cost at any table size; the dump
+  // (a scan of every SA) is only for what that lookup cannot settle, and for --all.
+  const entries = (multiple.all ? undefined : context.client().getNamedSas(filter)) ?? context.findSas(filter);
   if (entries.length === 0) throw new CliError(describeFilter(filter, options));
   if (entries.length > 1 && !multiple.all) {
     const spi = filter.spi === undefined ? 'the selection' : `SPI ${hex(filter.spi)}`;

@@ -59,7 +59,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
  * drops them (netlink_unicast from the kernel never waits).
  */
 const PIPELINE_CHUNK = 128;
-const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+export const PIPELINE_RCVBUF = 4 * 1024 * 1024;
 /** receiveQueued() reads at most this many batches (of up to 1024 datagrams), so a flood cannot keep it. */
 const QUEUED_ROUNDS = 64;
 
@@ -214,17 +214,43 @@ export class NetlinkSocket {
     try {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
-      if (isOverrun((error as NodeJS.ErrnoException).errno)) {
-        throw new NetlinkOverrunError(
-          'the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once',
-        );
-      }
-      throw withErrnoCode(error);
+      throw replyLoss(error);
     }
     if (datagrams.length === 0) {
       throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
     }
     return datagrams;
+  }
+
+  /**
+   * For callers that encode and match requests themselves, byte by byte (see pipeline.ts):
+   * `count` consecutive sequence numbers that do not wrap; returns the first.
+   */
+  reserveSeqs(count: number): number {
+    if (this.nextSeq > 0xffffffff - count) this.nextSeq = 1;
+    const first = this.nextSeq;
+    this.nextSeq += count;
+    return first;
+  }
+
+  /** Send one datagram of requests encoded by the caller. */
+  sendRaw(datagram: Uint8Array): void {
+    callNative(() => this.native.send(datagram));
+  }
+
+  /**
+   * Receive what is queued into `buffer` (at least 64 KiB): whole datagrams back to back at
+   * 4-aligned offsets. Returns the bytes used; waits up to the socket's timeout for the first.
+   */
+  receiveInto(buffer: Buffer): number {
+    let used: number;
+    try {
+      used = this.native.receiveInto(buffer, this.timeoutMs);
+    } catch (error) {
+      throw replyLoss(error);
+    }
+    if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+    return used;
   }
 
   joinGroup(group: number): void {
@@ -299,6 +325,14 @@ export class NetlinkSocket {
   close(): void {
     callNative(() => this.native.close());
   }
+}
+
+/** An overrun while waiting for replies means replies were dropped; other errors keep their errno code. */
+function replyLoss(error: unknown): unknown {
+  if (isOverrun((error as NodeJS.ErrnoException).errno)) {
+    return new NetlinkOverrunError('the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once');
+  }
+  return withErrnoCode(error);
 }
 
 /** Hand a batch with cut datagrams over in order: whole ones as runs, each cut one alone. */

@@ -18,7 +18,7 @@ export function familyName(family: number): Family | undefined {
  */
 export function formatAddress(bytes: Buffer, family: number): string {
   if (family === AF_INET) return formatIPv4(bytes, 0);
-  if (family === AF_INET6) return formatIPv6(bytes);
+  if (family === AF_INET6) return formatIPv6(bytes, 0);
   if (family === AF_PACKET) return [...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(':');
   if (family === AF_MPLS) return formatMplsLabels(withFollowingBytes(bytes, 4 * MPLS_MAX_LABELS));
   if (family === AF_BRIDGE) {
@@ -26,7 +26,7 @@ export function formatAddress(bytes: Buffer, family: number): string {
     if (inner === AF_INET) return formatIPv4(bytes, 4);
     if (inner === AF_INET6) {
       const sin6Addr = withFollowingBytes(bytes, 24).subarray(8);
-      if (sin6Addr.length === 16) return formatIPv6(sin6Addr);
+      if (sin6Addr.length === 16) return formatIPv6(sin6Addr, 0);
     }
   }
   return '???';
@@ -56,11 +56,18 @@ function withFollowingBytes(bytes: Buffer, length: number): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(length, bytes.buffer.byteLength - bytes.byteOffset));
 }
 
-function formatIPv6(bytes: Buffer): string {
+/** formatAddress for the address at buf[at], read in place (no view made for inet and inet6). */
+export function formatAddressAt(buf: Buffer, at: number, family: number): string {
+  if (family === AF_INET) return formatIPv4(buf, at);
+  if (family === AF_INET6) return formatIPv6(buf, at);
+  return formatAddress(buf.subarray(at, at + 16), family);
+}
+
+function formatIPv6(bytes: Buffer, at: number): string {
   const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
+  for (let i = at; i < at + 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
   // IPv4-mapped and IPv4-compatible forms print the tail as dotted quad, as inet_ntop does.
-  const dotted = `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  const dotted = `${bytes[at + 12]}.${bytes[at + 13]}.${bytes[at + 14]}.${bytes[at + 15]}`;
   if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) return `::ffff:${dotted}`;
   if (words.slice(0, 6).every((w) => w === 0) && words[6] !== 0) return `::${dotted}`;
   // Longest run (>= 2) of zero words becomes "::"; the first one wins a tie (RFC 5952).
@@ -144,10 +151,10 @@ export function parseAddress(text: string): ParsedAddress | undefined {
 }
 
 /**
- * Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4
+ * Compare two xfrm_address_t values (b's at bOffset) the way the kernel does: 4 bytes for IPv4
  * (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()).
  */
-export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
+export function addressesEqual(a: Buffer, b: Buffer, family: number, bOffset = 0): boolean {
   const length = family === AF_INET ? 4 : 16;
-  return a.compare(b, 0, length, 0, length) === 0;
+  return a.compare(b, bOffset, bOffset + length, 0, length) === 0;
 }

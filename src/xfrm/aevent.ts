@@ -2,7 +2,9 @@
 // docs/kernel/events.md). GETAE replies, events and our own NEWAE requests all share the
 // NEWAE layout (net/xfrm/xfrm_user.c: build_aevent()), so one decoder serves all of them.
 import { encodeAttribute, encodeU32Attribute, forEachAttribute, payloadU32, payloadU8, type Attribute } from '../netlink/attributes.js';
-import { NLA_HDRLEN, NLM_F_REPLACE } from '../netlink/constants.js';
+import { writeU16, writeU32 } from '../netlink/bytes.js';
+import { NLA_HDRLEN, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_HDRLEN } from '../netlink/constants.js';
+import { NLMSG_FLAGS_AT, NLMSG_LEN_AT, NLMSG_TYPE_AT } from '../netlink/scan.js';
 import { DecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
@@ -21,7 +23,8 @@ import {
   XFRMA_REPLAY_VAL,
   XFRMA_SA_DIR,
 } from './constants.js';
-import { AEVENT_ID, encodeStruct, MARK } from './struct-table.js';
+import type { SaStateView } from './sa-view.js';
+import { ADDRESS_BYTES, AEVENT_ID, encodeStruct, fieldOffset, MARK } from './struct-table.js';
 import {
   decodeAeventId,
   decodeEsnReplay,
@@ -66,7 +69,7 @@ export interface AeMessage {
   unknownAttributes: Attribute[];
 }
 
-const NO_ADDRESS = Buffer.alloc(16);
+const NO_ADDRESS = Buffer.alloc(ADDRESS_BYTES);
 const MARK_ATTRIBUTE_LENGTH = NLA_HDRLEN + MARK.size;
 
 /**
@@ -85,10 +88,49 @@ function aeventHeader(key: SaKey, flags: number): Buffer[] {
 export function encodeGetAe(key: SaKey): Request {
   return {
     type: XFRM_MSG_GETAE,
-    parts: aeventHeader(key, XFRM_AE_RTHR | XFRM_AE_ETHR),
+    parts: aeventHeader(key, GETAE_FLAGS),
     completion: 'reply',
   };
 }
+
+const GETAE_FLAGS = XFRM_AE_RTHR | XFRM_AE_ETHR;
+const LOOKUP = {
+  daddr: fieldOffset(AEVENT_ID, 'saId', 'daddr'),
+  spi: fieldOffset(AEVENT_ID, 'saId', 'spi'),
+  family: fieldOffset(AEVENT_ID, 'saId', 'family'),
+  proto: fieldOffset(AEVENT_ID, 'saId', 'proto'),
+  flags: fieldOffset(AEVENT_ID, 'flags'),
+};
+
+/**
+ * The same GETAE as encodeGetAe(keyOf(entry)), as a whole message written straight from a
+ * dump entry's bytes into out[at]: `list` sends one per SA. The sequence number is left 0
+ * for the pipeline to fill in. Returns the offset after it (4-aligned).
+ */
+export function encodeGetAeFromDump(entry: SaStateView, out: Buffer, at: number): number {
+  const length = NLMSG_HDRLEN + AEVENT_ID.size + (entry.markAt >= 0 ? MARK_ATTRIBUTE_LENGTH : 0);
+  out.fill(0, at, at + length);
+  writeU32(out, length, at + NLMSG_LEN_AT);
+  writeU16(out, XFRM_MSG_GETAE, at + NLMSG_TYPE_AT);
+  writeU16(out, NLM_F_REQUEST, at + NLMSG_FLAGS_AT);
+  const body = at + NLMSG_HDRLEN;
+  entry.buf.copy(out, body + LOOKUP.daddr, entry.daddrAt, entry.daddrAt + ADDRESS_BYTES);
+  out.writeUInt32BE(entry.spi, body + LOOKUP.spi);
+  writeU16(out, entry.family, body + LOOKUP.family);
+  out[body + LOOKUP.proto] = entry.proto;
+  writeU32(out, GETAE_FLAGS, body + LOOKUP.flags);
+  if (entry.markAt >= 0) {
+    const mark = body + AEVENT_ID.size;
+    writeU16(out, MARK_ATTRIBUTE_LENGTH, mark);
+    writeU16(out, XFRMA_MARK, mark + 2);
+    writeU32(out, entry.markValue, mark + NLA_HDRLEN + MARK.fields.value.offset);
+    writeU32(out, entry.markMask, mark + NLA_HDRLEN + MARK.fields.mask.offset);
+  }
+  return at + length;
+}
+
+/** The most bytes encodeGetAeFromDump writes. */
+export const MAX_GETAE_LENGTH = NLMSG_HDRLEN + AEVENT_ID.size + MARK_ATTRIBUTE_LENGTH;
 
 /** Values a NEWAE writes; absent ones are left untouched by the kernel. */
 export interface AeUpdate {

@@ -11,9 +11,14 @@ export interface SaIdFilter {
 
 /** True when the SA id passes every criterion given; an empty filter passes everything. */
 export function matchesSaId(saId: SaId, filter: SaIdFilter): boolean {
-  if (filter.spi !== undefined && saId.spi !== filter.spi) return false;
-  if (filter.proto !== undefined && saId.proto !== filter.proto) return false;
-  if (filter.dst && (filter.dst.family !== saId.family || !addressesEqual(filter.dst.bytes, saId.daddr, saId.family))) return false;
+  return matchesSaIdAt(filter, saId, saId.daddr, 0);
+}
+
+/** matchesSaId for an id whose daddr is read in place at daddr[daddrAt] (SA dumps read byte by byte). */
+export function matchesSaIdAt(filter: SaIdFilter, id: Omit<SaId, 'daddr'>, daddr: Buffer, daddrAt: number): boolean {
+  if (filter.spi !== undefined && id.spi !== filter.spi) return false;
+  if (filter.proto !== undefined && id.proto !== filter.proto) return false;
+  if (filter.dst && (filter.dst.family !== id.family || !addressesEqual(filter.dst.bytes, daddr, id.family, daddrAt))) return false;
   return true;
 }
 

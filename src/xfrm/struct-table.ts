@@ -29,6 +29,15 @@ export interface StructLayout<F extends Fields> {
   /** sizeof() on 64-bit ABIs, trailing padding included. */
   readonly size: number;
   readonly fields: F;
+  /** The fields as a list, resolved once: what the codecs walk. */
+  readonly walk: readonly FieldStep[];
+}
+
+interface FieldStep {
+  readonly name: string;
+  readonly offset: number;
+  readonly type: ScalarType | undefined;
+  readonly struct: StructLayout<Fields> | undefined;
 }
 
 type FieldValue<T> = T extends { struct: StructLayout<infer G> }
@@ -61,7 +70,13 @@ function defineStruct<F extends Fields>(name: string, size: number, fields: F): 
       throw new Error(`internal: ${name}.${span.field} at ${span.start}..${span.end} does not fit the table`);
     }
   });
-  return { name, size, fields };
+  const walk = Object.entries(fields).map(([field, spec]) => ({
+    name: field,
+    offset: spec.offset,
+    type: 'type' in spec ? spec.type : undefined,
+    struct: 'struct' in spec ? (spec.struct as StructLayout<Fields>) : undefined,
+  }));
+  return { name, size, fields, walk };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -124,8 +139,8 @@ export const XFRM_ID = defineStruct('xfrm_id', 24, {
 
 /**
  * struct xfrm_usersa_info: the body of each GETSA dump message. Left out: sel (@0, whose
- * family is the selector's, not the SA's), lft, stats and seq. The SA's own family is the
- * field at 212.
+ * family is the selector's, not the SA's), lft, stats and seq.
+ * The SA's own family is the field at 212.
  */
 export const USERSA_INFO = defineStruct('xfrm_usersa_info', 224, {
   id: { offset: 56, struct: XFRM_ID },
@@ -164,7 +179,7 @@ export function need(buf: Buffer, offset: number, length: number, what: string):
   }
 }
 
-function readScalar(type: ScalarType, buf: Buffer, at: number): number | bigint | Buffer {
+function readScalar(type: ScalarType | undefined, buf: Buffer, at: number): number | bigint | Buffer {
   switch (type) {
     case 'u8':
       return buf[at]!;
@@ -178,13 +193,13 @@ function readScalar(type: ScalarType, buf: Buffer, at: number): number | bigint 
       return buf.readUInt16BE(at);
     case 'be32':
       return buf.readUInt32BE(at);
-    case 'address':
-      // A view into the datagram, not a copy: no allocation per address.
+    default:
+      // An address: a view into the datagram, not a copy.
       return buf.subarray(at, at + ADDRESS_BYTES);
   }
 }
 
-function writeScalar(type: ScalarType, value: unknown, out: Buffer, at: number): void {
+function writeScalar(type: ScalarType | undefined, value: unknown, out: Buffer, at: number): void {
   switch (type) {
     case 'u8':
       out[at] = value as number;
@@ -201,17 +216,15 @@ function writeScalar(type: ScalarType, value: unknown, out: Buffer, at: number):
     case 'be32':
       out.writeUInt32BE((value as number) >>> 0, at);
       return;
-    case 'address':
+    default:
       (value as Buffer).copy(out, at, 0, ADDRESS_BYTES);
-      return;
   }
 }
 
 function readFields<F extends Fields>(layout: StructLayout<F>, buf: Buffer, base: number): StructValue<F> {
   const value: Record<string, unknown> = {};
-  for (const name in layout.fields) {
-    const field = layout.fields[name]!;
-    value[name] = 'struct' in field ? readFields(field.struct, buf, base + field.offset) : readScalar(field.type, buf, base + field.offset);
+  for (const step of layout.walk) {
+    value[step.name] = step.struct ? readFields(step.struct, buf, base + step.offset) : readScalar(step.type, buf, base + step.offset);
   }
   return value as StructValue<F>;
 }
@@ -226,11 +239,10 @@ export function decodeStruct<F extends Fields>(layout: StructLayout<F>, buf: Buf
 }
 
 function writeFields<F extends Fields>(layout: StructLayout<F>, value: StructValue<F>, out: Buffer, base: number): void {
-  for (const name in layout.fields) {
-    const field = layout.fields[name]!;
-    const fieldValue = (value as Record<string, unknown>)[name];
-    if ('struct' in field) writeFields(field.struct, fieldValue as StructValue<Fields>, out, base + field.offset);
-    else writeScalar(field.type, fieldValue, out, base + field.offset);
+  for (const step of layout.walk) {
+    const fieldValue = (value as Record<string, unknown>)[step.name];
+    if (step.struct) writeFields(step.struct, fieldValue as StructValue<Fields>, out, base + step.offset);
+    else writeScalar(step.type, fieldValue, out, base + step.offset);
   }
 }
 

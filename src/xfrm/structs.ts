@@ -1,7 +1,7 @@
 // Typed codecs for the XFRM structs, all derived from the one layout table in struct-table.ts.
 // What is written by hand here is kernel behaviour the table cannot say: which replay flavour
-// a payload is (docs/kernel/newae.md), the ESN bitmap that follows its header, and where the
-// SA's family sits in a dump (docs/kernel/structs.md). Every decoder checks its length and
+// a payload is (docs/kernel/newae.md) and the ESN bitmap that follows its header
+// (docs/kernel/structs.md). Every decoder checks its length and
 // throws DecodeError; addresses are views into the received datagram, not copies.
 import { DecodeError } from '../netlink/errors.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from './constants.js';

@@ -6,6 +6,7 @@ import { NLMSG_ERROR } from '../../src/netlink/constants.js';
 import { classifyDatagram } from '../../src/xfrm/events.js';
 import { XFRM_MSG_DELSA, XFRM_MSG_EXPIRE, XFRM_MSG_MAPPING, XFRM_MSG_NEWAE, XFRM_MSG_NEWSA, XFRM_MSG_UPDSA } from '../../src/xfrm/constants.js';
 import { FIXTURES } from './paths.js';
+import { prng } from './prng.js';
 
 export interface FuzzRequest {
   mode: 'mutate' | 'random';
@@ -17,18 +18,6 @@ export interface FuzzResult {
   malformed: number;
   events: number;
   kinds: Record<string, number>;
-}
-
-/** Deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function mutate(input: Buffer, random: () => number): Buffer {
