@@ -4,6 +4,7 @@
 // process does no per-SA work of its own beyond walking the answers' headers.
 // Usage: node kernel-share.js NETNS GETAES.bin COUNT
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { dumpEach, pipelineEach } from '../src/netlink/pipeline.js';
 import { enterNetworkNamespace, NetlinkSocket } from '../src/netlink/socket.js';
 import { encodeGetAe } from '../src/xfrm/aevent.js';
@@ -35,5 +36,10 @@ function main(netns: string, file: string, count: number): void {
   if (dumped !== count || answered !== count) throw new Error(`dumped ${dumped}, answered ${answered}, expected ${count}`);
 }
 
-const [netns, file, count] = process.argv.slice(2);
-if (netns && file && count) main(netns, file, Number(count));
+// Only as a program: bench/scale.ts imports encodeGetAes from here, and run.ts's own
+// arguments must not be taken for ours.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [netns, file, count] = process.argv.slice(2);
+  if (!netns || !file || !count) throw new Error('usage: node kernel-share.js NETNS GETAES.bin COUNT');
+  main(netns, file, Number(count));
+}
