@@ -74,8 +74,9 @@ step "phase 3: --etime 300 reads back 300 ms and spaces timer events 300 ms apar
 xaev_bg -n left -j monitor -t --spi 0x1000 > "$LAB_OUT/p3-xaev-left.json" 2>&1 &
 P3_XL=$!
 lab_wait_listeners $P3_XL 1
-# A new period takes effect when the timer is next armed, i.e. at the next event (reference
-# §7.6): one packet with a threshold of 1 makes that event, then the threshold goes up.
+# A new period takes effect when the timer is next armed, i.e. at the next event
+# (docs/kernel/events.md; net/xfrm/xfrm_state.c: xfrm_replay_timer_handler()): one packet
+# with a threshold of 1 makes that event, then the threshold goes up.
 xaev -n left -j set 0x1000 --dst 192.0.2.2 --etime 300 --rthr 1 > "$LAB_OUT/p3-set.json"
 status p3-set
 lab_send left --to 192.0.2.2 --port 5001 --count 1
