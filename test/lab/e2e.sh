@@ -75,7 +75,7 @@ xaev_bg -n left -j monitor -t --spi 0x1000 > "$LAB_OUT/p3-xaev-left.json" 2>&1 &
 P3_XL=$!
 lab_wait_listeners $P3_XL 1
 # A new period takes effect when the timer is next armed, i.e. at the next event
-# (docs/kernel/events.md; net/xfrm/xfrm_state.c: xfrm_replay_timer_handler()): one packet
+# (docs/kernel/events.md; net/xfrm/xfrm_replay.c: xfrm_replay_notify(), mod_timer): one packet
 # with a threshold of 1 makes that event, then the threshold goes up.
 xaev -n left -j set 0x1000 --dst 192.0.2.2 --etime 300 --rthr 1 > "$LAB_OUT/p3-set.json"
 status p3-set
