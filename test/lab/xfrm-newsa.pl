@@ -101,6 +101,6 @@ while ($flags & 0x200 && $p + 4 <= $len) {
 	if ($atype == 1) { $text = unpack('Z*', substr($buf, $p + 4, $alen - 4)); }   # NLMSGERR_ATTR_MSG
 	$p += ($alen + 3) & ~3;
 }
-my %names = (-1 => 'EPERM', -2 => 'ENOENT', -3 => 'ESRCH', -17 => 'EEXIST', -22 => 'EINVAL', -93 => 'EPROTONOSUPPORT', -95 => 'EOPNOTSUPP', -97 => 'EAFNOSUPPORT');
+my %names = (-1 => 'EPERM', -2 => 'ENOENT', -3 => 'ESRCH', -17 => 'EEXIST', -22 => 'EINVAL', -34 => 'ERANGE', -93 => 'EPROTONOSUPPORT', -95 => 'EOPNOTSUPP', -97 => 'EAFNOSUPPORT');
 printf "error %s (%d): %s\n", $names{$err} // 'E?', $err, $text;
 exit 1;
