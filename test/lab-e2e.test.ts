@@ -257,6 +257,18 @@ describeOnLabKernels('kernel lab: real ESP SAs and traffic', { timeout: 420_000 
     assert.equal(events.filter((e) => e.event === 'replay').length + Number(match[1]), 203);
   });
 
+  it('a larval SA (allocspi): get reads it, set is refused, with the reason only 6.2+ kernels give', () => {
+    assert.match(file('p9-allocspi.txt'), /^\tproto esp spi 0x00009000 reqid 9 mode transport$/m);
+    assert.equal(file('p9-get.status').trim(), '0', file('p9-get.err'));
+    const larval = JSON.parse(file('p9-get.json')) as SaJson;
+    assert.deepEqual([larval.replay, larval.thresholds], [{ kind: 'legacy', seq: 0, oseq: 0, bitmap: 0 }, { replay: 0, timerMs: 0 }]);
+    assert.equal(file('p9-set.status').trim(), '1');
+    assert.equal(file('p9-set.out'), '');
+    // net/xfrm/xfrm_user.c: xfrm_new_ae() refuses a non-VALID SA; 6.1 says nothing but EINVAL.
+    const kernelText = kernel.id === 'uml-6.1' ? 'invalid argument' : 'SA must be in VALID state';
+    assert.match(file('p9-set.err'), new RegExp(`^xaev: .*${kernelText} \\(EINVAL\\)\n$`));
+  });
+
   it('without /proc/config.gz, set --etime probes HZ on the SA and still reads back 700 ms', () => {
     // uml-6.1 loses /proc/config.gz when its configs module unloads; uml-6.12 never has it.
     if (kernel.configGz && file('p8-config.txt').trim() !== 'absent') return; // configs module could not be unloaded

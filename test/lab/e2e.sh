@@ -146,5 +146,13 @@ rmmod configs 2>/dev/null
 xaev -n left -j set 0x1001 --dst 192.0.2.1 --etime 700 > "$LAB_OUT/p8-set.json" 2> "$LAB_OUT/p8-set.err"
 status p8-set
 
+step "phase 9: NEWAE and GETAE on a larval SA (allocspi): the kernel's refusal as xaev reports it"
+ip -n left xfrm state allocspi src 192.0.2.1 dst 192.0.2.2 proto esp reqid 9 min 0x9000 max 0x9000 > "$LAB_OUT/p9-allocspi.txt" 2>&1
+ip -n left xfrm state > "$LAB_OUT/p9-ip-state.txt" 2>&1
+xaev -n left set 0x9000 --rthr 5 > "$LAB_OUT/p9-set.out" 2> "$LAB_OUT/p9-set.err"
+status p9-set
+xaev -n left -j get 0x9000 > "$LAB_OUT/p9-get.json" 2> "$LAB_OUT/p9-get.err"
+status p9-get
+
 step "done"
 exit 0
