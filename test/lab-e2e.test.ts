@@ -330,13 +330,21 @@ describeOnLabKernels('kernel lab: SAs with a direction (XFRMA_SA_DIR)', { timeou
     assert.deepEqual(namedLines(file('newsa.txt')), NEWSA_ANSWERS[kernel.id]);
   });
 
-  it(knowsDirection ? 'aevents carry XFRMA_SA_DIR: 1 on inbound, 2 on outbound SAs' : 'aevents carry no direction', () => {
-    const left = file('p1-nldump-left.txt').split('\n').filter((line) => line.startsWith('type=30'));
-    const right = file('p1-nldump-right.txt').split('\n').filter((line) => line.startsWith('type=30'));
-    assert.ok(left.length >= 2 && right.length >= 2, `${left.length} / ${right.length} aevents`);
-    for (const line of [...left, ...right]) {
-      if (knowsDirection) assert.match(line, / 33:SA_DIR\(5@\d+\)/, line);
-      else assert.doesNotMatch(line, / 33:/, line);
+  it(knowsDirection ? 'aevents and GETAE replies carry XFRMA_SA_DIR: 2 on outbound, 1 on inbound SAs' : 'aevents and GETAE replies carry no direction', () => {
+    const newae = (name: string): string[] => file(name).split('\n').filter((line) => line.startsWith('type=30'));
+    // Left only sends (its SAs 0x1000 and 0x2000 are outbound), right only receives.
+    for (const [name, dir, min] of [
+      ['p1-nldump-left.txt', 2, 2],
+      ['p1-nldump-right.txt', 1, 2],
+      ['p1-getae-left.txt', 2, 2],
+      ['p1-getae-right.txt', 1, 2],
+    ] as const) {
+      const lines = newae(name);
+      assert.ok(lines.length >= min, `${name}: ${lines.length} messages\n${file(name)}`);
+      for (const line of lines) {
+        if (knowsDirection) assert.match(line, new RegExp(` 33:SA_DIR\\(5@\\d+\\)=${dir}( |$)`), `${name}: ${line}`);
+        else assert.doesNotMatch(line, / 33:/, `${name}: ${line}`);
+      }
     }
   });
 

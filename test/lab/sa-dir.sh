@@ -86,6 +86,12 @@ kill -TERM $P1_XR $P1_DL $P1_DR
 wait $P1_XR
 echo $? > "$LAB_OUT/p1-xaev-right.status"
 wait $P1_DL $P1_DR
+# GETAE replies as raw attributes (the reply is built like an event: net/xfrm/xfrm_user.c: build_aevent()).
+for ns in left right; do
+	for spi in 0x1000 0x2000; do
+		ip netns exec $ns perl "$LAB_DIR/xfrm-nldump.pl" --groups '' --seconds 0.5 --getae $R,$spi
+	done > "$LAB_OUT/p1-getae-$ns.txt" 2>&1
+done
 printf '%s\n' 'get 0x1000' 'get 0x2000' | xaev -n left -j batch - > "$LAB_OUT/p1-left.json" 2> "$LAB_OUT/p1-left.err"
 status p1-left
 printf '%s\n' 'get 0x1000' 'get 0x2000' | xaev -n right -j batch - > "$LAB_OUT/p1-right.json" 2> "$LAB_OUT/p1-right.err"
