@@ -206,6 +206,8 @@ function check(id: LabKernelId): Checked {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return no('the kernel lab must run as root (uid 0): run the tests with sudo or in a root container');
   }
+  const selected = process.env.XAEV_LAB_KERNELS;
+  if (selected !== undefined && !selected.split(/[ ,]+/).includes(id)) return no(`not selected by XAEV_LAB_KERNELS=${selected}`);
   const problem = id === 'uml-6.12' ? missing612(base) : missing61(base);
   if (problem) return no(problem.reason, problem);
   if (!existsSync('/sbin/modprobe') && !existsSync('/usr/sbin/modprobe')) {
@@ -278,9 +280,6 @@ function kernel612(): LabKernel {
 const BUILD_HINT = `as root run \`sh test/lab/build-uml.sh build\` (about 4 minutes; needs ${SOURCE_PACKAGES.join(' ')})`;
 
 function missing612(k: LabKernel): Problem | undefined {
-  if (process.env.XAEV_LAB_KERNELS !== undefined && !process.env.XAEV_LAB_KERNELS.split(/[ ,]+/).includes(k.id)) {
-    return { reason: `not selected by XAEV_LAB_KERNELS=${process.env.XAEV_LAB_KERNELS}` };
-  }
   const { error } = kernel612Dir();
   if (error) return { reason: `${error.split('\n').at(-1)}`, installable: true, buildable: true };
   if (!isExecutable(k.binary) || !k.release) return { reason: `${k.binary} not built yet: ${BUILD_HINT}`, buildable: true };
