@@ -445,3 +445,14 @@ describeOnLabKernels('kernel lab: if_id SAs through an xfrm interface', { timeou
     assert.match(file('p2-link-right.txt'), /RX: {2}bytes +packets[^\n]*\n +\d+ +11 /);
   });
 });
+
+describeOnLabKernels('kernel lab: keepalived (VRRP) fails over between two namespaces', { timeout: 180_000 }, (kernel) => {
+  const { file } = bootOnce(kernel, 'keepalived-smoke.sh', 120_000);
+
+  it('left (priority 150) becomes MASTER with 192.0.2.100; right takes over when it stops', () => {
+    assert.match(file('left-addr.txt'), /inet 192\.0\.2\.100\/24 scope global secondary veth0/, file('keepalived-left.log'));
+    assert.match(file('keepalived-left.log'), /\(VI\) Entering MASTER STATE/);
+    assert.match(file('right-addr.txt'), /inet 192\.0\.2\.100\/24 scope global secondary veth0/, file('keepalived-right.log'));
+    assert.match(file('keepalived-right.log'), /\(VI\) Entering MASTER STATE/);
+  });
+});
