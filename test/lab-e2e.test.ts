@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
-import { cleanupLab, describeOnLabKernels, LAB_DIR, labFile, runInLab, type LabKernel, type LabRun } from './lab/lab.js';
+import { it } from 'node:test';
+import { bootOnce, describeOnLabKernels, type LabKernel } from './lab/lab.js';
 
 // Real SAs and real traffic inside User Mode Linux, on every lab kernel (docs/lab.md):
 // uml-6.1 (Debian's, HZ=100, /proc/config.gz) and uml-6.12 (built from Debian's source,
@@ -8,19 +8,6 @@ import { cleanupLab, describeOnLabKernels, LAB_DIR, labFile, runInLab, type LabK
 // kernel. Values asserted here are what each kernel produces; where the kernels differ the
 // test says which kernel does what. As root, a missing lab is installed (and the 6.12
 // kernel built, once); otherwise each suite says how to enable it.
-
-/** Boot `scenario` on `kernel` once for a describe(), and remove its outputs afterwards. */
-function bootOnce(kernel: LabKernel, scenario: string, timeoutMs: number): { run: () => LabRun; file: (name: string) => string } {
-  let run: LabRun | undefined;
-  before(async () => {
-    run = await runInLab(`${LAB_DIR}/${scenario}`, { kernel: kernel.id, timeoutMs });
-    assert.equal(run.exitCode, 0, `${run.scenarioLog}\n${run.console.slice(-3000)}`);
-  });
-  after(() => {
-    if (run && !process.env.XAEV_LAB_KEEP) cleanupLab(run);
-  });
-  return { run: () => run!, file: (name: string) => labFile(run!, name) };
-}
 
 interface Replay {
   kind: 'legacy' | 'esn';
@@ -90,7 +77,7 @@ const find = (sas: SaJson[], spi: number, dst: string): SaJson => {
 };
 
 describeOnLabKernels('kernel lab: real ESP SAs and traffic', { timeout: 420_000 }, (kernel) => {
-  const { file } = bootOnce(kernel, 'e2e.sh', 360_000);
+  const { file } = bootOnce(kernel, 'e2e.sh', { timeoutMs: 360_000 });
 
   it('fresh SAs read the sysctl defaults: 2 packets and 1000 ms', () => {
     const fresh = JSON.parse(file('fresh.json')) as SaJson;
@@ -323,7 +310,7 @@ const NEWSA_ANSWERS: Record<LabKernel['id'], Record<string, string>> = {
 };
 
 describeOnLabKernels('kernel lab: SAs with a direction (XFRMA_SA_DIR)', { timeout: 300_000 }, (kernel) => {
-  const { file } = bootOnce(kernel, 'sa-dir.sh', 240_000);
+  const { file } = bootOnce(kernel, 'sa-dir.sh', { timeoutMs: 240_000 });
   const knowsDirection = kernel.id !== 'uml-6.1';
 
   it('NEWSA: what the kernel accepts for outbound and inbound SAs, with its extack text', () => {
@@ -405,7 +392,7 @@ describeOnLabKernels('kernel lab: SAs with a direction (XFRMA_SA_DIR)', { timeou
 });
 
 describeOnLabKernels('kernel lab: if_id SAs through an xfrm interface', { timeout: 240_000 }, (kernel) => {
-  const { file } = bootOnce(kernel, 'xfrmi.sh', 180_000);
+  const { file } = bootOnce(kernel, 'xfrmi.sh', { timeoutMs: 180_000 });
 
   if (kernel.id === 'uml-6.1') {
     it('uml-6.1 has no xfrm interfaces (CONFIG_XFRM_INTERFACE is not set)', () => {
@@ -447,7 +434,7 @@ describeOnLabKernels('kernel lab: if_id SAs through an xfrm interface', { timeou
 });
 
 describeOnLabKernels('kernel lab: keepalived (VRRP) fails over between two namespaces', { timeout: 180_000 }, (kernel) => {
-  const { file } = bootOnce(kernel, 'keepalived-smoke.sh', 120_000);
+  const { file } = bootOnce(kernel, 'keepalived-smoke.sh', { timeoutMs: 120_000 });
 
   it('left (priority 150) becomes MASTER with 192.0.2.100; right takes over when it stops', () => {
     assert.match(file('left-addr.txt'), /inet 192\.0\.2\.100\/24 scope global secondary veth0/, file('keepalived-left.log'));

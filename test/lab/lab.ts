@@ -9,10 +9,10 @@
 // test/lab/build-uml.sh and cached outside the checkout). Run a scenario on
 // every kernel with describeOnLabKernels:
 //
-//   import { describeOnLabKernels, LAB_DIR, runInLab } from './lab/lab.js';
-//   describeOnLabKernels('my scenario', { timeout: 120_000 }, (kernel) => {
-//     before(async () => { run = await runInLab(`${LAB_DIR}/my.sh`, { kernel: kernel.id }); });
-//     it('...', () => { if (kernel.id === 'uml-6.12') ...; });
+//   import { bootOnce, describeOnLabKernels } from './lab/lab.js';
+//   describeOnLabKernels('kernel lab: my scenario', { timeout: 300_000 }, (kernel) => {
+//     const { file } = bootOnce(kernel, 'my.sh', { timeoutMs: 240_000 }); // test/lab/my.sh, once per kernel
+//     it('...', () => assert.equal(file('out.txt'), kernel.id === 'uml-6.12' ? '...' : '...'));
 //   });
 //
 // Requirements: Debian/Ubuntu packages `user-mode-linux` (/usr/bin/linux.uml,
@@ -37,7 +37,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { describe } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -344,6 +344,35 @@ export function describeOnLabKernels(
     if (skip) recordKernel(kernel, 'skipped');
     describe(`${name} [${kernel.id}]`, { ...options, skip }, () => fn(kernel));
   }
+}
+
+/**
+ * Inside a describe(): boot `scenario` (a file in LAB_DIR, or an absolute path) on
+ * `kernel` once in a before() hook, fail the hook unless it exits 0, and remove
+ * its outputs in after() (unless XAEV_LAB_KEEP is set). `file(name)` reads what
+ * the scenario wrote into $LAB_OUT.
+ */
+export function bootOnce(
+  kernel: LabKernel | LabKernelId,
+  scenario: string,
+  opts: RunOptions = {},
+): { run: () => LabRun; file: (name: string) => string } {
+  let run: LabRun | undefined;
+  const kernelId = typeof kernel === 'string' ? kernel : kernel.id;
+  before(async () => {
+    run = await runInLab(resolve(LAB_DIR, scenario), { ...opts, kernel: kernelId });
+    if (run.exitCode !== 0) {
+      throw new Error(`${scenario} on ${kernelId} exited ${run.exitCode}\n${run.scenarioLog}\n${run.console.slice(-3000)}`);
+    }
+  });
+  after(() => {
+    if (run && !process.env.XAEV_LAB_KEEP) cleanupLab(run);
+  });
+  const current = (): LabRun => {
+    if (!run) throw new Error(`${scenario} has not run on ${kernelId} (its before() hook failed)`);
+    return run;
+  };
+  return { run: current, file: (name: string) => labFile(current(), name) };
 }
 
 /**
