@@ -24,20 +24,32 @@ for ns in left right; do
 		virtual_ipaddress {
 			192.0.2.100/24
 		}
-		notify_master "/usr/bin/touch $LAB_OUT/$ns.master"
 	}
 	EOF
 	ip netns exec $ns keepalived -n -l -f /tmp/ka/$ns.conf -p /run/ka-$ns.pid -r /run/ka-vrrp-$ns.pid \
 		> "$LAB_OUT/keepalived-$ns.log" 2>&1 &
 	eval "KA_$ns=\$!"
 done
-# Wait (up to 20 s) for left to become MASTER.
-i=0
-while [ ! -e "$LAB_OUT/left.master" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+# has_vip NS: NS's veth0 carries the virtual address now.
+has_vip() {
+	case $(ip -n "$1" -4 addr show dev veth0) in *192.0.2.100/24*) return 0 ;; *) return 1 ;; esac
+}
+# wait_for CONDITION...: poll (up to ~30 s) until CONDITION holds.
+wait_for() {
+	_i=0
+	until "$@"; do
+		_i=$((_i + 1))
+		[ $_i -le 150 ] || return 1
+		sleep 0.2
+	done
+}
+# Both start as BACKUP, and right may be MASTER for a moment before it hears left's
+# higher priority: wait until left holds the address and right does not.
+left_master() { has_vip left && ! has_vip right; }
+wait_for left_master || echo "left never became the only MASTER"
 ip -n left -4 addr show dev veth0 > "$LAB_OUT/left-addr.txt"
 kill -TERM "$KA_left"
-i=0
-while [ ! -e "$LAB_OUT/right.master" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+wait_for has_vip right || echo "right never took over"
 ip -n right -4 addr show dev veth0 > "$LAB_OUT/right-addr.txt"
 kill -TERM "$KA_right"
 wait
