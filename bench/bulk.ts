@@ -1,8 +1,8 @@
-// Benchmark 2: bulk read, `xaev -j list` against `ip -s xfrm state`, at two SA counts, on
-// the host kernel (larval SAs) and in the kernel lab (real ESP SAs, bench/bulk.sh).
+// Benchmark 2b: bulk read in the kernel lab, `xaev -j list` against `ip -s xfrm state` at two
+// SA counts (real ESP SAs, bench/bulk.sh). The host kernel's side is bench/scale.ts.
 import { join } from 'node:path';
 import { cleanupLab, labFile, labStatus, REPO_ROOT, runInLab } from '../test/lab/lab.js';
-import { commandLine, fmt, log, median, timedOk, verdict, type HostNamespace, type Table, type Target } from './util.js';
+import { commandLine, fmt, log, median, verdict, type Table, type Target } from './util.js';
 
 export type Tool = 'ip' | 'xaev';
 
@@ -26,34 +26,6 @@ export interface PlaceResult {
 
 export function bulkArgv(tool: Tool, xaev: string, netns: string): string[] {
   return tool === 'ip' ? ['ip', '-n', netns, '-s', 'xfrm', 'state'] : [process.execPath, xaev, '-n', netns, '-j', 'list'];
-}
-
-/**
- * REPS rounds, each timing both tools on both namespaces, interleaved so that a slow spell
- * of the (shared) machine hits both sizes alike.
- */
-export function measureHostBulk(namespaces: HostNamespace[], xaev: string, reps: number): Sample[] {
-  const samples: Sample[] = [];
-  for (let r = 0; r < reps; r++) {
-    for (const ns of namespaces) {
-      for (const tool of ['ip', 'xaev'] as const) {
-        const t = timedOk(bulkArgv(tool, xaev, ns.name));
-        samples.push({ sas: ns.size, tool, wallMs: t.ms });
-      }
-    }
-  }
-  return samples;
-}
-
-/** Both tools list every SA (checked once per size, outside the timed runs). */
-export function checkHostBulk(ns: HostNamespace, xaev: string): void {
-  const x = timedOk(bulkArgv('xaev', xaev, ns.name), { capture: true });
-  const listed = (JSON.parse(x.stdout) as unknown[]).length;
-  const i = timedOk(bulkArgv('ip', xaev, ns.name), { capture: true });
-  const ipListed = (i.stdout.match(/^src /gm) ?? []).length;
-  if (listed !== ns.size || ipListed !== ns.size) {
-    throw new Error(`bulk read at ${ns.size} SAs: xaev listed ${listed}, ip ${ipListed}`);
-  }
 }
 
 export async function labBulk(xaev: string, small: number, large: number, reps: number, keep: boolean): Promise<PlaceResult> {

@@ -6,29 +6,32 @@
 //
 //   1. event throughput   kernel lab (UML, real ESP): xaev monitor / xaev -j monitor /
 //                         ip xfrm monitor aevent side by side on one burst
-//   2. bulk read          xaev -j list vs ip -s xfrm state at 1,000 and 10,000 SAs:
-//                         host kernel (larval SAs) and kernel lab (real SAs)
+//   2. scale              xaev list (-j, text, --counters-only) vs ip -s xfrm state vs the
+//                         kernel's own share at 1k, 10k and 50k SAs; get and batch lines at
+//                         1, 1k and 50k SAs vs node -e '' (host kernel, larval SAs)
+//   2b. bulk read (lab)   xaev -j list vs ip -s xfrm state at 1,000 and 10,000 real SAs
 //   3. scripting          1,000 gets in one xaev batch vs 1,000 xaev get processes (host)
 //      start-up           xaev get SPI vs node -e '' (host), with a breakdown
 //   diagnostics           CPU profiles of xaev -j list and xaev batch (host)
 //
 // Options (after `npm run bench --`):
 //   --quick             small sizes and few runs (checks the benchmark itself, ~2 min)
-//   --only LIST         comma-separated subset of events,bulk,scripting,startup,profile
+//   --only LIST         comma-separated subset of events,scale,bulk,scripting,startup,profile
 //   --no-lab            skip everything that needs the kernel lab
-//   --no-snapshot       run /work/main's bin/xaev.js in place instead of a copy
+//   --no-snapshot       run this checkout's bin/xaev.js in place instead of a copy
 //   --keep              keep the work directory and the lab's output directories
 //   --no-write          do not overwrite bench/RESULTS.md
 //
-// Needs root (network namespaces, NETLINK_XFRM). Creates and deletes the network namespaces
-// xaev-bench-PID and xaev-bench-PID-l on the host; never touches any other namespace.
+// Needs root (network namespaces, NETLINK_XFRM). Creates and deletes throwaway network
+// namespaces xaev-bench-*-PID-* on the host; never touches any other namespace.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, totalmem, version as osVersion } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { labStatus, REPO_ROOT } from '../test/lab/lab.js';
-import { bulkTables, checkHostBulk, labBulk, measureHostBulk, type PlaceResult } from './bulk.js';
+import { bulkTables, labBulk, type PlaceResult } from './bulk.js';
+import { scaleSection } from './scale.js';
 import { eventsBench } from './events.js';
 import { scriptingSection, startupSection } from './scripting.js';
 import {
@@ -46,7 +49,7 @@ import {
   type Table,
 } from './util.js';
 
-const ALL = ['events', 'bulk', 'scripting', 'startup', 'profile'] as const;
+const ALL = ['events', 'scale', 'bulk', 'scripting', 'startup', 'profile'] as const;
 type Part = (typeof ALL)[number];
 
 interface Config {
@@ -59,8 +62,12 @@ interface Config {
   flows: number;
   packets: number;
   small: number;
+  mid: number;
   large: number;
+  labLarge: number;
   bulkReps: number;
+  getRuns: number;
+  batchLines: number;
   labBulkReps: number;
   scriptCount: number;
   scriptReps: number;
@@ -104,8 +111,12 @@ function config(): Config {
     flows: 4,
     packets: quick ? 500 : 2000,
     small: quick ? 200 : 1000,
-    large: quick ? 2000 : 10000,
-    bulkReps: quick ? 3 : 5,
+    mid: quick ? 2000 : 10000,
+    large: quick ? 10000 : 50000,
+    labLarge: quick ? 2000 : 10000,
+    bulkReps: quick ? 3 : 11,
+    getRuns: quick ? 5 : 15,
+    batchLines: quick ? 100 : 500,
     labBulkReps: quick ? 3 : 7,
     scriptCount: quick ? 100 : 1000,
     scriptReps: quick ? 2 : 3,
@@ -159,16 +170,19 @@ async function main(): Promise<number> {
     process.stderr.write('bench: run as root (network namespaces and NETLINK_XFRM need CAP_NET_ADMIN)\n');
     return 1;
   }
+  // What is measured is the build copied now: name its commit now, not at the end.
+  const commit = sh(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = sh(['git', '-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'native', 'bin']);
   const work = makeWorkDir();
   // The lab writes its output directories below os.tmpdir(): keep them in our work directory
   // (visible to the guest through hostfs, away from anyone cleaning /tmp).
   process.env.TMPDIR = work;
-  let ns: HostNamespace | undefined;
-  let nsLarge: HostNamespace | undefined;
+  const spaces: HostNamespace[] = [];
+  const destroySpaces = () => {
+    for (const ns of spaces.splice(0)) ns.destroy();
+  };
   const cleanup = () => {
-    ns?.destroy();
-    nsLarge?.destroy();
-    ns = nsLarge = undefined;
+    destroySpaces();
     if (!cfg.keep) rmSync(work, { recursive: true, force: true });
   };
   process.on('exit', cleanup);
@@ -183,66 +197,56 @@ async function main(): Promise<number> {
   const xaev = cfg.snapshot ? snapshotXaev(REPO_ROOT, join(work, 'xaev')) : join(REPO_ROOT, 'bin/xaev.js');
   log(`xaev under test: node ${xaev}`);
   const sections = new Map<string, Section>();
-  const hostParts = (['bulk', 'scripting', 'startup', 'profile'] as const).filter((p) => cfg.parts.has(p));
-  const hostPlace: PlaceResult = { place: 'host kernel', samples: [], small: cfg.small, large: cfg.large, commands: [], notes: [] };
+  const hostParts = (['scale', 'scripting', 'startup', 'profile'] as const).filter((p) => cfg.parts.has(p));
   let profiles: Table[] = [];
   let profileCommands: string[] = [];
 
-  // ---- host kernel: one throwaway namespace, grown 1 -> small -> large SAs ----
+  // ---- host kernel: throwaway namespaces with 1, small, mid and large SA counts ----
+  const grow = (prefix: string, size: number): HostNamespace => {
+    const ns = new HostNamespace(`xaev-bench-${prefix}`, size);
+    spaces.push(ns);
+    const ms = ns.growTo(size);
+    log(`host: ${size} larval SAs in netns ${ns.name} (${fmt(ms, 0)} ms)`);
+    return ns;
+  };
   if (hostParts.length) {
     try {
-      ns = new HostNamespace(`xaev-bench-${process.pid}`);
-      ns.growTo(1);
-      if (cfg.parts.has('startup')) sections.set('startup', startupSection(ns, xaev, cfg.startupRuns));
-      const createSmall = ns.growTo(Math.max(cfg.small, cfg.parts.has('scripting') ? cfg.scriptCount : 0));
-      log(`host: ${ns.size} larval SAs in netns ${ns.name} (${fmt(createSmall, 0)} ms)`);
-      if (cfg.parts.has('scripting')) sections.set('scripting', scriptingSection(ns, xaev, work, cfg.scriptCount, cfg.scriptReps));
+      const one = grow('one', 1);
+      if (cfg.parts.has('startup')) sections.set('startup', startupSection(one, xaev, cfg.startupRuns));
+      const small = grow('s', Math.max(cfg.small, cfg.parts.has('scripting') ? cfg.scriptCount : 0));
+      if (cfg.parts.has('scripting')) sections.set('scripting', scriptingSection(small, xaev, work, cfg.scriptCount, cfg.scriptReps));
       if (cfg.parts.has('profile') && cfg.parts.has('scripting')) {
         const dir = join(work, 'prof-batch');
-        profileRun([profileEntry(xaev), '-n', ns.name, 'batch', join(work, 'xaev-batch.txt')], dir);
-        profiles.push(...profileTables(`xaev batch (${cfg.scriptCount} get lines, ${ns.size} SAs)`, dir));
-        profileCommands.push(`node --cpu-prof ${profileEntry(xaev)} -n ${ns.name} batch ${join(work, 'xaev-batch.txt')} > /dev/null`);
+        profileRun([profileEntry(xaev), '-n', small.name, 'batch', join(work, 'xaev-batch.txt')], dir);
+        profiles.push(...profileTables(`xaev batch (${cfg.scriptCount} get lines, ${small.size} SAs)`, dir));
+        profileCommands.push(`node --cpu-prof ${profileEntry(xaev)} -n ${small.name} batch ${join(work, 'xaev-batch.txt')} > /dev/null`);
       }
-      if (cfg.parts.has('bulk') || cfg.parts.has('profile')) {
-        if (ns.size !== cfg.small) throw new Error(`bulk read needs exactly ${cfg.small} SAs, netns has ${ns.size}`);
-        // The large size lives in a second namespace, so both sizes can be timed in turns.
-        nsLarge = new HostNamespace(`xaev-bench-${process.pid}-l`);
-        const createLarge = nsLarge.growTo(cfg.large);
-        log(`host: ${nsLarge.size} larval SAs in netns ${nsLarge.name} (${fmt(createLarge, 0)} ms)`);
-        if (cfg.parts.has('bulk')) {
-          log(`bulk (host): ${cfg.small} and ${cfg.large} SAs, ${cfg.bulkReps} rounds`);
-          checkHostBulk(ns, xaev);
-          checkHostBulk(nsLarge, xaev);
-          hostPlace.samples.push(...measureHostBulk([ns, nsLarge], xaev, cfg.bulkReps));
-          hostPlace.commands.push(
-            `ip -n ${ns.name} -s xfrm state > /dev/null   # and -n ${nsLarge.name}`,
-            `node ${xaev} -n ${ns.name} -j list > /dev/null   # and -n ${nsLarge.name}`,
-          );
-          hostPlace.notes.push(
-            `host kernel: larval SAs (\`ip xfrm state allocspi src 10.0.0.1 dst 10.0.0.2 proto esp min SPI max SPI\` through one \`ip -batch -\`, net.core.xfrm_acq_expires=3600 in the namespace): ${cfg.small} in throwaway netns ${ns.name} (${fmt(createSmall, 0)} ms to create), ${cfg.large} in ${nsLarge.name} (${fmt(createLarge, 0)} ms); both tools listed every SA (checked outside the timed runs). Wall time per run measured around the process (spawn to exit); each round times both tools on both namespaces.`,
-          );
+      if (cfg.parts.has('scale') || cfg.parts.has('profile')) {
+        if (small.size !== cfg.small) throw new Error(`the scale benchmark needs exactly ${cfg.small} SAs, netns has ${small.size}`);
+        const mid = grow('m', cfg.mid);
+        const large = grow('l', cfg.large);
+        if (cfg.parts.has('scale')) {
+          const kernelShare = join(REPO_ROOT, 'dist/bench/kernel-share.js');
+          const opts = { reps: cfg.bulkReps, getRuns: cfg.getRuns, batchLines: cfg.batchLines };
+          sections.set('scale', scaleSection(one, [small, mid, large], xaev, kernelShare, work, opts));
         }
         if (cfg.parts.has('profile')) {
           const dir = join(work, 'prof-list');
-          profileRun([profileEntry(xaev), '-n', nsLarge.name, '-j', 'list'], dir);
-          profiles.push(...profileTables(`xaev -j list (${nsLarge.size} SAs)`, dir));
-          profileCommands.push(`node --cpu-prof ${profileEntry(xaev)} -n ${nsLarge.name} -j list > /dev/null`);
+          profileRun([profileEntry(xaev), '-n', large.name, '-j', 'list'], dir);
+          profiles.push(...profileTables(`xaev -j list (${large.size} SAs)`, dir));
+          profileCommands.push(`node --cpu-prof ${profileEntry(xaev)} -n ${large.name} -j list > /dev/null`);
         }
       }
     } catch (error) {
       const reason = `host kernel benchmark failed: ${(error as Error).message}`;
       log(reason);
-      hostPlace.samples = [];
-      (hostPlace as PlaceResult).error = reason;
-      for (const p of ['scripting', 'startup'] as const) {
+      for (const p of ['scale', 'scripting', 'startup'] as const) {
         if (cfg.parts.has(p) && !sections.has(p)) sections.set(p, skippedSection(p, reason));
       }
       profiles = [];
       profileCommands = [];
     } finally {
-      ns?.destroy();
-      nsLarge?.destroy();
-      ns = nsLarge = undefined;
+      destroySpaces();
     }
   }
 
@@ -257,19 +261,18 @@ async function main(): Promise<number> {
         : skippedSection('Event throughput', `kernel lab unavailable: ${labReason}`),
     );
   }
-  let labPlace: PlaceResult | undefined;
   if (cfg.parts.has('bulk')) {
-    labPlace = labOk
-      ? await labBulk(xaev, cfg.small, cfg.large, cfg.labBulkReps, cfg.keep)
-      : { place: 'kernel lab', samples: [], small: cfg.small, large: cfg.large, commands: [], notes: [], error: labReason };
-    const b = bulkTables([hostPlace, labPlace]);
+    const labPlace: PlaceResult = labOk
+      ? await labBulk(xaev, cfg.small, cfg.labLarge, cfg.labBulkReps, cfg.keep)
+      : { place: 'kernel lab', samples: [], small: cfg.small, large: cfg.labLarge, commands: [], notes: [], error: labReason };
+    const b = bulkTables([labPlace]);
     sections.set('bulk', {
-      title: `Bulk read: xaev -j list vs ip -s xfrm state at ${cfg.small} and ${cfg.large} SAs`,
-      where: 'both: host kernel (larval SAs, real syscall costs) and kernel lab (real ESP SAs, UML syscall costs); see the "where" column',
+      title: `Bulk read in the kernel lab: xaev -j list vs ip -s xfrm state at ${cfg.small} and ${cfg.labLarge} SAs`,
+      where: 'kernel lab (real ESP SAs, UML syscall costs)',
       tables: b.tables,
       targets: b.targets,
       notes: [
-        `Per SA = (median t(${cfg.large}) - median t(${cfg.small})) / ${cfg.large - cfg.small}: Node's start-up cancels out. ip -s prints counters but no thresholds from one dump; xaev -j list dumps, then sends one GETAE per SA (dumps carry no thresholds), pipelined 128 per datagram.`,
+        `Per SA = (median t(${cfg.labLarge}) - median t(${cfg.small})) / ${cfg.labLarge - cfg.small}: Node's start-up cancels out. ip -s prints counters but no thresholds from one dump; xaev -j list dumps, then sends one GETAE per SA (dumps carry no thresholds), pipelined.`,
         ...b.notes,
       ],
       commands: b.commands,
@@ -289,14 +292,13 @@ async function main(): Promise<number> {
   }
 
   // ---- report ----
-  const labels: Record<string, string> = { events: '1', bulk: '2', scripting: '3a', startup: '3b', profile: '4' };
+  const labels: Record<string, string> = { events: '1', scale: '2', bulk: '2b', scripting: '3a', startup: '3b', profile: '4' };
   const list = Object.keys(labels)
     .filter((k) => sections.has(k))
     .map((k) => ({ label: labels[k]!, section: sections.get(k)! }));
   const elapsed = (Date.now() - started) / 1000;
   const cpu = cpus();
   const labKernel = /linux\.uml ([\d.]+)/.exec(labReason)?.[1] ?? '?';
-  const dirty = sh(['git', '-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'native', 'bin']);
   const header = [
     '# xaev benchmarks',
     '',
@@ -309,7 +311,8 @@ async function main(): Promise<number> {
     `- Host kernel: Linux ${release()} (${osVersion()})`,
     `- Kernel lab: ${labOk ? `user-mode-linux ${labKernel} (HZ=100, one CPU)` : `not used (${labReason})`}`,
     `- Node.js ${process.version}; ${sh(['ip', '-V'])}`,
-    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${sh(['git', '-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; run as \`node ${xaev}\`${cfg.snapshot ? ` (a copy of ${REPO_ROOT}'s bin/, dist/ (without tests) and build/Release/ taken at the start, so concurrent rebuilds cannot interfere)` : ''}`,
+    `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${commit}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; ${cfg.snapshot ? "run from a copy of the checkout's bin/, dist/ (without tests) and build/Release/ made in a temporary directory at the start, so concurrent rebuilds cannot interfere" : 'run in place as `node bin/xaev.js`'}`,
+    '- Paths: $WORK is the run\'s scratch directory, ./ the checkout.',
     '',
   ];
   const summary: Table = { head: ['benchmark', 'target', 'result', 'measured'], rows: [] };
@@ -318,14 +321,17 @@ async function main(): Promise<number> {
     for (const t of s.targets) summary.rows.push([name, t.target, `**${t.verdict}**`, t.detail]);
     if (s.targets.length === 0 && s.notes[0]?.startsWith('SKIPPED')) summary.rows.push([name, '-', '**N/A**', s.notes[0]]);
   }
-  const report = [
+  // No machine's absolute paths in a file that is committed.
+  const relativePaths = (text: string): string =>
+    text.replaceAll(work, '$WORK').replaceAll(REPO_ROOT.replace(/\/$/, ''), '.').replaceAll(process.execPath, 'node');
+  const report = relativePaths([
     ...header,
     '## Summary',
     '',
     markdownTable(summary),
     '',
     ...list.map(({ label, section }) => renderSection(section, label)),
-  ].join('\n');
+  ].join('\n'));
   process.stdout.write(`${report}\n`);
   if (cfg.write) {
     const out = join(REPO_ROOT, 'bench/RESULTS.md');

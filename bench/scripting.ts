@@ -4,15 +4,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
+import { hex } from '../src/netlink/bytes.js';
+import type { LarvalSa } from '../test/support/host.js';
 import {
   commandLine,
   fmt,
-  hexSpi,
-  LARVAL_DST,
-  LARVAL_SRC,
   log,
   median,
-  spiOf,
   timedOk,
   verdict,
   xaevEntry,
@@ -41,7 +39,8 @@ const nodeImport = (specifier: string): string[] => [
 /** Start-up: every variant `runs` times, interleaved so drift hits all alike. */
 export function startupSection(ns: HostNamespace, xaev: string, runs: number): Section {
   const root = resolve(dirname(xaev), '..');
-  const spi = hexSpi(spiOf(1));
+  const sa = ns.sas[0]!;
+  const spi = hex(sa.spi);
   const loaded = xaevEntry(xaev);
   const entry = loaded?.path;
   const graph = entry ? importGraph(entry) : undefined;
@@ -66,7 +65,7 @@ export function startupSection(ns: HostNamespace, xaev: string, runs: number): S
     {
       key: 'ipget',
       label: `ip xfrm state get ... spi ${spi} (reference)`,
-      argv: ['ip', '-n', ns.name, 'xfrm', 'state', 'get', 'src', LARVAL_SRC, 'dst', LARVAL_DST, 'proto', 'esp', 'spi', spi],
+      argv: ipGet(ns.name, sa),
     },
   ];
   log(`startup: ${variants.length} variants x ${runs} runs (netns with ${ns.size} SA)`);
@@ -149,9 +148,19 @@ function importGraph(entry: string): { own: number; bytes: number; packages: str
   };
 }
 
+/** `ip xfrm state get` of one SA: ip needs dst, proto and SPI. */
+function ipGet(netns: string, sa: LarvalSa): string[] {
+  return ['ip', '-n', netns, ...ipGetLine(sa).trim().split(' ')];
+}
+
+function ipGetLine(sa: LarvalSa): string {
+  return `xfrm state get src ${sa.src} dst ${sa.dst} proto esp spi ${hex(sa.spi)}\n`;
+}
+
 /** 3b: one batch against separate processes; ip's equivalents as a reference. */
 export function scriptingSection(ns: HostNamespace, xaev: string, workDir: string, count: number, reps: number): Section {
-  const spis = Array.from({ length: count }, (_, i) => hexSpi(spiOf(i + 1)));
+  const sas = ns.sas.slice(0, count);
+  const spis = sas.map((sa) => hex(sa.spi));
   if (ns.size < count) throw new Error(`scripting needs ${count} SAs, netns has ${ns.size}`);
   const batchFile = join(workDir, 'xaev-batch.txt');
   writeFileSync(batchFile, spis.map((s) => `get ${s}\n`).join(''));
@@ -161,11 +170,11 @@ export function scriptingSection(ns: HostNamespace, xaev: string, workDir: strin
     `set -e\n${spis.map((s) => `${commandLine([process.execPath, xaev, '-n', ns.name, 'get', s])}\n`).join('')}`,
   );
   const ipBatchFile = join(workDir, 'ip-batch.txt');
-  writeFileSync(ipBatchFile, spis.map((s) => `xfrm state get src ${LARVAL_SRC} dst ${LARVAL_DST} proto esp spi ${s}\n`).join(''));
+  writeFileSync(ipBatchFile, sas.map(ipGetLine).join(''));
   const ipScript = join(workDir, 'ip-separate.sh');
   writeFileSync(
     ipScript,
-    `set -e\n${spis.map((s) => `${commandLine(['ip', '-n', ns.name, 'xfrm', 'state', 'get', 'src', LARVAL_SRC, 'dst', LARVAL_DST, 'proto', 'esp', 'spi', s])}\n`).join('')}`,
+    `set -e\n${sas.map((sa) => `${commandLine(ipGet(ns.name, sa))}\n`).join('')}`,
   );
 
   const xBatch = [process.execPath, xaev, '-n', ns.name, 'batch', batchFile];
@@ -205,14 +214,14 @@ export function scriptingSection(ns: HostNamespace, xaev: string, workDir: strin
       },
     ],
     notes: [
-      `xaev get finds an SA by its SPI through a dump of the SA database (the kernel has no lookup by SPI alone), then reads it with GETAE; the namespace holds ${ns.size} SAs, so every separate process dumps ${ns.size} SAs.`,
+      `\`xaev get SPI\` without --dst finds the SA by its SPI in a dump of the SA database (the kernel has no lookup by SPI alone), then reads it with GETAE; the namespace holds ${ns.size} SAs, so every separate process dumps ${ns.size} SAs. A batch dumps once and looks every line up in that dump. (With --dst, one GETAE finds the SA: see the scale benchmark.)`,
       'ip xfrm state get is given dst, proto and spi, so the kernel looks the SA up directly (no dump); it reads the SA, not its aevent thresholds (iproute2 cannot send GETAE).',
     ],
     commands: [
       commandLine(xBatch).replace(process.execPath, 'node') + `   # ${batchFile}: ${count} lines "get 0x..."`,
       `sh ${xaevScript}   # ${count} lines: ${commandLine([process.execPath, xaev, '-n', ns.name, 'get', spis[0]!]).replace(process.execPath, 'node')} ...`,
-      commandLine(ipBatch) + `   # ${ipBatchFile}: ${count} lines "xfrm state get src ${LARVAL_SRC} dst ${LARVAL_DST} proto esp spi 0x..."`,
-      `sh ${ipScript}   # ${count} lines: ip -n ${ns.name} xfrm state get src ${LARVAL_SRC} dst ${LARVAL_DST} proto esp spi ${spis[0]} > /dev/null ...`,
+      commandLine(ipBatch) + `   # ${ipBatchFile}: ${count} lines "${ipGetLine(sas[0]!).trim()}" ...`,
+      `sh ${ipScript}   # ${count} lines: ${commandLine(ipGet(ns.name, sas[0]!))} ...`,
     ],
   };
 }

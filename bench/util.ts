@@ -15,6 +15,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { addLarvalSas, makeNetns, type LarvalSa, type Netns } from '../test/support/host.js';
+import { prng } from '../test/support/prng.js';
 
 // ---------------------------------------------------------------------------------------
 // Reporting types
@@ -174,42 +176,51 @@ export function commandLine(argv: string[], redirect = '> /dev/null'): string {
 // ---------------------------------------------------------------------------------------
 // Host network namespace with larval SAs
 
-/** SPI of the i-th benchmark SA (i from 1). */
-export const spiOf = (i: number): number => 0x100000 + i;
-export const hexSpi = (spi: number): string => `0x${spi.toString(16)}`;
-export const LARVAL_SRC = '10.0.0.1';
-export const LARVAL_DST = '10.0.0.2';
+/** Source of every benchmark SA; each SA has its own destination (10.x.y.z). */
+export const LARVAL_SRC = '192.0.2.1';
 
 /**
- * A throwaway namespace on the host kernel. The host has no ESP, so its SAs are larval
- * (`ip xfrm state allocspi`): GETAE answers them like any SA. They expire after
- * net.core.xfrm_acq_expires seconds (30 by default), so that is raised to an hour first.
+ * A throwaway namespace on the host kernel (test/support/host.ts). The host has no ESP, so
+ * its SAs are larval (`ip xfrm state allocspi`): GETAE answers them like any SA. SPIs are
+ * random, as real ones are (sequential SPIs would make the kernel's SPI hash chains unusually
+ * regular), and every SA has its own destination, as on a gateway with many peers (one shared
+ * destination would put every SA in one by-destination hash chain: allocspi then costs O(n)
+ * per SA).
  */
 export class HostNamespace {
   readonly name: string;
-  size = 0;
+  readonly sas: LarvalSa[] = [];
+  private readonly netns: Netns;
+  private readonly random: () => number;
+  private readonly used = new Set<number>();
 
-  constructor(name: string) {
-    this.name = name;
-    if (existsSync(`/run/netns/${name}`)) run(['ip', 'netns', 'del', name], { quiet: true });
-    run(['ip', 'netns', 'add', name], { quiet: true });
-    run(['ip', 'netns', 'exec', name, 'sysctl', '-qw', 'net.core.xfrm_acq_expires=3600'], { quiet: true });
+  constructor(prefix: string, seed: number) {
+    this.netns = makeNetns(prefix);
+    this.name = this.netns.name;
+    this.random = prng(seed);
   }
 
-  /** Add SAs until there are `total` (SPIs spiOf(size+1) .. spiOf(total)), one ip process. */
+  get size(): number {
+    return this.sas.length;
+  }
+
+  /** Add SAs until there are `total`, with one ip process; returns the time it took (ms). */
   growTo(total: number): number {
-    if (total <= this.size) return 0;
-    let batch = '';
-    for (let i = this.size + 1; i <= total; i++) {
-      const spi = hexSpi(spiOf(i));
-      batch += `xfrm state allocspi src ${LARVAL_SRC} dst ${LARVAL_DST} proto esp min ${spi} max ${spi}\n`;
+    const added: LarvalSa[] = [];
+    for (let i = this.sas.length + 1; i <= total; i++) {
+      let spi: number;
+      do spi = 0x100 + Math.floor(this.random() * 0xfffffe00);
+      while (this.used.has(spi));
+      this.used.add(spi);
+      added.push({ src: LARVAL_SRC, dst: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, spi });
     }
-    const t = timed(['ip', '-n', this.name, '-batch', '-'], { input: batch });
-    if (t.status !== 0) throw new Error(`ip -batch allocspi failed: ${t.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
-    this.size = total;
+    const t0 = Date.now();
+    addLarvalSas(this.name, added);
+    const ms = Date.now() - t0;
+    this.sas.push(...added);
     const count = this.count();
     if (count !== total) throw new Error(`netns ${this.name} has ${count} SAs, expected ${total}`);
-    return t.ms;
+    return ms;
   }
 
   count(): number {
@@ -219,7 +230,7 @@ export class HostNamespace {
   }
 
   destroy(): void {
-    timed(['ip', 'netns', 'del', this.name]);
+    this.netns.remove();
   }
 }
 

@@ -1,6 +1,9 @@
 // The only native part of xaev: one AF_NETLINK socket exposed to JavaScript.
-// It performs socket syscalls and nothing else; every netlink and XFRM message
-// is built and parsed in TypeScript, so protocol bugs never need a rebuild.
+// It performs socket syscalls and reports their results, nothing else: which
+// options to set, what an errno means (ENOBUFS is an overrun), its symbolic
+// name, and every netlink and XFRM message are TypeScript's business
+// (src/netlink/socket.ts, src/netlink/errors.ts), so policy never needs a
+// rebuild.
 
 #include <napi.h>
 #include <uv.h>
@@ -26,12 +29,14 @@
 
 namespace {
 
-// The TypeScript loader compares this with its own constant, so bump it with
-// every change to the JS-visible interface.
-constexpr uint32_t kAbiVersion = 1;
+// The TypeScript loader (src/netlink/native.ts: EXPECTED_ADDON_ABI) refuses a
+// build whose number differs, so bump both with every change to the
+// JS-visible interface.
+constexpr uint32_t kAbiVersion = 3;
 
-// Kernel netlink datagrams stay far below this (dumps are cut at 32 KiB);
-// a larger one would mean a kernel we do not understand, so it is an error.
+// The read size per datagram. Kernel netlink datagrams stay far below it
+// (dumps are cut at 32 KiB), but a userspace sender may send more: such a
+// datagram is cut here, and its real size is reported with it.
 constexpr size_t kMaxDatagram = 64 * 1024;
 
 // Bounds one read batch so that a busy socket cannot starve the event loop;
@@ -43,31 +48,11 @@ constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;
 // send still blocked after this long means something is badly wrong.
 constexpr int kSendTimeoutMs = 5000;
 
-std::string ErrnoName(int err) {
-#define XAEV_ERRNO(name) {name, #name}
-  static const std::pair<int, const char*> kNames[] = {
-      XAEV_ERRNO(EPERM), XAEV_ERRNO(EACCES), XAEV_ERRNO(ENOENT),
-      XAEV_ERRNO(ESRCH), XAEV_ERRNO(EINTR), XAEV_ERRNO(EBADF),
-      XAEV_ERRNO(EAGAIN), XAEV_ERRNO(ENOMEM), XAEV_ERRNO(EFAULT),
-      XAEV_ERRNO(EBUSY), XAEV_ERRNO(EEXIST), XAEV_ERRNO(EINVAL),
-      XAEV_ERRNO(ENFILE), XAEV_ERRNO(EMFILE), XAEV_ERRNO(ENOSPC),
-      XAEV_ERRNO(EPIPE), XAEV_ERRNO(ERANGE), XAEV_ERRNO(ENOSYS),
-      XAEV_ERRNO(EOPNOTSUPP), XAEV_ERRNO(EPROTONOSUPPORT),
-      XAEV_ERRNO(EAFNOSUPPORT), XAEV_ERRNO(ENOBUFS), XAEV_ERRNO(ENOPROTOOPT),
-      XAEV_ERRNO(EMSGSIZE), XAEV_ERRNO(ETIMEDOUT), XAEV_ERRNO(ECONNREFUSED),
-  };
-#undef XAEV_ERRNO
-  for (const auto& [number, name] : kNames) {
-    if (number == err) return name;
-  }
-  return "E" + std::to_string(err);
-}
-
-// Shaped like Node's own system errors so that callers can branch on `code`.
+// Carries the number and the call; the symbolic `code` is added in TypeScript
+// (src/netlink/errors.ts: withErrnoCode), the one place errno names live.
 Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err) {
   Napi::Error error =
       Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-  error.Set("code", Napi::String::New(env, ErrnoName(err)));
   error.Set("errno", Napi::Number::New(env, err));
   error.Set("syscall", Napi::String::New(env, syscall));
   return error;
@@ -155,20 +140,13 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         env, "NetlinkSocket",
         {
             InstanceAccessor<&NetlinkSocket::PortId>("portId"),
-            InstanceAccessor<&NetlinkSocket::Fd>("fd"),
-            InstanceMethod<&NetlinkSocket::SetReceiveBufferSize>(
-                "setReceiveBufferSize"),
-            InstanceMethod<&NetlinkSocket::GetReceiveBufferSize>(
-                "getReceiveBufferSize"),
-            InstanceMethod<&NetlinkSocket::AddMembership>("addMembership"),
-            InstanceMethod<&NetlinkSocket::DropMembership>("dropMembership"),
+            InstanceMethod<&NetlinkSocket::SetSockOptInt>("setSockOptInt"),
+            InstanceMethod<&NetlinkSocket::GetSockOptInt>("getSockOptInt"),
             InstanceMethod<&NetlinkSocket::Send>("send"),
-            InstanceMethod<&NetlinkSocket::Receive>("receive"),
             InstanceMethod<&NetlinkSocket::ReceiveAll>("receiveAll"),
+            InstanceMethod<&NetlinkSocket::ReceiveInto>("receiveInto"),
             InstanceMethod<&NetlinkSocket::StartReceiving>("startReceiving"),
             InstanceMethod<&NetlinkSocket::StopReceiving>("stopReceiving"),
-            InstanceMethod<&NetlinkSocket::RefHandle>("ref"),
-            InstanceMethod<&NetlinkSocket::UnrefHandle>("unref"),
             InstanceMethod<&NetlinkSocket::Close>("close"),
         });
   }
@@ -196,16 +174,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       return;
     }
     port_id_ = local.nl_pid;
-    // Extended acks explain EINVAL; capped acks keep replies to big requests
-    // small. Both are optional niceties that old kernels lack.
-    for (int option : {NETLINK_EXT_ACK, NETLINK_CAP_ACK}) {
-      int on = 1;
-      if (setsockopt(fd_, SOL_NETLINK, option, &on, sizeof on) < 0 &&
-          errno != ENOPROTOOPT) {
-        ThrowErrno(env, "setsockopt", errno);
-        return;
-      }
-    }
   }
 
   // Runs from the GC finalizer (or at environment teardown) when close() was
@@ -217,52 +185,34 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     return Napi::Number::New(info.Env(), port_id_);
   }
 
-  Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), fd_);
-  }
-
-  Napi::Value SetReceiveBufferSize(const Napi::CallbackInfo& info) {
-    int64_t bytes;
-    if (!GetInteger(info, 0, "bytes", 0, INT_MAX, &bytes) || !CheckOpen(info))
-      return Napi::Value();
-    int value = static_cast<int>(bytes);
-    // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN;
-    // without it, the capped SO_RCVBUF is the best we can do.
-    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &value, sizeof value) < 0) {
-      if (errno != EPERM ||
-          setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &value, sizeof value) < 0) {
-        return ThrowErrno(info.Env(), "setsockopt", errno);
-      }
+  // setsockopt() with an int value; a uint32 (a multicast group) passes as its
+  // bit pattern.
+  void SetSockOptInt(const Napi::CallbackInfo& info) {
+    int64_t level, option, value;
+    if (!GetInteger(info, 0, "level", 0, INT_MAX, &level) ||
+        !GetInteger(info, 1, "option", 0, INT_MAX, &option) ||
+        !GetInteger(info, 2, "value", INT_MIN, UINT32_MAX, &value) ||
+        !CheckOpen(info))
+      return;
+    int raw = static_cast<int>(static_cast<uint32_t>(value));
+    if (setsockopt(fd_, static_cast<int>(level), static_cast<int>(option), &raw,
+                   sizeof raw) < 0) {
+      ThrowErrno(info.Env(), "setsockopt", errno);
     }
-    return GetReceiveBufferSize(info);
   }
 
-  Napi::Value GetReceiveBufferSize(const Napi::CallbackInfo& info) {
-    if (!CheckOpen(info)) return Napi::Value();
+  Napi::Value GetSockOptInt(const Napi::CallbackInfo& info) {
+    int64_t level, option;
+    if (!GetInteger(info, 0, "level", 0, INT_MAX, &level) ||
+        !GetInteger(info, 1, "option", 0, INT_MAX, &option) || !CheckOpen(info))
+      return Napi::Value();
     int value = 0;
     socklen_t len = sizeof value;
-    if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &value, &len) < 0) {
+    if (getsockopt(fd_, static_cast<int>(level), static_cast<int>(option), &value,
+                   &len) < 0) {
       return ThrowErrno(info.Env(), "getsockopt", errno);
     }
     return Napi::Number::New(info.Env(), value);
-  }
-
-  void AddMembership(const Napi::CallbackInfo& info) {
-    SetMembership(info, NETLINK_ADD_MEMBERSHIP);
-  }
-
-  void DropMembership(const Napi::CallbackInfo& info) {
-    SetMembership(info, NETLINK_DROP_MEMBERSHIP);
-  }
-
-  void SetMembership(const Napi::CallbackInfo& info, int option) {
-    int64_t group;
-    if (!GetInteger(info, 0, "group", 0, UINT32_MAX, &group) || !CheckOpen(info))
-      return;
-    uint32_t value = static_cast<uint32_t>(group);
-    if (setsockopt(fd_, SOL_NETLINK, option, &value, sizeof value) < 0) {
-      ThrowErrno(info.Env(), "setsockopt", errno);
-    }
   }
 
   Napi::Value Send(const Napi::CallbackInfo& info) {
@@ -288,15 +238,55 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     }
   }
 
-  Napi::Value Receive(const Napi::CallbackInfo& info) {
-    if (!ReceiveBlocking(info, 1)) return Napi::Value();
-    if (spans_.empty()) return info.Env().Null();
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), buf_.get(), spans_[0].second);
-  }
-
   Napi::Value ReceiveAll(const Napi::CallbackInfo& info) {
     if (!ReceiveBlocking(info, kMaxBatchDatagrams)) return Napi::Value();
     return BatchToJs(info.Env());
+  }
+
+  // receiveAll into the caller's buffer: no allocation and no JS object per
+  // datagram, for readers of tens of thousands of replies. Datagrams go back
+  // to back, each at a 4-aligned offset (zero-padded), while a whole
+  // kMaxDatagram still fits. Returns the bytes used; 0 after timeoutMs.
+  Napi::Value ReceiveInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return ThrowTypeError(env, "buffer must be a Uint8Array");
+    Napi::Uint8Array target = info[0].As<Napi::Uint8Array>();
+    if (target.ByteLength() < kMaxDatagram)
+      return ThrowTypeError(env, "buffer must hold at least " + std::to_string(kMaxDatagram) + " bytes");
+    int64_t timeout;
+    if (!GetInteger(info, 1, "timeoutMs", -1, INT_MAX, &timeout) || !CheckOpen(info))
+      return Napi::Value();
+    if (pending_errno_) return ThrowErrno(env, "recv", std::exchange(pending_errno_, 0));
+    const int64_t deadline = NowMs() + timeout;
+    for (;;) {
+      int err = WaitFor(fd_, POLLIN, Remaining(deadline, timeout));
+      if (err == ETIMEDOUT) return Napi::Number::New(env, 0);
+      if (err) return ThrowErrno(env, "poll", err);
+      size_t used = 0;
+      err = ReadInto(target.Data(), target.ByteLength(), &used);
+      if (used) {
+        pending_errno_ = err;  // as in ReceiveBlocking: report it next time
+        return Napi::Number::New(env, static_cast<double>(used));
+      }
+      if (err) return ThrowErrno(env, "recv", err);
+    }
+  }
+
+  int ReadInto(uint8_t* target, size_t capacity, size_t* used) {
+    while (capacity - *used >= kMaxDatagram) {
+      ssize_t n = recv(fd_, target + *used, kMaxDatagram, MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno == EAGAIN ? 0 : errno;
+      }
+      if (static_cast<size_t>(n) > kMaxDatagram) return EMSGSIZE;
+      size_t end = *used + static_cast<size_t>(n);
+      size_t aligned = (end + 3) & ~static_cast<size_t>(3);
+      std::memset(target + end, 0, aligned - end);
+      *used = aligned;
+    }
+    return 0;
   }
 
   // Calling it again while receiving just swaps the callbacks: that lets a
@@ -304,7 +294,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   void StartReceiving(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction() || !info[1].IsFunction()) {
-      ThrowTypeError(env, "onDatagrams and onOverrun must be functions");
+      ThrowTypeError(env, "onDatagrams and onError must be functions");
       return;
     }
     if (!CheckOpen(info)) return;
@@ -324,14 +314,13 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         return;
       }
       handle->data = this;
-      if (!ref_) uv_unref(reinterpret_cast<uv_handle_t*>(handle));
       poll_ = handle;
     }
     if (!async_context_) {
       async_context_ = std::make_unique<Napi::AsyncContext>(env, "XaevNetlinkSocket");
     }
     on_datagrams_ = Napi::Persistent(info[0].As<Napi::Function>());
-    on_overrun_ = Napi::Persistent(info[1].As<Napi::Function>());
+    on_error_ = Napi::Persistent(info[1].As<Napi::Function>());
     int rc = ArmPoll();
     if (rc < 0) {
       StopReceivingNow();
@@ -348,16 +337,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
 
   void StopReceiving(const Napi::CallbackInfo&) { StopReceivingNow(); }
 
-  void RefHandle(const Napi::CallbackInfo&) {
-    ref_ = true;
-    if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
-  }
-
-  void UnrefHandle(const Napi::CallbackInfo&) {
-    ref_ = false;
-    if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  }
-
   void Close(const Napi::CallbackInfo&) {
     StopReceivingNow();
     ReleaseHandles();
@@ -367,7 +346,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   bool CheckOpen(const Napi::CallbackInfo& info) {
     if (fd_ >= 0) return true;
     Napi::Error error = Napi::Error::New(info.Env(), "the netlink socket is closed");
-    error.Set("code", Napi::String::New(info.Env(), "EBADF"));
     error.Set("errno", Napi::Number::New(info.Env(), EBADF));
     error.ThrowAsJavaScriptException();
     return false;
@@ -405,8 +383,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 
   // Reads queued datagrams back to back into buf_ without blocking. Returns
-  // 0 when the queue is empty or the batch is full, else the recv() errno;
-  // a datagram too big for kMaxDatagram is consumed and reported as EMSGSIZE.
+  // 0 when the queue is empty or the batch is full, else the recv() errno.
+  // MSG_TRUNC makes recv() return a datagram's real size even when only
+  // kMaxDatagram bytes of it fit: that is how a cut datagram is recognised.
   int ReadBatch(size_t max_datagrams) {
     spans_.clear();
     size_t used = 0;
@@ -423,26 +402,38 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         if (errno == EINTR) continue;
         return errno == EAGAIN ? 0 : errno;
       }
-      if (static_cast<size_t>(n) > kMaxDatagram) return EMSGSIZE;
-      spans_.emplace_back(used, static_cast<size_t>(n));
-      used += static_cast<size_t>(n);
+      size_t kept = std::min(static_cast<size_t>(n), kMaxDatagram);
+      spans_.push_back({used, kept, static_cast<size_t>(n)});
+      used += kept;
     }
     return 0;
   }
 
   Napi::Array BatchToJs(Napi::Env env) {
     if (spans_.empty()) return Napi::Array::New(env);
-    size_t total = spans_.back().first + spans_.back().second;
+    size_t total = spans_.back().offset + spans_.back().length;
     // One allocation and copy for the whole batch; the datagrams are views.
     Napi::Buffer<uint8_t> all = Napi::Buffer<uint8_t>::Copy(env, buf_.get(), total);
     Napi::Function subarray = all.Get("subarray").As<Napi::Function>();
     Napi::Array datagrams = Napi::Array::New(env, spans_.size());
     for (uint32_t i = 0; i < spans_.size(); i++) {
-      const auto& [offset, length] = spans_[i];
-      datagrams.Set(i, subarray.Call(all, {Napi::Number::New(env, offset),
-                                           Napi::Number::New(env, offset + length)}));
+      const Span& span = spans_[i];
+      datagrams.Set(i, subarray.Call(all, {Napi::Number::New(env, span.offset),
+                                           Napi::Number::New(env, span.offset + span.length)}));
     }
     return datagrams;
+  }
+
+  // Each datagram's real size, or undefined when none in the batch was cut.
+  Napi::Value FullSizesToJs(Napi::Env env) {
+    bool cut = std::any_of(spans_.begin(), spans_.end(),
+                           [](const Span& span) { return span.full != span.length; });
+    if (!cut) return env.Undefined();
+    Napi::Array sizes = Napi::Array::New(env, spans_.size());
+    for (uint32_t i = 0; i < spans_.size(); i++) {
+      sizes.Set(i, Napi::Number::New(env, static_cast<double>(spans_[i].full)));
+    }
+    return sizes;
   }
 
   // A pending error is reported without waiting for new data: a netlink
@@ -473,29 +464,33 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 
   // Datagrams read before an error are delivered before it, to keep order.
+  // A recv() error is handed to onError as its number, and ends this
+  // wake-up: what it means (and whether to stop) is decided in TypeScript.
   // After a callback throws, nothing more is called in this wake-up.
   void Drain() {
-    if (pending_errno_ && !ReportError(std::exchange(pending_errno_, 0))) return;
+    if (pending_errno_) {
+      ReportError(std::exchange(pending_errno_, 0));
+      return;
+    }
     size_t budget = kMaxBatchDatagrams;
     while (receiving_ && budget > 0) {
       int err = ReadBatch(budget);
       budget -= spans_.size();
-      if (!spans_.empty() && (!Invoke(on_datagrams_, BatchToJs(Env())) || !receiving_)) {
-        pending_errno_ = err;
-        return;
+      if (!spans_.empty()) {
+        napi_value args[] = {BatchToJs(Env()), FullSizesToJs(Env())};
+        if (!Invoke(on_datagrams_, 2, args) || !receiving_) {
+          pending_errno_ = err;
+          return;
+        }
       }
-      if (err == 0 || !ReportError(err)) return;
+      if (err != 0) ReportError(err);
+      if (err != 0 || spans_.empty()) return;
     }
   }
 
-  // An overrun and an oversized datagram both mean lost messages, and the
-  // JS side recovers from either by resynchronising. Any other error is
-  // unexpected and would repeat, so receiving stops and the error surfaces
-  // as an uncaught exception.
-  bool ReportError(int err) {
-    if (err == ENOBUFS || err == EMSGSIZE) return Invoke(on_overrun_) && receiving_;
-    FailReceiving(ErrnoError(Env(), "recv", err));
-    return false;
+  void ReportError(int err) {
+    napi_value arg = Napi::Number::New(Env(), err);
+    Invoke(on_error_, 1, &arg);
   }
 
   void FailReceiving(Napi::Error error) {
@@ -506,9 +501,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   // MakeCallback, not Call: it runs the microtask and nextTick queues
   // afterwards, so promises settled by the callback do not stall. A throw
   // goes to process 'uncaughtException' rather than into libuv.
-  bool Invoke(const Napi::FunctionReference& callback, napi_value arg = nullptr) {
+  bool Invoke(const Napi::FunctionReference& callback, size_t argc, const napi_value* argv) {
     Napi::Env env = Env();
-    callback.MakeCallback(Value(), arg ? 1 : 0, &arg, *async_context_);
+    callback.MakeCallback(Value(), argc, argv, *async_context_);
     if (!env.IsExceptionPending()) return true;
     napi_fatal_exception(env, env.GetAndClearPendingException().Value());
     return false;
@@ -517,7 +512,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   void StopReceivingNow() {
     if (poll_) uv_poll_stop(poll_);
     on_datagrams_.Reset();
-    on_overrun_.Reset();
+    on_error_.Reset();
     if (receiving_) {
       receiving_ = false;
       Unref();
@@ -544,21 +539,42 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   uint32_t port_id_ = 0;
   uv_poll_t* poll_ = nullptr;
   bool receiving_ = false;
-  bool ref_ = true;
   int armed_events_ = 0;
   // An error recv() returned (and the kernel thereby cleared) that has not
   // reached JS yet.
   int pending_errno_ = 0;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   Napi::FunctionReference on_datagrams_;
-  Napi::FunctionReference on_overrun_;
+  Napi::FunctionReference on_error_;
   std::unique_ptr<uint8_t[]> buf_;
   size_t buf_capacity_ = 0;
-  std::vector<std::pair<size_t, size_t>> spans_;  // offset, length in buf_
+  // Where each datagram of the batch lies in buf_, and its size before the cut.
+  struct Span {
+    size_t offset;
+    size_t length;
+    size_t full;
+  };
+  std::vector<Span> spans_;
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  // Socket option numbers differ between architectures (SOL_SOCKET is 0xffff
+  // on sparc and mips), so TypeScript takes them from the C headers here.
+  Napi::Object constants = Napi::Object::New(env);
+  const std::pair<const char*, int> kConstants[] = {
+      {"SOL_SOCKET", SOL_SOCKET},
+      {"SO_RCVBUF", SO_RCVBUF},
+      {"SO_RCVBUFFORCE", SO_RCVBUFFORCE},
+      {"SOL_NETLINK", SOL_NETLINK},
+      {"NETLINK_ADD_MEMBERSHIP", NETLINK_ADD_MEMBERSHIP},
+      {"NETLINK_EXT_ACK", NETLINK_EXT_ACK},
+      {"NETLINK_CAP_ACK", NETLINK_CAP_ACK},
+  };
+  for (const auto& [name, value] : kConstants) {
+    constants.Set(name, Napi::Number::New(env, value));
+  }
+  exports.Set("constants", constants);
   exports.Set("enterNetns", Napi::Function::New<EnterNetns>(env, "enterNetns"));
   exports.Set("NetlinkSocket", NetlinkSocket::Define(env));
   return exports;

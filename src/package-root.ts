@@ -1,5 +1,9 @@
-// Where the package is installed. Found by walking up from this module, because the code runs
-// both as separate modules (dist/src/...) and as one bundle (dist/xaev.js) at another depth.
+// Where the package is installed: the nearest directory at or above this module that holds a
+// package.json. The same code runs as separate ES modules (dist/src/package-root.js, tests
+// included) and inside the CommonJS bundle dist/xaev.cjs, where esbuild replaces
+// import.meta.url with the bundle's own URL; the two sit at different depths below the root,
+// so the root is found by walking up rather than by a fixed "../..". (bin/package.json only
+// marks bin/ as CommonJS; nothing that imports this module runs from bin/.)
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,29 +3,40 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
-import { parseMessages } from '../src/netlink/message.js';
-import { hostKernelSkipReason, ip, makeNetns } from './support/host.js';
-import { injectAevents, killStragglers, startListeners, startProcess, type RunningProcess } from './support/monitor.js';
+import { encodeMessage, parseMessages } from '../src/netlink/message.js';
+import { addLarvalSas, hostKernelSkipReason, ip, makeNetns, type Netns } from './support/host.js';
+import { injectAevents, killStragglers, startListeners, startProcess, until, type RunningProcess } from './support/monitor.js';
 import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
 // The host kernel has XFRM but no ESP/AH: only larval SAs (ALLOCSPI) exist here. That is
-// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor.
+// enough for GETAE, for errors, for permissions, and (with injected multicast) for monitor
+// (docs/kernel/versions.md#differences-between-the-kernels-xaev-is-tested-on).
 const skip = hostKernelSkipReason();
 const ALLOC_TIME_SLACK = 120;
 
+/** The first event of ae.bin: one 132-byte NEWAE message. */
+const ONE_EVENT = readFileSync(`${FIXTURES}ae.bin`).subarray(0, 132);
+
+/** The sum of every overrun line's count: each is reported once, and losses may come in several reports. */
+function lostEvents(stderr: string): number {
+  let total = 0;
+  for (const match of stderr.matchAll(/^xaev: receive buffer overrun: (\d+) events lost \(raise --rcvbuf\)$/gm)) total += Number(match[1]);
+  return total;
+}
+
 describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
-  let ns: { name: string; remove: () => void };
+  let ns: Netns;
   let allocatedAt = 0;
 
   before(() => {
     ns = makeNetns('xaev-host');
-    // Larval SAs expire after xfrm_acq_expires (30 s by default): keep them for the whole suite.
-    ip('netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
     allocatedAt = Math.floor(Date.now() / 1000);
-    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '77', 'min', '0x1000', 'max', '0x1000');
-    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '2001:db8::1', 'dst', '2001:db8::2', 'proto', 'esp', 'reqid', '78', 'min', '0x2000', 'max', '0x2000');
-    ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.3', 'proto', 'ah', 'reqid', '79', 'min', '0x2000', 'max', '0x2000');
+    addLarvalSas(ns.name, [
+      { src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', reqid: 77, spi: 0x1000 },
+      { src: '2001:db8::1', dst: '2001:db8::2', proto: 'esp', reqid: 78, spi: 0x2000 },
+      { src: '192.0.2.1', dst: '192.0.2.3', proto: 'ah', reqid: 79, spi: 0x2000 },
+    ]);
   });
   after(() => {
     killStragglers();
@@ -97,6 +108,7 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
   });
 
   it('set on a larval SA fails with the kernel\'s own reason', () => {
+    // NEWAE needs a VALID SA (docs/kernel/newae.md#valid-state-rule; net/xfrm/xfrm_user.c: xfrm_new_ae()).
     const result = runXaev(['-n', ns.name, 'set', '0x1000', '--rthr', '5']);
     assert.equal(result.status, 1);
     assert.equal(result.stdout, '');
@@ -134,7 +146,7 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
       startProcess('ip', ['-n', ns.name, 'xfrm', 'monitor', 'aevent']),
     ])) as [RunningProcess, RunningProcess];
     // One datagram per message, as the kernel sends them.
-    injectAevents(ns.name, parseMessages(readFileSync(`${FIXTURES}ae.bin`)).map((m) => encodeRaw(m)));
+    injectAevents(ns.name, parseMessages(readFileSync(`${FIXTURES}ae.bin`)).map((m) => encodeMessage(m, m.payload)));
     const expected = readFileSync(`${FIXTURES}ae.expected.txt`, 'utf8');
     await until(() => xaev.stdout().length >= expected.length && iproute.stdout().length >= expected.length);
     xaev.child.kill('SIGTERM');
@@ -184,7 +196,7 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
       startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--rcvbuf', '1']),
     ])) as [RunningProcess];
     xaev.child.kill('SIGSTOP');
-    const burst = readFileSync(`${FIXTURES}ae.bin`).subarray(0, 132);
+    const burst = ONE_EVENT;
     injectAevents(ns.name, Array.from({ length: 300 }, () => burst));
     xaev.child.kill('SIGCONT');
     await until(() => xaev.stderr().includes('overrun'));
@@ -196,43 +208,108 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
     xaev.child.kill('SIGTERM');
     assert.deepEqual(await xaev.exited, { code: 0, signal: null });
     const received = xaev.stdout().trimEnd().split('\n').length - 1;
-    const match = /^xaev: receive buffer overrun: (\d+) events lost \(raise --rcvbuf\)$/m.exec(xaev.stderr());
-    assert.ok(match, xaev.stderr());
-    assert.equal(received + Number(match[1]), 300, `received ${received}, lost ${match[1]}`);
+    assert.equal(received + lostEvents(xaev.stderr()), 300, `received ${received}; ${xaev.stderr()}`);
+  });
+
+  it('every event is printed or counted, even when SIGTERM comes before the overrun is read', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--rcvbuf', '1']),
+    ])) as [RunningProcess];
+    xaev.child.kill('SIGSTOP');
+    injectAevents(ns.name, Array.from({ length: 300 }, () => ONE_EVENT));
+    // Both wake it at once: the drops must be counted whichever it handles first.
+    xaev.child.kill('SIGTERM');
+    xaev.child.kill('SIGCONT');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    const printed = xaev.stdout() === '' ? 0 : xaev.stdout().trimEnd().split('\n').length;
+    assert.ok(lostEvents(xaev.stderr()) > 0, xaev.stderr());
+    assert.equal(printed + lostEvents(xaev.stderr()), 300, `printed ${printed}; ${xaev.stderr()}`);
+  });
+
+  it('a datagram longer than the read buffer is reported as truncated, after the events it held', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor']),
+    ])) as [RunningProcess];
+    // 532 events in one 70,224-byte datagram: 496 of them fit the first 65,536 bytes.
+    injectAevents(ns.name, [Buffer.concat(Array.from({ length: 532 }, () => ONE_EVENT))]);
+    await until(() => xaev.stderr().includes('truncated') || xaev.stderr().includes('longer'));
+    xaev.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    assert.equal(xaev.stdout().trimEnd().split('\n').length, 496);
+    assert.equal(
+      xaev.stderr(),
+      'xaev: a datagram of 70224 bytes was longer than the 65536-byte read buffer: the events in its last 4688 bytes were lost\n',
+    );
+  });
+
+  it('a reader that stops reading costs events the kernel counts, and the line names the reader', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--rcvbuf', '1m']),
+    ])) as [RunningProcess];
+    xaev.child.stdout!.pause();
+    // One event to a datagram, as the kernel sends them (its drop counter counts datagrams).
+    // 4,000 events (1.3 MB of JSON) fill the pipe and the 1 MiB output bound; the next 6,000
+    // arrive while xaev has stopped reading and overflow the socket.
+    injectAevents(ns.name, Array.from({ length: 4_000 }, () => ONE_EVENT));
+    await sleep(300);
+    injectAevents(ns.name, Array.from({ length: 6_000 }, () => ONE_EVENT));
+    await sleep(300);
+    xaev.child.stdout!.resume();
+    const marker = Buffer.from(ONE_EVENT);
+    marker.writeUInt32BE(0xfeed, 32);
+    await until(() => xaev.stderr().includes('overrun'));
+    await sleep(300);
+    injectAevents(ns.name, [marker]);
+    await until(() => xaev.stdout().includes('"spi":65261'));
+    xaev.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    const lost = [...xaev.stderr().matchAll(/^xaev: receive buffer overrun: (\d+) events lost/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const printed = xaev.stdout().trimEnd().split('\n').length;
+    assert.equal(printed + lost, 10_001, `printed ${printed}, lost ${lost}: ${xaev.stderr()}`);
+    assert.match(xaev.stderr(), /^xaev: receive buffer overrun: \d+ events lost \(the reader of stdout was too slow\)$/m);
+  });
+
+  it('a failed stdout write is one line and status 1, no stack trace', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [
+      startProcess('sh', ['-c', `exec "${process.execPath}" "${XAEV_BIN}" -n ${ns.name} monitor >/dev/full`]),
+    ])) as [RunningProcess];
+    injectAevents(ns.name, [ONE_EVENT]);
+    assert.deepEqual(await xaev.exited, { code: 1, signal: null });
+    assert.equal(xaev.stderr(), 'xaev: cannot write to stdout: no space left on device (ENOSPC)\n');
+  });
+
+  it('SIGTERM ends it at once with status 0 while the reader of stdout has stopped reading', async () => {
+    const [xaev] = (await startListeners(ns.name, () => [startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, 'monitor'])])) as [
+      RunningProcess,
+    ];
+    xaev.child.stdout!.pause();
+    // 10,000 events, about 1.3 MB of text: more than the pipe and xaev's 1 MiB output bound
+    // (400 to a 52,800-byte datagram, which the 64 KiB read size takes whole).
+    injectAevents(ns.name, Array.from({ length: 25 }, () => Buffer.concat(Array.from({ length: 400 }, () => ONE_EVENT))));
+    await sleep(500);
+    assert.equal(xaev.child.exitCode, null);
+    const signalledAt = Date.now();
+    xaev.child.kill('SIGTERM');
+    const timer = setTimeout(() => xaev.child.kill('SIGKILL'), 5000);
+    const exit = await xaev.exited;
+    clearTimeout(timer);
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(Date.now() - signalledAt < 3000, `took ${Date.now() - signalledAt} ms`);
   });
 });
 
-function encodeRaw(message: { type: number; flags: number; seq: number; pid: number; payload: Buffer }): Buffer {
-  const header = Buffer.alloc(16);
-  header.writeUInt32LE(16 + message.payload.length, 0);
-  header.writeUInt16LE(message.type, 4);
-  header.writeUInt16LE(message.flags, 6);
-  header.writeUInt32LE(message.seq, 8);
-  header.writeUInt32LE(message.pid, 12);
-  return Buffer.concat([header, message.payload]);
-}
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await sleep(20);
-  }
-}
 
 describe('host kernel: list, batch, defaults, completion', { skip }, () => {
-  let ns: { name: string; remove: () => void };
+  let ns: Netns;
 
   before(() => {
     ns = makeNetns('xaev-host2');
-    ip('netns', 'exec', ns.name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
-    for (const [dst, spi, reqid] of [
-      ['192.0.2.2', '0x1000', '1'],
-      ['192.0.2.3', '0x1001', '2'],
-      ['192.0.2.4', '0x1002', '3'],
-    ] as const) {
-      ip('-n', ns.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', dst, 'proto', 'esp', 'reqid', reqid, 'min', spi, 'max', spi);
-    }
+    addLarvalSas(ns.name, [
+      { src: '192.0.2.1', dst: '192.0.2.2', reqid: 1, spi: 0x1000 },
+      { src: '192.0.2.1', dst: '192.0.2.3', reqid: 2, spi: 0x1001 },
+      { src: '192.0.2.1', dst: '192.0.2.4', reqid: 3, spi: 0x1002 },
+    ]);
   });
   after(() => ns?.remove());
 
@@ -248,6 +325,24 @@ describe('host kernel: list, batch, defaults, completion', { skip }, () => {
     assert.deepEqual([none.status, none.stdout], [0, '[]\n']);
     const text = runXaev(['-n', ns.name, 'list', '--spi', '0x1002']);
     assert.match(text.stdout, /^src 192\.0\.2\.1 dst 192\.0\.2\.4\n\tproto esp spi 0x00001002 reqid 3\n/);
+  });
+
+  it('list --counters-only prints the records of list without their thresholds, from the dump alone', () => {
+    const full = JSON.parse(runXaev(['-n', ns.name, '-j', 'list']).stdout) as Record<string, unknown>[];
+    const counters = runXaev(['-n', ns.name, '-j', 'list', '--counters-only']);
+    assert.equal(counters.status, 0, counters.stderr);
+    assert.deepEqual(JSON.parse(counters.stdout), full.map(({ thresholds: _, ...rest }) => rest));
+    const text = runXaev(['-n', ns.name, 'list', '--counters-only', '--spi', '0x1002']);
+    const lines = text.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 5), [
+      'src 192.0.2.1 dst 192.0.2.4',
+      '\tproto esp spi 0x00001002 reqid 3',
+      '\tanti-replay context: seq 0x0, oseq 0x0, bitmap 0x00000000',
+      '\tlifetime current:',
+      '\t  0(bytes), 0(packets)',
+    ]);
+    assert.match(lines[5]!, /^\t {2}add \d{4}-\d\d-\d\d \d\d:\d\d:\d\d use -$/);
+    assert.deepEqual(lines.slice(6), ['']);
   });
 
   it('batch runs lines on one socket, skips comments, and stops at the first failure with FILE:LINE', () => {

@@ -179,16 +179,17 @@ describeOnLabKernels('kernel lab: real ESP SAs and traffic', { timeout: 420_000 
     );
   });
 
-  it('ESN SAs: windows 128 and 4096, events, and a --seq write that keeps the bitmap', () => {
+  it('ESN SAs: windows 128 and 4096, events, and a --seq write that moves the bitmap', () => {
     const [esn128, set128, esn4096, set4096, again4096] = jsonLines<SaJson>(file('p5-batch.json'));
     assert.equal(file('p5-batch.status').trim(), '0');
     assert.deepEqual({ ...esn128!.replay, bitmap: undefined }, { kind: 'esn', seq: 20, seqHi: 0, oseq: 0, oseqHi: 0, window: 128, bitmap: undefined });
     assert.equal((esn128!.replay.bitmap as number[]).length, 4);
     assert.deepEqual(esn128!.replay.bitmap, [0xfffff, 0, 0, 0]);
-    assert.deepEqual(set128!.replay, { ...esn128!.replay, seq: 1000 });
+    // 20 -> 1000 moves the window by more than 128: the bitmap is cleared (replay-window.ts).
+    assert.deepEqual(set128!.replay, { ...esn128!.replay, seq: 1000, bitmap: [0, 0, 0, 0] });
     assert.equal((esn4096!.replay.bitmap as number[]).length, 128);
     assert.deepEqual([esn4096!.replay.seq, esn4096!.replay.window], [20, 4096]);
-    assert.deepEqual(set4096!.replay, { ...esn4096!.replay, seq: 5000, seqHi: 1 });
+    assert.deepEqual(set4096!.replay, { ...esn4096!.replay, seq: 5000, seqHi: 1, bitmap: new Array<number>(128).fill(0) });
     assert.deepEqual(again4096!.replay, set4096!.replay);
     const bitmapText = file('p5-bitmap.txt');
     assert.match(bitmapText, /\t replay_window 4096, bitmap-length 128\n/);

@@ -6,7 +6,7 @@ import { NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_ERROR } from '../src/netlink/consta
 import { DecodeError } from '../src/netlink/errors.js';
 import { encodeMessage, parseMessages } from '../src/netlink/message.js';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { fromHex as hex } from './support/bytes.js';
 
 describe('netlink framing', () => {
   it('encodes a header with the unpadded length and pads the message to 4 bytes', () => {
@@ -58,7 +58,8 @@ describe('netlink framing', () => {
 
 describe('acks and extended acks', () => {
   it('decodes a capped error ack with extack text and offset (as 6.18 sends for a short XFRMA_MARK)', () => {
-    // error -34 (ERANGE), echoed header, then MSG "Attribute failed policy validation" and OFFS 64.
+    // error -34 (ERANGE), echoed header, then MSG "Attribute failed policy validation" and OFFS 64
+    // (docs/kernel/netlink.md#acks-and-extended-acks; net/netlink/af_netlink.c: netlink_ack()).
     const text = Buffer.from('Attribute failed policy validation\0');
     const msgAttr = encodeAttribute(1, text);
     const offsAttr = encodeAttribute(2, hex('40000000'));

@@ -6,11 +6,25 @@ import { decodeAeMessage, encodeGetAe, encodeNewAe } from '../src/xfrm/aevent.js
 import { formatAddress, parseAddress } from '../src/xfrm/address.js';
 import { AF_INET, IPPROTO_ESP } from '../src/xfrm/constants.js';
 import { decodeSaEntry, encodeSaDump } from '../src/xfrm/sa-dump.js';
+import {
+  AEVENT_ID,
+  decodeStruct,
+  encodeStruct,
+  fieldOffset,
+  LIFETIME_CUR,
+  MARK,
+  REPLAY_STATE,
+  REPLAY_STATE_ESN,
+  USER_MAPPING,
+  USERSA_ID,
+  USERSA_INFO,
+} from '../src/xfrm/struct-table.js';
 import { NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP } from '../src/netlink/constants.js';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { fromHex as hex } from './support/bytes.js';
 
-// Reference §3.13: GETAE for 10.0.0.9, SPI 0x9000, ESP, flags RTHR|ETHR, seq 0x1092, mark {5, 0xff}.
+// docs/kernel/structs.md#worked-example (net/xfrm/xfrm_user.c: xfrm_get_ae(), build_aevent()):
+// GETAE for 10.0.0.9, SPI 0x9000, ESP, flags RTHR|ETHR, seq 0x1092, mark {5, 0xff}.
 const GOLDEN_GETAE = hex(`
   4c000000 1f000100 92100000 00000000
   0a000009 00000000 00000000 00000000
@@ -40,7 +54,7 @@ function encodeRequest(request: ReturnType<typeof encodeGetAe>, seq: number, ext
 }
 
 describe('GETAE and NEWAE encoding', () => {
-  it('encodes GETAE byte for byte as the reference worked example', () => {
+  it('encodes GETAE byte for byte as the worked example in docs/kernel/structs.md', () => {
     assert.deepEqual(encodeRequest(encodeGetAe(key), 0x1092, 0), GOLDEN_GETAE);
   });
 
@@ -85,7 +99,7 @@ describe('GETAE and NEWAE encoding', () => {
 });
 
 describe('NEWAE decoding', () => {
-  it('decodes the reference GETAE reply exactly', () => {
+  it('decodes the worked example GETAE reply exactly', () => {
     const [message] = parseMessages(GOLDEN_REPLY);
     const ae = decodeAeMessage(message!);
     assert.equal(formatAddress(ae.id.saId.daddr, ae.id.saId.family), '10.0.0.9');
@@ -162,11 +176,66 @@ describe('SA dump entries', () => {
     const message = encodeMessage({ type: 16, flags: 2, seq: 1, pid: 1 }, info, hex('0c001500 05000000 ff000000'), hex('08001f00 09000000'));
     const entry = decodeSaEntry(parseMessages(message)[0]!);
     assert.deepEqual(
-      [entry.info.saId.spi, entry.info.saId.proto, entry.info.saId.family, entry.info.reqid, entry.info.replayWindow, entry.ifId],
-      [0x9000, 50, 2, 77, 32, 9],
+      [entry.info.saId.spi, entry.info.saId.proto, entry.info.saId.family, entry.info.reqid, entry.ifId],
+      [0x9000, 50, 2, 77, 9],
     );
     assert.deepEqual(entry.mark, { value: 5, mask: 0xff });
-    assert.equal(entry.esnStyleReplay, false);
+    assert.equal(formatAddress(entry.info.saddr, 2), '10.0.0.1');
+    assert.equal(formatAddress(entry.info.saId.daddr, 2), '10.0.0.9');
+  });
+});
+
+describe('the struct table', () => {
+  it('has the sizes and offsets of docs/kernel/structs.md (x86_64 pahole)', () => {
+    assert.deepEqual(
+      [AEVENT_ID, USERSA_ID, REPLAY_STATE, REPLAY_STATE_ESN, LIFETIME_CUR, MARK, USERSA_INFO, USER_MAPPING].map((s) => [s.name, s.size]),
+      [
+        ['xfrm_aevent_id', 48],
+        ['xfrm_usersa_id', 24],
+        ['xfrm_replay_state', 12],
+        ['xfrm_replay_state_esn', 24],
+        ['xfrm_lifetime_cur', 32],
+        ['xfrm_mark', 8],
+        ['xfrm_usersa_info', 224],
+        ['xfrm_user_mapping', 64],
+      ],
+    );
+    assert.deepEqual(
+      [
+        fieldOffset(USERSA_INFO, 'id', 'daddr'),
+        fieldOffset(USERSA_INFO, 'id', 'spi'),
+        fieldOffset(USERSA_INFO, 'id', 'proto'),
+        fieldOffset(USERSA_INFO, 'saddr'),
+        fieldOffset(USERSA_INFO, 'curlft', 'packets'),
+        fieldOffset(USERSA_INFO, 'reqid'),
+        fieldOffset(USERSA_INFO, 'family'),
+        fieldOffset(AEVENT_ID, 'saId', 'family'),
+        fieldOffset(AEVENT_ID, 'reqid'),
+      ],
+      [56, 72, 76, 80, 168, 208, 212, 20, 44],
+    );
+    assert.throws(() => fieldOffset(USERSA_INFO, 'id', 'family'), /no field id.family/);
+  });
+
+  it('decodes and encodes a NAT-T mapping with its big-endian SPI and ports', () => {
+    const bytes = hex(`
+      0a000009 00000000 00000000 00000000 00009000 02003200
+      4d000000
+      0a000001 00000000 00000000 00000000
+      0a000002 00000000 00000000 00000000
+      11941194`);
+    const mapping = decodeStruct(USER_MAPPING, bytes);
+    assert.deepEqual(
+      [mapping.saId.spi, mapping.saId.family, mapping.saId.proto, mapping.reqid, mapping.oldSport, mapping.newSport],
+      [0x9000, 2, 50, 77, 4500, 4500],
+    );
+    assert.equal(formatAddress(mapping.newSaddr, 2), '10.0.0.2');
+    assert.deepEqual(encodeStruct(USER_MAPPING, mapping), bytes);
+  });
+
+  it('refuses short input with DecodeError naming the struct', () => {
+    assert.throws(() => decodeStruct(USERSA_INFO, Buffer.alloc(223)), { name: 'DecodeError', message: 'xfrm_usersa_info: 223 bytes, expected at least 224' });
+    assert.throws(() => decodeStruct(MARK, Buffer.alloc(12), 8, 'XFRMA_MARK'), { name: 'DecodeError', message: 'XFRMA_MARK: 4 bytes, expected at least 8' });
   });
 });
 

@@ -1,10 +1,12 @@
+import { closeSync, openSync } from 'node:fs';
 import type { ChalkInstance } from 'chalk';
-import { enterNetworkNamespace } from '../netlink/socket.js';
+import { enterNetworkNamespace, enterNetworkNamespaceFile } from '../netlink/socket.js';
 import { XfrmClient } from '../xfrm/client.js';
 import { matchesFilter, type SaEntry, type SaFilter } from '../xfrm/sa-dump.js';
 import { UsageError } from './errors.js';
 import { createStyle } from './style.js';
 import { report, writeOut } from './output.js';
+import { shown } from './user-text.js';
 
 export interface GlobalOptions {
   netns?: string | undefined;
@@ -12,32 +14,42 @@ export interface GlobalOptions {
   color: boolean;
 }
 
+/** The namespace a process starts in, as `globals.netns` names it: none. */
+const ORIGINAL = '';
+
 /**
- * What every command shares: global options, output streams, and one XFRM socket opened on
- * first use (so `batch` runs all its lines on one socket, in one namespace).
+ * What every command shares: global options, output streams, and one XFRM socket per network
+ * namespace, opened on first use. A batch's lines each run in their own namespace: the
+ * thread moves into it (setns) before the line opens a socket or reads a per-namespace
+ * /proc/sys file, and a socket keeps the namespace it was opened in.
  */
 export class CliContext {
   globals: GlobalOptions = { json: false, color: true };
   style: ChalkInstance = createStyle(this.globals);
-  private xfrm: XfrmClient | undefined;
-  private enteredNetns: string | undefined;
-  /** In a batch, the SA list is dumped once and reused by every line's lookup. */
-  private saIndex: SaEntry[] | undefined;
+  private readonly clients = new Map<string, XfrmClient>();
+  /** In a batch, each namespace's SA list is dumped once and reused by every line's lookup. */
+  private readonly saIndexes = new Map<string, SaEntry[]>();
   reuseSaIndex = false;
+  /** The namespace this thread is in ('' for the one it started in). */
+  private currentNetns = ORIGINAL;
+  /** The starting namespace, held open to come back to once another was entered. */
+  private originalNetnsFd: number | undefined;
 
   /** Called once the global options are parsed, before a command runs. */
   configure(globals: GlobalOptions): void {
-    if (this.enteredNetns !== undefined && globals.netns !== this.enteredNetns) {
-      throw new UsageError('--netns cannot change once a command has run in this process');
-    }
+    if (globals.netns !== undefined) checkNetnsName(globals.netns);
     this.globals = globals;
     this.style = createStyle(globals);
   }
 
   client(): XfrmClient {
     this.enterNetns();
-    this.xfrm ??= XfrmClient.open();
-    return this.xfrm;
+    let client = this.clients.get(this.currentNetns);
+    if (!client) {
+      client = XfrmClient.open();
+      this.clients.set(this.currentNetns, client);
+    }
+    return client;
   }
 
   /**
@@ -47,23 +59,27 @@ export class CliContext {
   findSas(filter: SaFilter): SaEntry[] {
     const client = this.client();
     if (!this.reuseSaIndex) return client.listSas(filter);
-    const search = (): SaEntry[] => (this.saIndex ?? []).filter((entry) => matchesFilter(entry, filter));
-    let found = this.saIndex ? search() : [];
-    if (found.length === 0) {
-      this.saIndex = client.listSas();
-      found = search();
-    }
-    return found;
+    const index = this.saIndexes.get(this.currentNetns);
+    const search = (entries: SaEntry[]): SaEntry[] => entries.filter((entry) => matchesFilter(entry, filter));
+    const found = index ? search(index) : [];
+    if (found.length > 0) return found;
+    const fresh = client.listSas();
+    this.saIndexes.set(this.currentNetns, fresh);
+    return search(fresh);
   }
 
   /**
-   * Enter --netns once, for sockets and for /proc/sys alike (setns is per thread, permanent).
-   * configure() has already refused a different namespace once one was entered.
+   * Move this thread into the namespace --netns names (or back to the starting one), for
+   * sockets and /proc/sys alike. setns moves only the calling thread, the one that runs
+   * every command; the starting namespace stays reachable through an open descriptor.
    */
   enterNetns(): void {
-    if (this.globals.netns === undefined || this.enteredNetns === this.globals.netns) return;
-    enterNetworkNamespace(this.globals.netns);
-    this.enteredNetns = this.globals.netns;
+    const wanted = this.globals.netns ?? ORIGINAL;
+    if (wanted === this.currentNetns) return;
+    this.originalNetnsFd ??= openSync('/proc/thread-self/ns/net', 'r');
+    if (wanted === ORIGINAL) enterNetworkNamespaceFile(`/proc/self/fd/${this.originalNetnsFd}`);
+    else enterNetworkNamespace(wanted);
+    this.currentNetns = wanted;
   }
 
   /** Data goes to stdout. */
@@ -81,7 +97,16 @@ export class CliContext {
   }
 
   close(): void {
-    this.xfrm?.close();
-    this.xfrm = undefined;
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+    if (this.originalNetnsFd !== undefined) closeSync(this.originalNetnsFd);
+    this.originalNetnsFd = undefined;
+  }
+}
+
+/** A name `ip netns` could have made: one path component under /run/netns. */
+function checkNetnsName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || Buffer.byteLength(name) > 255) {
+    throw new UsageError(`--netns: ${shown(name)} is not a namespace name (a file name in /run/netns, see ip netns list)`);
   }
 }

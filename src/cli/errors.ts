@@ -1,9 +1,10 @@
 // Every expected failure becomes one line on stderr that names the cause and the fix, and an
 // exit status: 1 for runtime and kernel errors, 2 for usage errors. No stack traces.
 import { getSystemErrorMap } from 'node:util';
-import { DecodeError, NetlinkError, NetlinkTimeoutError } from '../netlink/errors.js';
+import { DecodeError, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError } from '../netlink/errors.js';
 import { NativeAddonError } from '../netlink/native.js';
 import { IncompatibleChangeError } from '../xfrm/update.js';
+import { shown } from './user-text.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -53,6 +54,7 @@ export function describeError(error: unknown, netns?: string): { lines: string[]
   if (error instanceof NativeAddonError) return { lines: [error.message], status: EXIT_FAILURE };
   if (error instanceof IncompatibleChangeError) return { lines: [error.message], status: EXIT_FAILURE };
   if (error instanceof NetlinkTimeoutError) return { lines: [error.message], status: EXIT_FAILURE };
+  if (error instanceof NetlinkOverrunError) return { lines: [error.message], status: EXIT_FAILURE };
   if (error instanceof DecodeError) {
     return { lines: [`malformed message from the kernel: ${error.message}`], status: EXIT_FAILURE };
   }
@@ -74,13 +76,13 @@ function kernelErrorLine(error: NetlinkError): string {
 
 function syscallErrorLine(error: SyscallError, netns: string | undefined): string {
   if (error.syscall === 'open' && error.code === 'ENOENT' && netns !== undefined) {
-    return `network namespace "${netns}" not found: /run/netns/${netns} does not exist (see ip netns list)`;
+    return `network namespace ${shown(netns)} not found: /run/netns/${netns} does not exist (see ip netns list)`;
   }
   if (error.syscall === 'setns' || (error.syscall === 'open' && netns !== undefined)) {
     if (error.code === 'EPERM' || error.code === 'EACCES') {
-      return `permission denied: entering network namespace "${netns ?? ''}" needs CAP_SYS_ADMIN (run as root)`;
+      return `permission denied: entering network namespace ${shown(netns ?? '')} needs CAP_SYS_ADMIN (run as root)`;
     }
-    return `cannot enter network namespace "${netns ?? ''}": ${error.message}`;
+    return `cannot enter network namespace ${shown(netns ?? '')}: ${error.message}`;
   }
   if (error.code === 'EPERM' || error.code === 'EACCES') return CAP_NET_ADMIN_HINT;
   if (error.syscall === 'socket' && (error.code === 'EPROTONOSUPPORT' || error.code === 'EAFNOSUPPORT')) {

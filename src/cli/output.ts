@@ -3,13 +3,14 @@
 // `get`; and a synchronous write reports a closed pipe at once, where it can be handled.
 import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
+import { oneLine } from './user-text.js';
 
 const STDOUT = 1;
 const STDERR = 2;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-function writeAll(fd: number, text: string): void {
-  let data = Buffer.from(text);
+function writeAll(fd: number, text: string | Buffer): void {
+  let data = typeof text === 'string' ? Buffer.from(text) : text;
   while (data.length > 0) {
     try {
       data = data.subarray(writeSync(fd, data));
@@ -23,7 +24,7 @@ function writeAll(fd: number, text: string): void {
 }
 
 /** Data. A reader that went away (xaev monitor | head -1) ends xaev quietly with status 0. */
-export function writeOut(text: string): void {
+export function writeOut(text: string | Buffer): void {
   try {
     writeAll(STDOUT, text);
   } catch (error) {
@@ -41,9 +42,12 @@ export function writeErr(text: string): void {
   }
 }
 
-/** Diagnostic lines: the first prefixed with `xaev: ` (and e.g. FILE:LINE in a batch). */
+/**
+ * Diagnostic lines: the first prefixed with `xaev: ` (and e.g. FILE:LINE in a batch). Each is
+ * made one bounded line, whatever user input reached it.
+ */
 export function report(lines: string[], prefix = ''): void {
-  writeErr(lines.map((line, i) => (i === 0 ? `xaev: ${prefix}${line}\n` : `${line}\n`)).join(''));
+  writeErr(lines.map((line, i) => `${oneLine(i === 0 ? `xaev: ${prefix}${line}` : line)}\n`).join(''));
 }
 
 export function stdoutIsTerminal(): boolean {

@@ -1,20 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { registerBatch } from './commands/batch.js';
+import { registerBatch, type RunLine } from './commands/batch.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDefaults } from './commands/defaults.js';
 import { registerGet } from './commands/get.js';
 import { registerList } from './commands/list.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerSet } from './commands/set.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { registerSync } from './commands/sync.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
 import { writeErr, writeOut } from './output.js';
+import { VERSION } from './version.js';
 
-const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-export const VERSION = packageJson.version;
+export { VERSION };
 
 export interface GlobalFlags {
   netns?: string;
@@ -30,8 +28,6 @@ export function globalsFrom(flags: GlobalFlags, defaults?: GlobalOptions): Globa
     color: flags.color !== false && defaults?.color !== false,
   };
 }
-
-export type RunLine = (argv: string[], prefix: string, defaults: GlobalOptions) => Promise<number>;
 
 /** Commander's error lines are replaced by ours; help it prints on error still goes to stderr. */
 const QUIET_ERRORS = { writeOut, writeErr, outputError: () => undefined };
@@ -69,6 +65,7 @@ Exit status: 0 ok, 1 runtime or kernel error, 2 usage error.`,
   registerMonitor(program, context);
   registerList(program, context);
   registerDefaults(program, context);
+  registerSync(program, context);
   if (options.runLine) registerBatch(program, context, options.runLine);
   registerCompletion(program);
   for (const command of program.commands) command.exitOverride().configureOutput(QUIET_ERRORS);

@@ -1,10 +1,15 @@
+// The names `ip xfrm monitor` prints, which come from the protocol database; xaev's own
+// protocol names live in one table in src/xfrm/protocols.ts.
 import { readFileSync } from 'node:fs';
+
+export { PROTO_NAMES, protoName, protoNameChoice, protoNumber, type ProtoName } from '../xfrm/protocols.js';
 
 let names: Map<number, string> | undefined;
 
 /**
  * The protocol name iproute2 prints: getprotobynumber() from /etc/protocols (so 108 is
- * "ipcomp"), or the decimal number when the database has none (reference ip-xfrm-output.md).
+ * "ipcomp"), or the decimal number when the database has none (iproute2 ip/ipxfrm.c:
+ * strxf_proto()).
  */
 export function protocolDatabaseName(proto: number): string {
   if (!names) {

@@ -1,43 +1,13 @@
-// The record xaev prints for an SA's aevent state, shared by text and JSON output. Its JSON
-// shape is the stable contract documented in the README.
+// Event records for `monitor -j`: the SA record (src/xfrm/sa-record.ts, shared with `get -j`
+// and `sync`) with the event's cause in front, and the shapes JSON consumers read back.
 import type { AeMessage } from '../xfrm/aevent.js';
-import { familyName, formatAddress } from '../xfrm/address.js';
-import { IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
-import { timerMsFromThreshold } from '../xfrm/hz.js';
-import type { LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
-import { jsonU64, type JsonU64 } from './json.js';
+import { aeventCause, type AeventCause } from '../xfrm/events.js';
+import type { JsonU64 } from '../xfrm/json.js';
+import { saRecord, type GetRecord, type SaRecord } from '../xfrm/sa-record.js';
 
-export type ProtoName = 'esp' | 'ah' | 'comp';
+export { getRecord, protoName, saRecord, type GetRecord, type ProtoName, type ReplayJson, type SaRecord } from '../xfrm/sa-record.js';
 
-export function protoName(proto: number): ProtoName | number {
-  if (proto === IPPROTO_ESP) return 'esp';
-  if (proto === IPPROTO_AH) return 'ah';
-  if (proto === IPPROTO_COMP) return 'comp';
-  return proto;
-}
-
-export type ReplayJson =
-  | { kind: 'legacy'; seq: number; oseq: number; bitmap: number }
-  | { kind: 'esn'; seq: number; seqHi: number; oseq: number; oseqHi: number; window: number; bitmap: number[] };
-
-export interface SaRecord {
-  src: string;
-  dst: string;
-  family: 'inet' | 'inet6' | number;
-  proto: ProtoName | number;
-  spi: number;
-  reqid: number;
-  mark: { value: number; mask: number } | null;
-  ifId: number | null;
-  replay: ReplayJson | null;
-  lifetime: { bytes: JsonU64; packets: JsonU64; addTime: JsonU64; useTime: JsonU64 } | null;
-}
-
-export interface GetRecord extends SaRecord {
-  thresholds: { replay: number | null; timerMs: number | null };
-}
-
-export type EventName = 'replay' | 'timer' | 'update' | 'unknown';
+export type EventName = AeventCause;
 
 export interface EventRecord extends SaRecord {
   event: EventName;
@@ -45,65 +15,17 @@ export interface EventRecord extends SaRecord {
   timestamp?: string;
 }
 
-function replayJson(replay: ReplayState | undefined): ReplayJson | null {
-  if (!replay) return null;
-  if (replay.kind === 'legacy') return { kind: 'legacy', seq: replay.seq, oseq: replay.oseq, bitmap: replay.bitmap };
-  return {
-    kind: 'esn',
-    seq: replay.seq,
-    seqHi: replay.seqHi,
-    oseq: replay.oseq,
-    oseqHi: replay.oseqHi,
-    window: replay.replayWindow,
-    bitmap: replay.bitmap,
-  };
-}
+/** What a JSON consumer reads back: every u64 a plain number (exact up to 2^53). */
+export type Parsed<T> = T extends JsonU64 ? number : T extends object ? { [K in keyof T]: Parsed<T[K]> } : T;
 
-function lifetimeJson(lifetime: LifetimeCurrent | undefined): SaRecord['lifetime'] {
-  if (!lifetime) return null;
-  return {
-    bytes: jsonU64(lifetime.bytes),
-    packets: jsonU64(lifetime.packets),
-    addTime: jsonU64(lifetime.addTime),
-    useTime: jsonU64(lifetime.useTime),
-  };
-}
+/** One element of `xaev -j list`, or the object of `xaev -j get`/`set`, as JSON.parse returns it. */
+export type GetRecordJson = Parsed<GetRecord>;
 
-export function saRecord(ae: AeMessage): SaRecord {
-  const { saId, saddr, reqid } = ae.id;
-  return {
-    src: formatAddress(saddr, saId.family),
-    dst: formatAddress(saId.daddr, saId.family),
-    family: familyName(saId.family) ?? saId.family,
-    proto: protoName(saId.proto),
-    spi: saId.spi,
-    reqid,
-    mark: ae.mark ? { value: ae.mark.value, mask: ae.mark.mask } : null,
-    ifId: ae.ifId ?? null,
-    replay: replayJson(ae.replay),
-    lifetime: lifetimeJson(ae.lifetime),
-  };
-}
-
-export function getRecord(ae: AeMessage): GetRecord {
-  // Added to the SA record in place rather than spread into a copy: `list` builds one per SA.
-  const record = saRecord(ae) as GetRecord;
-  record.thresholds = {
-    replay: ae.replayThreshold ?? null,
-    timerMs: ae.timerThreshold100ms === undefined ? null : timerMsFromThreshold(ae.timerThreshold100ms),
-  };
-  return record;
-}
-
-export function eventName(flags: number): EventName {
-  if (flags & XFRM_AE_CR) return 'replay';
-  if (flags & XFRM_AE_CE) return 'timer';
-  if (flags & XFRM_AE_CU) return 'update';
-  return 'unknown';
-}
+/** One line of `xaev -j monitor`, as JSON.parse returns it. */
+export type EventRecordJson = Parsed<EventRecord>;
 
 export function eventRecord(ae: AeMessage, timestamp?: string): EventRecord {
-  const record: EventRecord = { event: eventName(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
+  const record: EventRecord = { event: aeventCause(ae.id.flags), flags: ae.id.flags, ...saRecord(ae) };
   if (timestamp !== undefined) record.timestamp = timestamp;
   return record;
 }

@@ -1,13 +1,15 @@
-// Selecting SAs from the command line: an SPI plus optional narrowing options, resolved
-// through a GETSA dump (reference §9.3).
+// Selecting SAs from the command line: an SPI plus optional narrowing options, resolved by
+// the kernel's own lookup (GETSA) when they name the destination, otherwise through a GETSA
+// dump; several SAs can share an SPI, so ambiguity is an error naming the option that tells
+// them apart (docs/kernel/sa-lookup.md#matching-by-spi; net/xfrm/xfrm_user.c: xfrm_dump_sa()).
 import type { Command } from 'commander';
 import { formatAddress } from '../xfrm/address.js';
 import type { CliContext } from './context.js';
 import type { SaEntry, SaFilter } from '../xfrm/sa-dump.js';
 import { CliError } from './errors.js';
 import { parseAddressOption, parseMark, parseProto, parseSpi } from './parse.js';
-import { protoName } from './record.js';
-import { hex } from './text.js';
+import { protoName, protoNameChoice } from './protocols.js';
+import { hex } from '../netlink/bytes.js';
 
 export interface SelectorOptions {
   dst?: string;
@@ -20,7 +22,7 @@ export function addSelectorOptions(command: Command): Command {
   return command
     .option('--dst <addr>', 'only the SA with this destination address')
     .option('--src <addr>', 'only the SA with this source address')
-    .option('--proto <proto>', 'only this protocol: esp, ah or comp')
+    .option('--proto <proto>', `only this protocol: ${protoNameChoice()}`)
     .option('--mark <value[/mask]>', 'only the SA with this mark (value, and mask when given)');
 }
 
@@ -71,7 +73,9 @@ export function selectSas(
   options: SelectorOptions,
   multiple: { all: boolean; offersAll: boolean },
 ): SaEntry[] {
-  const entries = context.findSas(filter);
+  // With --dst the kernel finds the SA itself, at the same cost at any table size; the dump
+  // (a scan of every SA) is only for what that lookup cannot settle, and for --all.
+  const entries = (multiple.all ? undefined : context.client().getNamedSas(filter)) ?? context.findSas(filter);
   if (entries.length === 0) throw new CliError(describeFilter(filter, options));
   if (entries.length > 1 && !multiple.all) {
     const spi = filter.spi === undefined ? 'the selection' : `SPI ${hex(filter.spi)}`;

@@ -1,5 +1,6 @@
-// Text output. Monitor lines reproduce `ip xfrm monitor` byte for byte (reference
-// ip-xfrm-output.md), including its double spaces and trailing space.
+// Text output. Monitor lines reproduce `ip xfrm monitor` byte for byte (iproute2
+// ip/xfrm_monitor.c: xfrm_ae_print(); test/fixtures/*.expected.txt hold what ip printed),
+// including its double spaces and trailing space.
 import type { ChalkInstance } from 'chalk';
 import type { AeMessage } from '../xfrm/aevent.js';
 import { formatAddress } from '../xfrm/address.js';
@@ -7,8 +8,9 @@ import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
 import type { LifetimeCurrent, ReplayState, UserMapping } from '../xfrm/structs.js';
 import { protocolDatabaseName } from './protocols.js';
 import type { GetRecord } from './record.js';
+import { hex } from '../netlink/bytes.js';
 
-export const hex = (value: number): string => `0x${value.toString(16)}`;
+export { hex };
 const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
 
 /** The two lines `ip xfrm monitor` prints for an XFRM_MSG_NEWAE. */
@@ -64,16 +66,37 @@ export function replayLines(replay: ReplayState | undefined, showBitmap: boolean
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 /** Local date and time, `YYYY-MM-DD<separator>HH:MM:SS`. */
-function localDateTime(date: Date, separator: string): string {
+function localDateTime(date: Date, separator: string, year: number = date.getFullYear()): string {
   return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}${separator}` +
+    `${year}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}${separator}` +
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
   );
 }
 
-/** Unix seconds as local `YYYY-MM-DD HH:MM:SS`, or `-` for 0 (as `ip -s xfrm state`). */
+/** 400 Gregorian years: the calendar, weekdays included, repeats after exactly this. */
+const GREGORIAN_CYCLE_SECONDS = 146097n * 86400n;
+/** JavaScript dates end at 8.64e15 ms; times beyond are shifted by whole cycles first. */
+const DATE_LIMIT_SECONDS = 8_000_000_000_000n;
+/** glibc keeps the year as tm_year = year - 1900 in an int; localtime() fails beyond it. */
+const TM_YEAR_MIN = -2147483648;
+const TM_YEAR_MAX = 2147483647;
+
+/**
+ * Unix seconds as local `YYYY-MM-DD HH:MM:SS`, or `-` for 0, exactly as `ip -s xfrm state`
+ * prints them (ip/ipxfrm.c: strxf_time(): the u64 cast to long, localtime(), strftime "%Y"
+ * unpadded, so years may be negative or longer than four digits). Where glibc's localtime()
+ * fails (the year overflows tm_year) ip prints garbage or crashes: xaev prints the raw seconds.
+ */
 export function formatUnixTime(seconds: bigint): string {
-  return seconds === 0n ? '-' : localDateTime(new Date(Number(seconds) * 1000), ' ');
+  if (seconds === 0n) return '-';
+  const time = BigInt.asIntN(64, seconds);
+  const cycles = time > DATE_LIMIT_SECONDS || time < -DATE_LIMIT_SECONDS ? time / GREGORIAN_CYCLE_SECONDS : 0n;
+  const date = new Date(Number(time - cycles * GREGORIAN_CYCLE_SECONDS) * 1000);
+  const year = date.getFullYear() + 400 * Number(cycles);
+  if (year - 1900 < TM_YEAR_MIN || year - 1900 > TM_YEAR_MAX) return String(seconds);
+  // strftime computes %Y as tm_year + 1900 in an int, which wraps past 2147483647.
+  const printedYear = year > TM_YEAR_MAX ? year - 2 ** 32 : year;
+  return localDateTime(date, ' ', printedYear);
 }
 
 /** `ip -ts` style local time with microseconds: 2026-11-22T20:41:03.123456. */

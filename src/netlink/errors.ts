@@ -1,4 +1,5 @@
 import { constants as osConstants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 
 /**
  * Malformed data from the kernel (or from a file): a length that does not fit, a struct
@@ -16,8 +17,47 @@ const errnoNames = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
 );
 
+/** The symbolic name of a (positive) errno, e.g. 'ESRCH' for 3: the one place names come from. */
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/**
+ * Whether a recv() errno means an overrun: ENOBUFS, which the kernel sets when it dropped
+ * messages for a full receive buffer (docs/kernel/netlink.md; net/netlink/af_netlink.c:
+ * netlink_overrun()). The socket stays usable; what was dropped is gone. The one place
+ * that says so: the addon reports errnos without judging them.
+ */
+export function isOverrun(errno: unknown): boolean {
+  return errno === osConstants.errno.ENOBUFS;
+}
+
+/**
+ * A failed syscall as Node reports its own: `code` (the errno's name), `errno`, `syscall`.
+ * The addon throws errors with the number only (native/netlink_socket.cc: ErrnoError).
+ */
+export function withErrnoCode(error: unknown): unknown {
+  const sys = error as NodeJS.ErrnoException;
+  if (error instanceof Error && typeof sys.errno === 'number' && sys.code === undefined) sys.code = errnoName(sys.errno);
+  return error;
+}
+
+/** Run an addon call, naming the errno of any syscall error it throws. */
+export function callNative<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw withErrnoCode(error);
+  }
+}
+
+/** An error for a syscall that failed with `errno`, shaped like the addon's. */
+export function syscallError(syscall: string, errno: number): NodeJS.ErrnoException {
+  const text = getSystemErrorMap().get(-errno)?.[1] ?? `error ${errno}`;
+  const error: NodeJS.ErrnoException = new Error(`${syscall}: ${text}`);
+  error.errno = errno;
+  error.syscall = syscall;
+  return withErrnoCode(error) as NodeJS.ErrnoException;
 }
 
 /** A request the kernel refused: an NLMSG_ERROR with a negative error code. */
@@ -46,4 +86,13 @@ export class NetlinkError extends Error {
 export class NetlinkTimeoutError extends Error {
   override readonly name = 'NetlinkTimeoutError';
   readonly code = 'ETIMEDOUT';
+}
+
+/**
+ * The kernel dropped messages for this socket because its receive buffer was full (recv
+ * failed with ENOBUFS): replies to a request are lost, not late (docs/kernel/netlink.md).
+ */
+export class NetlinkOverrunError extends Error {
+  override readonly name = 'NetlinkOverrunError';
+  readonly code = 'ENOBUFS';
 }

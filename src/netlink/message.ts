@@ -21,6 +21,11 @@ function messageLength(parts: Buffer[]): number {
   return length;
 }
 
+/** nlmsg_len of a received message: its header and payload. */
+export function receivedLength(message: NetlinkMessage): number {
+  return NLMSG_HDRLEN + message.payload.length;
+}
+
 /** Bytes a message with these parts takes in a datagram, padding included. */
 export function encodedLength(parts: Buffer[]): number {
   return align4(messageLength(parts));
@@ -51,34 +56,63 @@ export function encodeMessage(header: NetlinkHeader, ...parts: Buffer[]): Buffer
   return message;
 }
 
+/** Messages split off a buffer, and why splitting stopped early, if it did. */
+export interface SplitMessages {
+  messages: NetlinkMessage[];
+  /** The bytes from `consumed` on do not frame a message; unset when every byte was used. */
+  error: DecodeError | undefined;
+  /** Bytes taken by `messages`, padding included. */
+  consumed: number;
+}
+
 /**
- * Split a datagram into its messages (several share one datagram, each starting at the
- * 4-aligned end of the previous one). Throws DecodeError on any length that does not fit;
- * never loops forever, because every step advances by at least NLMSG_HDRLEN.
+ * Take messages off `buffer` until it ends or a length does not fit. Several messages share
+ * one datagram, each starting at the 4-aligned end of the previous one. Never loops forever:
+ * every step advances by at least NLMSG_HDRLEN. `baseOffset` is where `buffer` starts in its
+ * stream, so that errors name the offset a reader can find. With `partial`, an incomplete
+ * last message is no error but left for more data (a stream read in chunks).
  */
-export function parseMessages(datagram: Buffer): NetlinkMessage[] {
+export function splitMessages(buffer: Buffer, baseOffset = 0, partial = false): SplitMessages {
   const messages: NetlinkMessage[] = [];
   let offset = 0;
-  while (offset < datagram.length) {
-    const remaining = datagram.length - offset;
+  while (offset < buffer.length) {
+    const remaining = buffer.length - offset;
+    const at = baseOffset + offset;
     if (remaining < NLMSG_HDRLEN) {
-      throw new DecodeError(`truncated netlink header: ${remaining} bytes left at offset ${offset}`);
+      if (partial) break;
+      return { messages, consumed: offset, error: new DecodeError(`truncated netlink header: ${remaining} bytes left at offset ${at}`) };
     }
-    const length = readU32(datagram, offset);
+    const length = readU32(buffer, offset);
     if (length < NLMSG_HDRLEN) {
-      throw new DecodeError(`netlink message length ${length} at offset ${offset} is shorter than its header`);
+      return { messages, consumed: offset, error: new DecodeError(`netlink message length ${length} at offset ${at} is shorter than its header`) };
     }
     if (length > remaining) {
-      throw new DecodeError(`netlink message length ${length} at offset ${offset} exceeds the ${remaining} bytes left`);
+      if (partial && length <= MAX_MESSAGE_BYTES) break;
+      const limit = partial ? `the ${MAX_MESSAGE_BYTES} bytes a message may have` : `the ${remaining} bytes left`;
+      return { messages, consumed: offset, error: new DecodeError(`netlink message length ${length} at offset ${at} exceeds ${limit}`) };
     }
     messages.push({
-      type: readU16(datagram, offset + 4),
-      flags: readU16(datagram, offset + 6),
-      seq: readU32(datagram, offset + 8),
-      pid: readU32(datagram, offset + 12),
-      payload: datagram.subarray(offset + NLMSG_HDRLEN, offset + length),
+      type: readU16(buffer, offset + 4),
+      flags: readU16(buffer, offset + 6),
+      seq: readU32(buffer, offset + 8),
+      pid: readU32(buffer, offset + 12),
+      payload: buffer.subarray(offset + NLMSG_HDRLEN, offset + length),
     });
-    offset += align4(length);
+    offset = Math.min(offset + align4(length), buffer.length);
   }
+  return { messages, consumed: offset, error: undefined };
+}
+
+/**
+ * The largest message a stream of saved messages may hold. The kernel's own messages stay far
+ * below it (an SA with every attribute is a few KiB); the bound keeps a corrupt length field
+ * from making a reader buffer gigabytes before it can tell.
+ */
+export const MAX_MESSAGE_BYTES = 1 << 20;
+
+/** Every message of a datagram; throws DecodeError on any length that does not fit. */
+export function parseMessages(datagram: Buffer): NetlinkMessage[] {
+  const { messages, error } = splitMessages(datagram);
+  if (error) throw error;
   return messages;
 }

@@ -1,9 +1,10 @@
 import { parseAck } from './ack.js';
 import { readS32 } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
-import { DecodeError, NetlinkError, NetlinkTimeoutError } from './errors.js';
+import { readSocketDrops } from './drops.js';
+import { callNative, isOverrun, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
 import { encodedLength, encodeMessageInto, parseMessages, type NetlinkMessage } from './message.js';
-import { loadAddon, type NativeNetlinkSocket } from './native.js';
+import { loadAddon, type NativeConstants, type NativeNetlinkSocket } from './native.js';
 
 /** How a request ends (netlink has no generic "this is the last reply" marker). */
 export type Completion =
@@ -21,9 +22,28 @@ export interface Request {
   /** Fixed header and attributes, already encoded and 4-aligned. */
   parts: Buffer[];
   completion: Completion;
+  /**
+   * nlmsg_pid to put in the header, 0 by default. Some kernel notifications echo it (XFRM
+   * NEWAE's CU event, docs/kernel/newae.md), which lets a listener recognise its own writes.
+   */
+  pid?: number;
 }
 
 export type RequestResult = { replies: NetlinkMessage[] } | { error: NetlinkError };
+
+export interface ListenHandlers {
+  /** Datagrams in arrival order, as received (split them with splitMessages). */
+  onDatagrams: (datagrams: Buffer[]) => void;
+  /**
+   * A datagram longer than the read buffer: `kept` holds its first bytes (already cut, not in
+   * onDatagrams), `fullBytes` its real size. Delivered in arrival order with the others.
+   */
+  onTruncated: (kept: Buffer, fullBytes: number) => void;
+  /** The kernel dropped messages: how many since the last report, undefined if unknown. */
+  onOverrun: (dropped: number | undefined) => void;
+  /** Receiving failed for another reason and has stopped. */
+  onError: (error: Error) => void;
+}
 
 export interface OpenOptions {
   /** Receive buffer size in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
@@ -39,16 +59,25 @@ const DEFAULT_TIMEOUT_MS = 5000;
  * drops them (netlink_unicast from the kernel never waits).
  */
 const PIPELINE_CHUNK = 128;
-const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+export const PIPELINE_RCVBUF = 4 * 1024 * 1024;
+/** receiveQueued() reads at most this many batches (of up to 1024 datagrams), so a flood cannot keep it. */
+const QUEUED_ROUNDS = 64;
 
-/** Enter a named network namespace (/run/netns/NAME, like `ip -n`) for the rest of the process. */
+/** Enter a named network namespace (/run/netns/NAME, like `ip -n`): this thread, until the next. */
 export function enterNetworkNamespace(name: string): void {
-  loadAddon().enterNetns(`/run/netns/${name}`);
+  enterNetworkNamespaceFile(`/run/netns/${name}`);
+}
+
+/** Enter the network namespace of a namespace file, e.g. /proc/self/fd/N for one held open. */
+export function enterNetworkNamespaceFile(path: string): void {
+  const addon = loadAddon();
+  callNative(() => addon.enterNetns(path));
 }
 
 /**
  * A netlink socket with request/reply matching. Replies are matched by sequence number,
- * never by pid: XFRM GETAE echoes the request's pid, not the socket's (reference §4.3).
+ * never by pid: XFRM GETAE echoes the request's header pid, not the socket's port id
+ * (docs/kernel/netlink.md; net/xfrm/xfrm_user.c: xfrm_get_ae()).
  * Messages with another sequence number (multicast notifications) are skipped.
  */
 export class NetlinkSocket {
@@ -56,6 +85,8 @@ export class NetlinkSocket {
   private readonly native: NativeNetlinkSocket;
   private readonly timeoutMs: number;
   private nextSeq: number;
+  /** The socket's drop counter when losses were last reported: a new socket's starts at 0. */
+  private dropsReported = 0;
 
   private constructor(protocol: number, native: NativeNetlinkSocket, timeoutMs: number) {
     this.protocol = protocol;
@@ -66,10 +97,33 @@ export class NetlinkSocket {
   }
 
   static open(protocol: number, options: OpenOptions = {}): NetlinkSocket {
-    const native = new (loadAddon().NetlinkSocket)(protocol);
+    const addon = loadAddon();
+    const native = callNative(() => new addon.NetlinkSocket(protocol));
     const socket = new NetlinkSocket(protocol, native, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    if (options.receiveBufferBytes !== undefined) native.setReceiveBufferSize(options.receiveBufferBytes);
+    try {
+      // Extended acks explain EINVAL; capped acks keep the ack of a big request small. Both
+      // are niceties that old kernels lack (ENOPROTOOPT), never a reason to fail.
+      for (const option of [addon.constants.NETLINK_EXT_ACK, addon.constants.NETLINK_CAP_ACK]) {
+        socket.setOptionIfKnown(addon.constants.SOL_NETLINK, option, 1);
+      }
+      if (options.receiveBufferBytes !== undefined) socket.setReceiveBufferBytes(options.receiveBufferBytes);
+    } catch (error) {
+      native.close();
+      throw error;
+    }
     return socket;
+  }
+
+  private get constants(): NativeConstants {
+    return loadAddon().constants;
+  }
+
+  private setOptionIfKnown(level: number, option: number, value: number): void {
+    try {
+      callNative(() => this.native.setSockOptInt(level, option, value));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOPROTOOPT') throw error;
+    }
   }
 
   get portId(): number {
@@ -77,11 +131,23 @@ export class NetlinkSocket {
   }
 
   get receiveBufferBytes(): number {
-    return this.native.getReceiveBufferSize();
+    const { SOL_SOCKET, SO_RCVBUF } = this.constants;
+    return callNative(() => this.native.getSockOptInt(SOL_SOCKET, SO_RCVBUF));
   }
 
+  /**
+   * SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; without it, the capped
+   * SO_RCVBUF is the best there is. Returns what the kernel granted (it doubles the request).
+   */
   setReceiveBufferBytes(bytes: number): number {
-    return this.native.setReceiveBufferSize(bytes);
+    const { SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE } = this.constants;
+    try {
+      callNative(() => this.native.setSockOptInt(SOL_SOCKET, SO_RCVBUFFORCE, bytes));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+      callNative(() => this.native.setSockOptInt(SOL_SOCKET, SO_RCVBUF, bytes));
+    }
+    return this.receiveBufferBytes;
   }
 
   private takeSeq(): number {
@@ -112,9 +178,7 @@ export class NetlinkSocket {
    */
   requestMany(requests: Request[]): RequestResult[] {
     const results: RequestResult[] = new Array(requests.length);
-    if (requests.length > 1 && this.native.getReceiveBufferSize() < PIPELINE_RCVBUF) {
-      this.native.setReceiveBufferSize(PIPELINE_RCVBUF);
-    }
+    if (requests.length > 1 && this.receiveBufferBytes < PIPELINE_RCVBUF) this.setReceiveBufferBytes(PIPELINE_RCVBUF);
     for (let start = 0; start < requests.length; start += PIPELINE_CHUNK) {
       const end = Math.min(start + PIPELINE_CHUNK, requests.length);
       const pending = new Map<number, { index: number; request: Request; replies: NetlinkMessage[] }>();
@@ -126,9 +190,9 @@ export class NetlinkSocket {
         const request = requests[i]!;
         const seq = this.takeSeq();
         pending.set(seq, { index: i, request, replies: [] });
-        offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: 0 }, request.parts);
+        offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: request.pid ?? 0 }, request.parts);
       }
-      this.native.send(datagram);
+      callNative(() => this.native.send(datagram));
       while (pending.size > 0) {
         for (const datagram of this.receiveDatagrams()) {
           for (const message of parseMessages(datagram)) {
@@ -150,12 +214,7 @@ export class NetlinkSocket {
     try {
       datagrams = this.native.receiveAll(this.timeoutMs);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOBUFS') {
-        throw new NetlinkTimeoutError(
-          'the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once',
-        );
-      }
-      throw error;
+      throw replyLoss(error);
     }
     if (datagrams.length === 0) {
       throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
@@ -163,47 +222,133 @@ export class NetlinkSocket {
     return datagrams;
   }
 
-  joinGroup(group: number): void {
-    this.native.addMembership(group);
+  /**
+   * For callers that encode and match requests themselves, byte by byte (see pipeline.ts):
+   * `count` consecutive sequence numbers that do not wrap; returns the first.
+   */
+  reserveSeqs(count: number): number {
+    if (this.nextSeq > 0xffffffff - count) this.nextSeq = 1;
+    const first = this.nextSeq;
+    this.nextSeq += count;
+    return first;
   }
 
-  leaveGroup(group: number): void {
-    this.native.dropMembership(group);
+  /** Send one datagram of requests encoded by the caller. */
+  sendRaw(datagram: Uint8Array): void {
+    callNative(() => this.native.send(datagram));
   }
 
   /**
-   * Receive asynchronously on the event loop. Every wake-up hands over all queued messages
-   * at once. A datagram that does not parse is reported through onDecodeError and skipped.
+   * Receive what is queued into `buffer` (at least 64 KiB): whole datagrams back to back at
+   * 4-aligned offsets. Returns the bytes used; waits up to the socket's timeout for the first.
    */
-  listen(handlers: {
-    onMessages: (messages: NetlinkMessage[]) => void;
-    onOverrun: () => void;
-    onDecodeError: (error: DecodeError) => void;
-  }): void {
-    this.native.startReceiving(
-      (datagrams) => {
-        const messages: NetlinkMessage[] = [];
-        for (const datagram of datagrams) {
-          try {
-            for (const message of parseMessages(datagram)) messages.push(message);
-          } catch (error) {
-            if (error instanceof DecodeError) handlers.onDecodeError(error);
-            else throw error;
-          }
-        }
-        if (messages.length > 0) handlers.onMessages(messages);
-      },
-      () => handlers.onOverrun(),
+  receiveInto(buffer: Buffer): number {
+    let used: number;
+    try {
+      used = this.native.receiveInto(buffer, this.timeoutMs);
+    } catch (error) {
+      throw replyLoss(error);
+    }
+    if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+    return used;
+  }
+
+  joinGroup(group: number): void {
+    const { SOL_NETLINK, NETLINK_ADD_MEMBERSHIP } = this.constants;
+    callNative(() => this.native.setSockOptInt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group));
+  }
+
+  /**
+   * Receive asynchronously on the event loop: every wake-up hands over all queued datagrams
+   * at once, unsplit. Losses are reported as they are detected (docs/kernel/netlink.md):
+   * an overrun with the number of messages the kernel dropped since the last report.
+   * Calling listen() again after stopListening() resumes without a new baseline.
+   */
+  listen(handlers: ListenHandlers): void {
+    callNative(() =>
+      this.native.startReceiving(
+        (datagrams, fullSizes) => {
+          if (fullSizes) deliverCut(datagrams, fullSizes, handlers);
+          else handlers.onDatagrams(datagrams);
+        },
+        (errno) => {
+          // The drop counter is read now, before the addon polls again: the report covers
+          // every drop up to the moment the overrun was seen.
+          if (isOverrun(errno)) return handlers.onOverrun(this.takeUnreportedDrops());
+          this.native.stopReceiving();
+          handlers.onError(syscallError('recv', errno));
+        },
+      ),
     );
   }
 
+  /**
+   * The datagrams queued right now, without waiting: what a listener that stops still owes its
+   * consumer. Bounded by the receive buffer; an overrun here is left to takeUnreportedDrops().
+   */
+  receiveQueued(): Buffer[] {
+    const queued: Buffer[] = [];
+    for (let round = 0; round < QUEUED_ROUNDS; round++) {
+      let datagrams: Buffer[];
+      try {
+        datagrams = this.native.receiveAll(0);
+      } catch (error) {
+        if (isOverrun((error as NodeJS.ErrnoException).errno)) continue;
+        throw withErrnoCode(error);
+      }
+      if (datagrams.length === 0) break;
+      queued.push(...datagrams);
+    }
+    return queued;
+  }
+
+  /** Stop receiving; what arrives meanwhile queues in the socket (and overflows it). */
   stopListening(): void {
-    this.native.stopReceiving();
+    callNative(() => this.native.stopReceiving());
+  }
+
+  /**
+   * Messages the kernel dropped since the last report, read from /proc/net/netlink, and
+   * counted as reported from now on. The kernel raises ENOBUFS once per congestion episode
+   * (net/netlink/af_netlink.c: netlink_overrun()) but keeps counting drops until the queue
+   * drains, so drops after the last report show up only here: call it once more at the end.
+   * undefined when the counter cannot be read.
+   */
+  takeUnreportedDrops(): number | undefined {
+    const drops = readSocketDrops(this.protocol, this.portId);
+    if (drops === undefined) return undefined;
+    const fresh = drops - this.dropsReported;
+    this.dropsReported = drops;
+    return fresh;
   }
 
   close(): void {
-    this.native.close();
+    callNative(() => this.native.close());
   }
+}
+
+/** An overrun while waiting for replies means replies were dropped; other errors keep their errno code. */
+function replyLoss(error: unknown): unknown {
+  if (isOverrun((error as NodeJS.ErrnoException).errno)) {
+    return new NetlinkOverrunError('the kernel dropped replies because the receive buffer overflowed; retry, or ask for fewer items at once');
+  }
+  return withErrnoCode(error);
+}
+
+/** Hand a batch with cut datagrams over in order: whole ones as runs, each cut one alone. */
+function deliverCut(datagrams: Buffer[], fullSizes: number[], handlers: ListenHandlers): void {
+  let run: Buffer[] = [];
+  datagrams.forEach((datagram, i) => {
+    const fullBytes = fullSizes[i] ?? datagram.length;
+    if (fullBytes === datagram.length) {
+      run.push(datagram);
+      return;
+    }
+    if (run.length > 0) handlers.onDatagrams(run);
+    run = [];
+    handlers.onTruncated(datagram, fullBytes);
+  });
+  if (run.length > 0) handlers.onDatagrams(run);
 }
 
 /** Apply one matching message to a request; returns its result once the request is complete. */

@@ -1,4 +1,5 @@
-import { AF_INET, AF_INET6 } from './constants.js';
+import { readU16 } from '../netlink/bytes.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, AF_MPLS, AF_PACKET } from './constants.js';
 
 export type Family = 'inet' | 'inet6';
 
@@ -8,22 +9,65 @@ export function familyName(family: number): Family | undefined {
   return undefined;
 }
 
-export function familyNumber(family: Family): number {
-  return family === 'inet' ? AF_INET : AF_INET6;
-}
-
-/** Format an xfrm_address_t (16 bytes, network order) the way inet_ntop does. */
+/**
+ * Format an xfrm_address_t (16 bytes, network order) as iproute2 does (lib/utils.c:
+ * rt_addr_n2a_r()): inet_ntop for inet and inet6, link-layer hex for packet, labels for MPLS,
+ * the embedded sockaddr for bridge, `???` for any other family. For MPLS and bridge/inet6
+ * that function reads past the 16 bytes into the fields that follow in the message; so
+ * does this (from the same buffer), to print the same text.
+ */
 export function formatAddress(bytes: Buffer, family: number): string {
-  if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (family === AF_INET6) return formatIPv6(bytes);
+  if (family === AF_INET) return formatIPv4(bytes, 0);
+  if (family === AF_INET6) return formatIPv6(bytes, 0);
+  if (family === AF_PACKET) return [...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  if (family === AF_MPLS) return formatMplsLabels(withFollowingBytes(bytes, 4 * MPLS_MAX_LABELS));
+  if (family === AF_BRIDGE) {
+    const inner = readU16(bytes, 0);
+    if (inner === AF_INET) return formatIPv4(bytes, 4);
+    if (inner === AF_INET6) {
+      const sin6Addr = withFollowingBytes(bytes, 24).subarray(8);
+      if (sin6Addr.length === 16) return formatIPv6(sin6Addr, 0);
+    }
+  }
   return '???';
 }
 
-function formatIPv6(bytes: Buffer): string {
+function formatIPv4(bytes: Buffer, at: number): string {
+  return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
+}
+
+/** iproute2 lib/mpls_ntop.c: mpls_ntop1() gives up after this many labels without bottom-of-stack. */
+const MPLS_MAX_LABELS = 8;
+const MPLS_LS_S_MASK = 0x100;
+
+/** Labels up to the one with the bottom-of-stack bit, `/`-separated; `(null)` when ip's mpls_ntop() fails. */
+function formatMplsLabels(bytes: Buffer): string {
+  const labels: number[] = [];
+  for (let at = 0; at + 4 <= bytes.length && labels.length < MPLS_MAX_LABELS; at += 4) {
+    const entry = bytes.readUInt32BE(at);
+    labels.push(entry >>> 12);
+    if (entry & MPLS_LS_S_MASK) return labels.join('/');
+  }
+  return '(null)';
+}
+
+/** The address and up to `length` bytes from its start in the buffer it was decoded from. */
+function withFollowingBytes(bytes: Buffer, length: number): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(length, bytes.buffer.byteLength - bytes.byteOffset));
+}
+
+/** formatAddress for the address at buf[at], read in place (no view made for inet and inet6). */
+export function formatAddressAt(buf: Buffer, at: number, family: number): string {
+  if (family === AF_INET) return formatIPv4(buf, at);
+  if (family === AF_INET6) return formatIPv6(buf, at);
+  return formatAddress(buf.subarray(at, at + 16), family);
+}
+
+function formatIPv6(bytes: Buffer, at: number): string {
   const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
+  for (let i = at; i < at + 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
   // IPv4-mapped and IPv4-compatible forms print the tail as dotted quad, as inet_ntop does.
-  const dotted = `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  const dotted = `${bytes[at + 12]}.${bytes[at + 13]}.${bytes[at + 14]}.${bytes[at + 15]}`;
   if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) return `::ffff:${dotted}`;
   if (words.slice(0, 6).every((w) => w === 0) && words[6] !== 0) return `::${dotted}`;
   // Longest run (>= 2) of zero words becomes "::"; the first one wins a tie (RFC 5952).
@@ -106,8 +150,11 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return { family: AF_INET6, bytes };
 }
 
-/** Compare two xfrm_address_t values the way the kernel does: 4 bytes for IPv4 (§3.3). */
-export function addressesEqual(a: Buffer, b: Buffer, family: number): boolean {
+/**
+ * Compare two xfrm_address_t values (b's at bOffset) the way the kernel does: 4 bytes for IPv4
+ * (docs/kernel/structs.md; include/net/xfrm.h: xfrm_addr_equal()).
+ */
+export function addressesEqual(a: Buffer, b: Buffer, family: number, bOffset = 0): boolean {
   const length = family === AF_INET ? 4 : 16;
-  return a.compare(b, 0, length, 0, length) === 0;
+  return a.compare(b, bOffset, bOffset + length, 0, length) === 0;
 }

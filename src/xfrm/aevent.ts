@@ -1,12 +1,14 @@
-// GETAE / NEWAE encoding and NEWAE decoding (reference §4, §5, §8). GETAE replies, events
-// and our own NEWAE requests all share the NEWAE layout, so one decoder serves all of them.
+// GETAE / NEWAE encoding and NEWAE decoding (docs/kernel/getae.md, docs/kernel/newae.md,
+// docs/kernel/events.md). GETAE replies, events and our own NEWAE requests all share the
+// NEWAE layout (net/xfrm/xfrm_user.c: build_aevent()), so one decoder serves all of them.
 import { encodeAttribute, encodeU32Attribute, forEachAttribute, payloadU32, payloadU8, type Attribute } from '../netlink/attributes.js';
-import { NLM_F_REPLACE } from '../netlink/constants.js';
+import { writeU16, writeU32 } from '../netlink/bytes.js';
+import { NLA_HDRLEN, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_HDRLEN } from '../netlink/constants.js';
+import { NLMSG_FLAGS_AT, NLMSG_LEN_AT, NLMSG_TYPE_AT } from '../netlink/scan.js';
 import { DecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
 import {
-  SIZEOF_AEVENT_ID,
   XFRM_AE_ETHR,
   XFRM_AE_RTHR,
   XFRM_MSG_GETAE,
@@ -21,13 +23,14 @@ import {
   XFRMA_REPLAY_VAL,
   XFRMA_SA_DIR,
 } from './constants.js';
+import type { SaStateView } from './sa-view.js';
+import { ADDRESS_BYTES, AEVENT_ID, encodeStruct, fieldOffset, MARK } from './struct-table.js';
 import {
   decodeAeventId,
   decodeEsnReplay,
   decodeLegacyReplay,
   decodeLifetime,
   decodeMark,
-  encodeAeventId,
   encodeEsnReplay,
   encodeLegacyReplay,
   encodeLifetime,
@@ -39,7 +42,10 @@ import {
   type SaId,
 } from './structs.js';
 
-/** What GETAE and NEWAE look an SA up by: sa_id plus the SA's own mark (§4.2). */
+/**
+ * What GETAE and NEWAE look an SA up by: sa_id plus the SA's own mark (docs/kernel/getae.md;
+ * net/xfrm/xfrm_user.c: xfrm_get_ae() -> xfrm_state_lookup()).
+ */
 export interface SaKey {
   saId: SaId;
   mark?: Mark | undefined;
@@ -53,7 +59,7 @@ export interface AeMessage {
   lifetime: LifetimeCurrent | undefined;
   /** Packets. Only in GETAE replies asked with XFRM_AE_RTHR. */
   replayThreshold: number | undefined;
-  /** Raw XFRMA_ETIMER_THRESH as read: units of 100 ms, not jiffies (§6.1). Replies only. */
+  /** Raw XFRMA_ETIMER_THRESH as read: units of 100 ms, not jiffies (see timer-units.ts). Replies only. */
   timerThreshold100ms: number | undefined;
   mark: Mark | undefined;
   ifId: number | undefined;
@@ -63,18 +69,18 @@ export interface AeMessage {
   unknownAttributes: Attribute[];
 }
 
-const NO_ADDRESS = Buffer.alloc(16);
-const MARK_ATTRIBUTE_LENGTH = 12;
+const NO_ADDRESS = Buffer.alloc(ADDRESS_BYTES);
+const MARK_ATTRIBUTE_LENGTH = NLA_HDRLEN + MARK.size;
 
 /**
  * The xfrm_aevent_id and, for a marked SA, its XFRMA_MARK, in one buffer: `list` encodes one
  * per SA, so this path avoids every allocation it can.
  */
 function aeventHeader(key: SaKey, flags: number): Buffer[] {
-  const out = Buffer.alloc(SIZEOF_AEVENT_ID + (key.mark ? MARK_ATTRIBUTE_LENGTH : 0));
-  // saddr and reqid are ignored by the kernel's lookup (§4.2 item 6): send zeros.
-  encodeAeventId({ saId: key.saId, saddr: NO_ADDRESS, flags, reqid: 0 }, out, 0);
-  if (key.mark) encodeAttribute(XFRMA_MARK, encodeMark(key.mark)).copy(out, SIZEOF_AEVENT_ID);
+  const out = Buffer.alloc(AEVENT_ID.size + (key.mark ? MARK_ATTRIBUTE_LENGTH : 0));
+  // saddr and reqid are ignored by the kernel's lookup (docs/kernel/getae.md): send zeros.
+  encodeStruct(AEVENT_ID, { saId: key.saId, saddr: NO_ADDRESS, flags, reqid: 0 }, out, 0);
+  if (key.mark) encodeAttribute(XFRMA_MARK, encodeMark(key.mark)).copy(out, AEVENT_ID.size);
   return [out];
 }
 
@@ -82,17 +88,60 @@ function aeventHeader(key: SaKey, flags: number): Buffer[] {
 export function encodeGetAe(key: SaKey): Request {
   return {
     type: XFRM_MSG_GETAE,
-    parts: aeventHeader(key, XFRM_AE_RTHR | XFRM_AE_ETHR),
+    parts: aeventHeader(key, GETAE_FLAGS),
     completion: 'reply',
   };
 }
 
+const GETAE_FLAGS = XFRM_AE_RTHR | XFRM_AE_ETHR;
+const LOOKUP = {
+  daddr: fieldOffset(AEVENT_ID, 'saId', 'daddr'),
+  spi: fieldOffset(AEVENT_ID, 'saId', 'spi'),
+  family: fieldOffset(AEVENT_ID, 'saId', 'family'),
+  proto: fieldOffset(AEVENT_ID, 'saId', 'proto'),
+  flags: fieldOffset(AEVENT_ID, 'flags'),
+};
+
+/**
+ * The same GETAE as encodeGetAe(keyOf(entry)), as a whole message written straight from a
+ * dump entry's bytes into out[at]: `list` sends one per SA. The sequence number is left 0
+ * for the pipeline to fill in. Returns the offset after it (4-aligned).
+ */
+export function encodeGetAeFromDump(entry: SaStateView, out: Buffer, at: number): number {
+  const length = NLMSG_HDRLEN + AEVENT_ID.size + (entry.markAt >= 0 ? MARK_ATTRIBUTE_LENGTH : 0);
+  out.fill(0, at, at + length);
+  writeU32(out, length, at + NLMSG_LEN_AT);
+  writeU16(out, XFRM_MSG_GETAE, at + NLMSG_TYPE_AT);
+  writeU16(out, NLM_F_REQUEST, at + NLMSG_FLAGS_AT);
+  const body = at + NLMSG_HDRLEN;
+  entry.buf.copy(out, body + LOOKUP.daddr, entry.daddrAt, entry.daddrAt + ADDRESS_BYTES);
+  out.writeUInt32BE(entry.spi, body + LOOKUP.spi);
+  writeU16(out, entry.family, body + LOOKUP.family);
+  out[body + LOOKUP.proto] = entry.proto;
+  writeU32(out, GETAE_FLAGS, body + LOOKUP.flags);
+  if (entry.markAt >= 0) {
+    const mark = body + AEVENT_ID.size;
+    writeU16(out, MARK_ATTRIBUTE_LENGTH, mark);
+    writeU16(out, XFRMA_MARK, mark + 2);
+    writeU32(out, entry.markValue, mark + NLA_HDRLEN + MARK.fields.value.offset);
+    writeU32(out, entry.markMask, mark + NLA_HDRLEN + MARK.fields.mask.offset);
+  }
+  return at + length;
+}
+
+/** The most bytes encodeGetAeFromDump writes. */
+export const MAX_GETAE_LENGTH = NLMSG_HDRLEN + AEVENT_ID.size + MARK_ATTRIBUTE_LENGTH;
+
 /** Values a NEWAE writes; absent ones are left untouched by the kernel. */
 export interface AeUpdate {
-  /** Sent as REPLAY_VAL or REPLAY_ESN_VAL by its kind: it must match the SA's flavour (§11 Q8). */
+  /**
+   * Sent as REPLAY_VAL or REPLAY_ESN_VAL by its kind: it must match the SA's flavour, or the
+   * kernel ignores it and still says yes (docs/kernel/newae.md; net/xfrm/xfrm_user.c:
+   * xfrm_update_ae_params()).
+   */
   replay?: ReplayState;
   lifetime?: LifetimeCurrent;
-  /** The kernel stores XFRMA_ETIMER_THRESH raw, in jiffies (§6.1): convert before. */
+  /** The kernel stores XFRMA_ETIMER_THRESH raw, in jiffies: convert with timer-units.ts first. */
   timerJiffies?: number;
   replayThreshold?: number;
 }
@@ -105,7 +154,8 @@ export function encodeNewAe(key: SaKey, update: AeUpdate): Request {
   if (update.timerJiffies !== undefined) parts.push(encodeU32Attribute(XFRMA_ETIMER_THRESH, update.timerJiffies));
   if (update.replayThreshold !== undefined) parts.push(encodeU32Attribute(XFRMA_REPLAY_THRESH, update.replayThreshold));
   if (parts.length === 1) {
-    // The kernel would refuse it with a bare EINVAL on 6.1 (§5.2 item 4); say why here.
+    // The kernel would refuse it with a bare EINVAL on 6.1 (docs/kernel/newae.md;
+    // net/xfrm/xfrm_user.c: xfrm_new_ae()); say why here.
     throw new RangeError('NEWAE needs at least one value to set');
   }
   return { type: XFRM_MSG_NEWAE, flags: NLM_F_REPLACE, parts, completion: 'ack' };
@@ -117,8 +167,8 @@ export function decodeAeMessage(message: NetlinkMessage): AeMessage {
 }
 
 export function decodeAePayload(payload: Buffer): AeMessage {
-  if (payload.length < SIZEOF_AEVENT_ID) {
-    throw new DecodeError(`XFRM_MSG_NEWAE payload of ${payload.length} bytes, expected at least ${SIZEOF_AEVENT_ID}`);
+  if (payload.length < AEVENT_ID.size) {
+    throw new DecodeError(`XFRM_MSG_NEWAE payload of ${payload.length} bytes, expected at least ${AEVENT_ID.size}`);
   }
   const result: AeMessage = {
     id: decodeAeventId(payload),
@@ -131,7 +181,7 @@ export function decodeAePayload(payload: Buffer): AeMessage {
     direction: undefined,
     unknownAttributes: [],
   };
-  forEachAttribute(payload, SIZEOF_AEVENT_ID, (type, value) => {
+  forEachAttribute(payload, AEVENT_ID.size, (type, value) => {
     switch (type) {
       case XFRMA_REPLAY_VAL:
         result.replay = decodeLegacyReplay(value);
@@ -158,7 +208,7 @@ export function decodeAePayload(payload: Buffer): AeMessage {
         result.direction = payloadU8(value, 'XFRMA_SA_DIR');
         break;
       case XFRMA_PAD:
-        // Alignment filler before LTIME_VAL on some architectures (§3.9).
+        // Alignment filler before LTIME_VAL on some architectures (docs/kernel/structs.md).
         break;
       default:
         result.unknownAttributes.push({ type, payload: value });

@@ -1,12 +1,45 @@
+import { readU16 } from '../netlink/bytes.js';
+import { NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NetlinkError } from '../netlink/errors.js';
+import { dumpEach, pipelineEach } from '../netlink/pipeline.js';
+import { NLMSG_TYPE_AT } from '../netlink/scan.js';
 import { NetlinkSocket, type OpenOptions } from '../netlink/socket.js';
-import { decodeAeMessage, encodeGetAe, encodeNewAe, type AeMessage, type AeUpdate, type SaKey } from './aevent.js';
+import {
+  decodeAeMessage,
+  encodeGetAe,
+  encodeGetAeFromDump,
+  encodeNewAe,
+  MAX_GETAE_LENGTH,
+  type AeMessage,
+  type AeUpdate,
+  type SaKey,
+} from './aevent.js';
 import { NETLINK_XFRM } from './constants.js';
-import { decodeSaEntry, encodeSaDump, matchesFilter, type SaEntry, type SaFilter } from './sa-dump.js';
+import {
+  decodeSaEntry,
+  encodeGetSa,
+  encodeSaDump,
+  entryOf,
+  matchesFilter,
+  namedKeys,
+  viewDumpEntry,
+  viewMatchesFilter,
+  type SaEntry,
+  type SaFilter,
+} from './sa-dump.js';
+import { SaStateView } from './sa-view.js';
+
+const ESRCH = 3;
+/** GETAE requests encoded per dump batch start with room for this many; the buffer grows as needed. */
+const INITIAL_REQUEST_BYTES = 64 * 1024;
+
+export type SaVisitor = (view: SaStateView) => void;
 
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
-  readonly socket: NetlinkSocket;
+  private readonly socket: NetlinkSocket;
+  /** `list` dumps on a second socket while it pipelines GETAE on the first. */
+  private dumpSocket: NetlinkSocket | undefined;
 
   private constructor(socket: NetlinkSocket) {
     this.socket = socket;
@@ -19,18 +52,83 @@ export class XfrmClient {
 
   /** Every SA in the namespace that matches the filter, in dump order. */
   listSas(filter: SaFilter = {}): SaEntry[] {
-    const replies = this.socket.request(encodeSaDump(filter.proto));
     const entries: SaEntry[] = [];
-    for (const reply of replies) {
-      const entry = decodeSaEntry(reply);
-      if (matchesFilter(entry, filter)) entries.push(entry);
-    }
+    this.forEachDumpedSa(filter, (view) => entries.push(entryOf(view, true)));
     return entries;
+  }
+
+  /**
+   * Visit every SA that matches the filter as the dump shows it (counters, no thresholds),
+   * read in place: the view and its buffer are reused for the next SA.
+   */
+  forEachDumpedSa(filter: SaFilter, visit: SaVisitor, afterBatch?: () => void, socket = this.socket): void {
+    const view = new SaStateView();
+    const onMessage = (buf: Buffer, at: number, length: number): void => {
+      viewDumpEntry(view, readU16(buf, at + NLMSG_TYPE_AT), buf, at + NLMSG_HDRLEN, at + length);
+      if (viewMatchesFilter(view, filter)) visit(view);
+    };
+    dumpEach(socket, encodeSaDump(filter.proto), onMessage, afterBatch);
+  }
+
+  /**
+   * Visit the GETAE answer of every SA that matches the filter, in dump order, read in place.
+   * The kernel has no aevent dump and SA dumps carry no thresholds (docs/kernel/sa-lookup.md#reply-stream;
+   * net/xfrm/xfrm_user.c: copy_to_user_state_extra(), build_aevent()): after each dump batch
+   * one GETAE per SA goes out, encoded straight from the dump bytes and pipelined. SAs deleted
+   * since the dump (ESRCH) are skipped.
+   */
+  forEachAeState(filter: SaFilter, visit: SaVisitor): void {
+    const reply = new SaStateView();
+    let requests = Buffer.allocUnsafe(INITIAL_REQUEST_BYTES);
+    let end = 0;
+    const onEntry = (entry: SaStateView): void => {
+      if (end + MAX_GETAE_LENGTH > requests.length) {
+        const bigger = Buffer.allocUnsafe(requests.length * 2);
+        requests.copy(bigger, 0, 0, end);
+        requests = bigger;
+      }
+      end = encodeGetAeFromDump(entry, requests, end);
+    };
+    const onReply = (buf: Buffer, at: number, length: number): void => visit(reply.fromAePayload(buf, at + NLMSG_HDRLEN, at + length));
+    const onError = (error: NetlinkError): void => {
+      if (error.errno !== ESRCH) throw error;
+    };
+    const sendBatch = (): void => {
+      if (end > 0) pipelineEach(this.socket, requests, end, onReply, onError);
+      end = 0;
+    };
+    this.dumpSocket ??= NetlinkSocket.open(NETLINK_XFRM);
+    this.forEachDumpedSa(filter, onEntry, sendBatch, this.dumpSocket);
+  }
+
+  /**
+   * The SAs a filter names by SPI and destination, found with one GETSA per protocol in one
+   * datagram instead of a dump: the kernel's own lookup, at the same cost at any table size
+   * (docs/kernel/sa-lookup.md). undefined when that cannot settle it and the dump must: the
+   * kernel found none (ESRCH everywhere), or found one the filter does not mean (its lookup
+   * ignores saddr and matches marks by mask).
+   */
+  getNamedSas(filter: SaFilter): SaEntry[] | undefined {
+    const keys = namedKeys(filter);
+    if (keys.length === 0) return undefined;
+    const found: SaEntry[] = [];
+    for (const result of this.socket.requestMany(keys.map(encodeGetSa))) {
+      if ('error' in result) {
+        if (result.error.errno === ESRCH) continue;
+        throw result.error;
+      }
+      const reply = result.replies[0];
+      if (!reply) continue;
+      const entry = decodeSaEntry(reply);
+      if (!matchesFilter(entry, filter)) return undefined;
+      found.push(entry);
+    }
+    return found.length > 0 ? found : undefined;
   }
 
   getAe(key: SaKey): AeMessage {
     const [reply] = this.socket.request(encodeGetAe(key));
-    if (!reply) throw new NetlinkError(3);
+    if (!reply) throw new NetlinkError(ESRCH);
     return decodeAeMessage(reply);
   }
 
@@ -39,19 +137,30 @@ export class XfrmClient {
     return this.socket.requestMany(keys.map(encodeGetAe)).map((result) => {
       if ('error' in result) return result.error;
       const reply = result.replies[0];
-      return reply ? decodeAeMessage(reply) : new NetlinkError(3);
+      return reply ? decodeAeMessage(reply) : new NetlinkError(ESRCH);
     });
   }
 
   /**
    * NEWAE and wait for the ack. A subscribed socket sees its own CU event (same seq) before
-   * the ack (§5.4); the request collects and drops it.
+   * the ack (docs/kernel/newae.md; net/xfrm/xfrm_user.c: xfrm_new_ae()); the request collects
+   * and drops it.
    */
   newAe(key: SaKey, update: AeUpdate): void {
     this.socket.request(encodeNewAe(key, update));
   }
 
+  /**
+   * NEWAE for many SAs, pipelined; each result is undefined (acked) or the kernel's refusal.
+   * `pid` goes in every request's header and comes back in the CU events they cause.
+   */
+  newAeMany(writes: { key: SaKey; update: AeUpdate }[], pid = 0): (NetlinkError | undefined)[] {
+    const requests = writes.map(({ key, update }) => ({ ...encodeNewAe(key, update), pid }));
+    return this.socket.requestMany(requests).map((result) => ('error' in result ? result.error : undefined));
+  }
+
   close(): void {
+    this.dumpSocket?.close();
     this.socket.close();
   }
 }

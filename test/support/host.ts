@@ -1,3 +1,6 @@
+// Host-kernel helpers shared by the tests and the benchmarks: throwaway network namespaces
+// holding larval SAs. The host kernel has XFRM but no ESP, so `ip xfrm state allocspi` is the
+// way to make SAs there; GETAE answers them like any SA (docs/kernel/getae.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /**
@@ -15,9 +18,39 @@ export function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** A throwaway network namespace, deleted by the returned function. */
-export function makeNetns(prefix: string): { name: string; remove: () => void } {
+export interface Netns {
+  name: string;
+  remove: () => void;
+}
+
+/**
+ * A throwaway network namespace named PREFIX-PID-RANDOM, deleted by remove(). Larval SAs
+ * expire after net.core.xfrm_acq_expires seconds (30 by default): it is raised to an hour,
+ * so they outlive a test suite or a benchmark.
+ */
+export function makeNetns(prefix: string): Netns {
   const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   ip('netns', 'add', name);
+  ip('netns', 'exec', name, 'sysctl', '-q', '-w', 'net.core.xfrm_acq_expires=3600');
   return { name, remove: () => spawnSync('ip', ['netns', 'del', name]) };
+}
+
+export interface LarvalSa {
+  src: string;
+  dst: string;
+  spi: number;
+  proto?: 'esp' | 'ah' | 'comp';
+  reqid?: number;
+}
+
+/** The `ip -batch` line that allocates one larval SA with exactly this SPI. */
+export function allocSpiLine(sa: LarvalSa): string {
+  const spi = `0x${sa.spi.toString(16)}`;
+  const reqid = sa.reqid === undefined ? '' : ` reqid ${sa.reqid}`;
+  return `xfrm state allocspi src ${sa.src} dst ${sa.dst} proto ${sa.proto ?? 'esp'}${reqid} min ${spi} max ${spi}\n`;
+}
+
+/** Add larval SAs with one `ip -batch` process (10,000 take well under a second). */
+export function addLarvalSas(netns: string, sas: LarvalSa[]): void {
+  execFileSync('ip', ['-n', netns, '-batch', '-'], { input: sas.map(allocSpiLine).join(''), stdio: ['pipe', 'ignore', 'pipe'] });
 }

@@ -49,10 +49,15 @@ export async function startListeners(netns: string, start: () => RunningProcess[
   return processes;
 }
 
-async function waitForListeners(netns: string, count: number, timeoutMs = 10_000): Promise<void> {
+function waitForListeners(netns: string, count: number): Promise<void> {
+  return until(() => aeventListeners(netns) >= count, 10_000, `${count} aevent listener(s) in ${netns}`);
+}
+
+/** Poll `condition` every 20 ms until it holds; fail after `timeoutMs`, naming what was awaited. */
+export async function until(condition: () => boolean, timeoutMs = 10_000, what = 'a condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (aeventListeners(netns) < count) {
-    if (Date.now() > deadline) throw new Error(`no ${count} aevent listener(s) in ${netns} after ${timeoutMs} ms`);
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
 }

@@ -1,9 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
-import { CliError, EXIT_OK, EXIT_USAGE, ReportedFailure, UsageError } from '../errors.js';
-import type { RunLine } from '../program.js';
+import { LineTooLongError, MAX_LINE_BYTES, readLines } from '../../line-reader.js';
+import type { CliContext, GlobalOptions } from '../context.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, strerror, UsageError } from '../errors.js';
 import { report } from '../output.js';
+import { shown } from '../user-text.js';
+
+/** Runs one batch line (argv without "xaev") and resolves to its exit status. */
+export type RunLine = (argv: string[], prefix: string, defaults: GlobalOptions) => Promise<number>;
 
 interface BatchOptions {
   force?: boolean;
@@ -12,14 +17,17 @@ interface BatchOptions {
 export function registerBatch(program: Command, context: CliContext, runLine: RunLine): void {
   program
     .command('batch')
-    .description('run xaev commands from a file (or - for stdin), one per line, in one process on one socket')
+    .description('run xaev commands from a file (or - for stdin), one per line as they arrive, in one process')
     .argument('<file>', 'file of commands, or - for standard input')
     .option('--force', 'go on after a failing line (the exit status still reports it)')
     .addHelpText(
       'after',
       `
 Each line is an xaev command without the word xaev, quoted like a shell line; # starts a
-comment. Global options given before "batch" (-n, -j, --no-color) apply to every line.
+comment. Global options given before "batch" (-n, -j, --no-color) apply to every line; a
+line's own -n runs that line in its namespace. Lines run as they arrive, so a program can
+feed stdin line by line; each line's output is written before the next line is read.
+A line over ${MAX_LINE_BYTES / 1024} KiB ends the batch (even with --force).
 
 Examples:
   printf 'get 0x1000\\nset 0x1000 --rthr 32\\n' | xaev batch -
@@ -73,37 +81,48 @@ export function splitLine(line: string): string[] {
   return words;
 }
 
-async function runBatch(context: CliContext, runLine: RunLine, file: string, options: BatchOptions): Promise<void> {
-  let text: string;
+function openSource(file: string): Readable {
+  // process.stdin can be destroyed while a read is pending (a pipe whose writer is still
+  // there); a file stream reads a regular file or device in bounded chunks.
+  return file === '-' ? process.stdin : createReadStream(file, { highWaterMark: MAX_LINE_BYTES });
+}
+
+function readError(error: unknown, name: string): CliError {
+  const errno = (error as NodeJS.ErrnoException).errno;
+  return new CliError(`cannot read ${shown(name)}: ${typeof errno === 'number' ? strerror(-errno) : (error as Error).message}`);
+}
+
+/** One line's exit status: a line that does not split like a shell line is a usage error. */
+async function runOne(runLine: RunLine, text: string, prefix: string, defaults: GlobalOptions): Promise<number> {
+  let argv: string[];
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    argv = splitLine(text);
   } catch (error) {
-    throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
+    report([(error as Error).message], prefix);
+    return EXIT_USAGE;
   }
+  if (argv[0] === 'xaev') argv.shift();
+  return argv.length === 0 ? EXIT_OK : runLine(argv, prefix, defaults);
+}
+
+async function runBatch(context: CliContext, runLine: RunLine, file: string, options: BatchOptions): Promise<void> {
   const name = file === '-' ? 'stdin' : file;
   const defaults = { ...context.globals };
   context.reuseSaIndex = true;
   let firstFailure = EXIT_OK;
-  const lines = text.split('\n');
-  for (let index = 0; index < lines.length; index++) {
-    const prefix = `${name}:${index + 1}: `;
-    let argv: string[];
-    try {
-      argv = splitLine(lines[index]!);
-    } catch (error) {
-      argv = [];
-      report([(error as Error).message], prefix);
-      firstFailure ||= EXIT_USAGE;
-      if (!options.force) break;
-      continue;
-    }
-    if (argv[0] === 'xaev') argv.shift();
-    if (argv.length === 0) continue;
-    const status = await runLine(argv, prefix, defaults);
-    if (status !== EXIT_OK) {
+  const source = openSource(file);
+  try {
+    for await (const line of readLines(source)) {
+      const status = await runOne(runLine, line.text, `${name}:${line.number}: `, defaults);
       firstFailure ||= status;
-      if (!options.force) break;
+      if (status !== EXIT_OK && !options.force) break;
     }
+  } catch (error) {
+    if (!(error instanceof LineTooLongError)) throw readError(error, name);
+    report([`line longer than ${MAX_LINE_BYTES} bytes: this is not a command file`], `${name}:${error.lineNumber}: `);
+    firstFailure ||= EXIT_FAILURE;
+  } finally {
+    source.destroy();
   }
   // Each failing line already reported itself; only the status is left to pass on.
   if (firstFailure !== EXIT_OK) throw new ReportedFailure(firstFailure);

@@ -1,9 +1,10 @@
 import type { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { writeOut } from '../output.js';
+import { PROTO_NAMES } from '../protocols.js';
 
 /** Value suggestions for options whose values are a fixed set or can be listed. */
-const VALUE_WORDS: Record<string, string> = { '--proto': 'esp ah comp' };
+const VALUE_WORDS: Record<string, string> = { '--proto': PROTO_NAMES.join(' ') };
 const NETNS_OPTIONS = new Set(['-n', '--netns']);
 const FILE_OPTIONS = new Set(['--file']);
 

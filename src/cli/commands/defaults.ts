@@ -5,11 +5,13 @@ import { CliError, UsageError } from '../errors.js';
 import { toJson } from '../json.js';
 import { parseU32 } from '../parse.js';
 import { stderrIsTerminal } from '../output.js';
+import { READ_BACK_UNIT_MS, sysctlEtimeFromMs, timerMsFromThreshold } from '../../xfrm/timer-units.js';
 
-// Per-namespace defaults for SAs created later (reference §6.3). Both sysctls are read only
-// when a netlink NEWSA builds an SA; existing SAs keep their own thresholds.
+// Per-namespace defaults for SAs created later (docs/kernel/timer-units.md, sysctls;
+// net/xfrm/xfrm_user.c: xfrm_state_construct()). Both sysctls are read only when a netlink
+// NEWSA builds an SA; existing SAs keep their own thresholds.
 const RSEQTH = '/proc/sys/net/core/xfrm_aevent_rseqth';
-/** In 100 ms units, both ways (the kernel converts it to jiffies with HZ itself). */
+/** In 100 ms units, both ways, like the GETAE read-back (see timer-units.ts). */
 const ETIME = '/proc/sys/net/core/xfrm_aevent_etime';
 
 interface DefaultsOptions {
@@ -64,13 +66,14 @@ function sysctlError(error: unknown, path: string, verb: string): CliError {
 export function runDefaults(context: CliContext, options: DefaultsOptions): void {
   const replay = options.rthr === undefined ? undefined : parseU32(options.rthr, '--rthr');
   const timerMs = options.etime === undefined ? undefined : parseU32(options.etime, '--etime');
-  if (timerMs !== undefined && timerMs % 100 !== 0) {
-    throw new UsageError(`--etime: ${timerMs} ms is not a multiple of 100 (the sysctl counts 100 ms units)`);
+  const etime = timerMs === undefined ? undefined : sysctlEtimeFromMs(timerMs);
+  if (timerMs !== undefined && etime === undefined) {
+    throw new UsageError(`--etime: ${timerMs} ms is not a multiple of ${READ_BACK_UNIT_MS} (the sysctl counts ${READ_BACK_UNIT_MS} ms units)`);
   }
   context.enterNetns();
   if (replay !== undefined) writeSysctl(RSEQTH, replay);
-  if (timerMs !== undefined) writeSysctl(ETIME, timerMs / 100);
-  const current = { replay: readSysctl(RSEQTH), timerMs: readSysctl(ETIME) * 100 };
+  if (etime !== undefined) writeSysctl(ETIME, etime);
+  const current = { replay: readSysctl(RSEQTH), timerMs: timerMsFromThreshold(readSysctl(ETIME)) };
   if (context.globals.json) {
     context.print(`${toJson(current)}\n`);
   } else {

@@ -1,16 +1,20 @@
 import type { Command } from 'commander';
-import { NetlinkError } from '../../netlink/errors.js';
-import type { AeMessage } from '../../xfrm/aevent.js';
-import { keyOf } from '../../xfrm/sa-dump.js';
+import { decodeAePayload, type AeMessage } from '../../xfrm/aevent.js';
+import { stateOfDumpEntry } from '../../xfrm/sa-dump.js';
+import type { SaStateView } from '../../xfrm/sa-view.js';
 import type { CliContext } from '../context.js';
-import { toJson } from '../json.js';
 import { getRecord } from '../record.js';
+import { AsciiOut } from '../ascii-out.js';
+import { writeOut } from '../output.js';
+import { writeSaRecordJson } from '../sa-json.js';
+import { writeSaStateText } from '../sa-text.js';
 import { addSelectorOptions, parseSelectors, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
 
 interface ListOptions extends SelectorOptions {
   spi?: string;
   bitmap?: boolean;
+  countersOnly?: boolean;
 }
 
 export function registerList(program: Command, context: CliContext): void {
@@ -21,6 +25,7 @@ export function registerList(program: Command, context: CliContext): void {
     .option('--spi <spi>', 'only SAs with this SPI');
   addSelectorOptions(command)
     .option('--bitmap', 'also print the ESN replay bitmap words')
+    .option('--counters-only', 'counters from the SA dump alone: no GETAE, no thresholds (fastest)')
     .addHelpText(
       'after',
       `
@@ -28,41 +33,78 @@ Examples:
   xaev list                                 every SA in the namespace
   xaev -j ls --proto esp                    JSON array, ESP SAs only
   xaev list --dst 192.0.2.2 --spi 0x1000
+  xaev -j list --counters-only              counters of every SA, thresholds left out
 
 SAs that disappear between the dump and their GETAE are skipped.`,
     )
     .action((options: ListOptions) => runList(context, options));
 }
 
-/** SAs read, formatted and written per round: output starts early and memory stays flat. */
-const SAS_PER_ROUND = 256;
+/** Output is written in pieces of about this many characters: it starts early, memory stays flat. */
+const FLUSH_CHARS = 64 * 1024;
+
+/** `ip`-style text of one SA. Counters-only states have no thresholds: their line, always the last, goes. */
+function stateText(context: CliContext, ae: AeMessage, showBitmap: boolean, countersOnly: boolean): string {
+  const text = saStateText(getRecord(ae), ae, context.style, showBitmap);
+  return countersOnly ? text.slice(0, text.lastIndexOf('\n', text.length - 2) + 1) : text;
+}
 
 export function runList(context: CliContext, options: ListOptions): void {
   const filter = parseSelectors(options.spi, options);
   const client = context.client();
-  const keys = client.listSas(filter).map(keyOf);
-  const json = context.globals.json;
+  const countersOnly = options.countersOnly === true;
+  const visit = context.globals.json ? jsonWriter(countersOnly) : textWriter(context, options.bitmap === true, countersOnly);
+  if (countersOnly) client.forEachDumpedSa(filter, visit.write);
+  else client.forEachAeState(filter, visit.write);
+  visit.end();
+}
+
+interface Writer {
+  write: (view: SaStateView) => void;
+  end: () => void;
+}
+
+/** A JSON array, written straight from the kernel's bytes into the output buffer. */
+function jsonWriter(countersOnly: boolean): Writer {
+  const out = new AsciiOut(writeOut);
   let first = true;
-  if (json) context.print('[');
-  for (let start = 0; start < keys.length; start += SAS_PER_ROUND) {
-    // The kernel has no aevent dump and SA dumps carry no thresholds: one GETAE per SA,
-    // pipelined on this socket.
-    const states: AeMessage[] = [];
-    for (const result of client.getAeMany(keys.slice(start, start + SAS_PER_ROUND))) {
-      if (result instanceof NetlinkError) {
-        if (result.code === 'ESRCH') continue; // deleted since the dump
-        throw result;
-      }
-      states.push(result);
-    }
-    if (states.length === 0) continue;
-    if (json) {
-      const body = toJson(states.map(getRecord)).slice(1, -1);
-      context.print(first ? body : `,${body}`);
-    } else {
-      context.print(states.map((ae) => saStateText(getRecord(ae), ae, context.style, options.bitmap === true)).join(''));
-    }
-    first = false;
+  out.text('[');
+  return {
+    write: (view) => {
+      out.startRecord();
+      if (!first) out.text(',');
+      writeSaRecordJson(out, view, !countersOnly);
+      first = false;
+    },
+    end: () => {
+      out.text(']\n');
+      out.flushNow();
+    },
+  };
+}
+
+/** `ip`-style text blocks: written straight from the bytes, or through get's formatter when coloured. */
+function textWriter(context: CliContext, showBitmap: boolean, countersOnly: boolean): Writer {
+  if (context.style.level === 0) {
+    const out = new AsciiOut(writeOut);
+    return {
+      write: (view) => {
+        out.startRecord();
+        writeSaStateText(out, view, showBitmap, !countersOnly);
+      },
+      end: () => out.flushNow(),
+    };
   }
-  if (json) context.print(']\n');
+  let out = '';
+  return {
+    write: (view) => {
+      const ae = countersOnly ? stateOfDumpEntry(view) : decodeAePayload(view.buf.subarray(view.start, view.end));
+      out += stateText(context, ae, showBitmap, countersOnly);
+      if (out.length >= FLUSH_CHARS) {
+        context.print(out);
+        out = '';
+      }
+    },
+    end: () => context.print(out),
+  };
 }

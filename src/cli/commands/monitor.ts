@@ -1,17 +1,14 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { readSocketDrops } from '../../netlink/drops.js';
 import { DecodeError } from '../../netlink/errors.js';
-import { parseMessages, type NetlinkMessage } from '../../netlink/message.js';
-import { decodeAePayload, type AeMessage } from '../../xfrm/aevent.js';
-import { addressesEqual, type ParsedAddress } from '../../xfrm/address.js';
-import { NETLINK_XFRM, XFRM_MSG_MAPPING, XFRM_MSG_NEWAE, XFRMNLGRP_AEVENTS } from '../../xfrm/constants.js';
-import { decodeUserMapping } from '../../xfrm/structs.js';
+import { receivedLength } from '../../netlink/message.js';
+import { eventMatches, EventSubscription, readEventFile, type EventLoss, type XfrmEvent } from '../../xfrm/events.js';
+import type { SaIdFilter } from '../../xfrm/sa-filter.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { toJson } from '../json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
+import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
 
 interface MonitorOptions {
@@ -49,37 +46,27 @@ Examples:
   xaev -j monitor --spi 0x1000 --count 10    ten events of one SA as JSON lines
   xaev monitor | head -1                     exits quietly when the reader goes away
 
-Ends with status 0 on SIGINT or SIGTERM. On a receive-buffer overrun it says on stderr
-how many events were lost and carries on.`,
+Ends with status 0 on SIGINT or SIGTERM, at once, even when the reader of stdout has stopped
+reading (text it has not taken is dropped). Every event is printed or counted: on stderr,
+'receive buffer overrun: N events lost' when the kernel dropped events (the socket was full:
+raise --rcvbuf, or stdout was too slow), and a line for a datagram longer than the 64 KiB
+read size. A --file is read as a stream; the events before a malformed message are printed,
+then the error (status 1).`,
     )
     .action((options: MonitorOptions) => runMonitor(context, options));
-}
-
-interface EventFilter {
-  spi?: number | undefined;
-  dst?: ParsedAddress | undefined;
-  proto?: number | undefined;
-}
-
-function matches(ae: AeMessage, filter: EventFilter): boolean {
-  const { saId } = ae.id;
-  if (filter.spi !== undefined && saId.spi !== filter.spi) return false;
-  if (filter.proto !== undefined && saId.proto !== filter.proto) return false;
-  if (filter.dst && (filter.dst.family !== saId.family || !addressesEqual(filter.dst.bytes, saId.daddr, saId.family))) return false;
-  return true;
 }
 
 function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Formats a batch of messages; returns the text and how many events it printed. */
+/** Formats events as `ip xfrm monitor` does (or as JSON lines) and counts what it printed. */
 class EventPrinter {
   printed = 0;
   constructor(
     private readonly context: CliContext,
     private readonly options: MonitorOptions,
-    private readonly filter: EventFilter,
+    private readonly filter: SaIdFilter,
     private readonly limit: number | undefined,
   ) {}
 
@@ -87,46 +74,44 @@ class EventPrinter {
     return this.limit !== undefined && this.printed >= this.limit;
   }
 
-  format(messages: NetlinkMessage[], receivedAtMs: number | undefined): string {
+  format(events: XfrmEvent[], receivedAtMs: number | undefined): string {
     let out = '';
-    for (const message of messages) {
+    for (const event of events) {
       if (this.done) break;
-      out += this.formatOne(message, receivedAtMs);
+      if (eventMatches(event, this.filter)) out += this.formatOne(event, receivedAtMs);
     }
     return out;
   }
 
-  private formatOne(message: NetlinkMessage, receivedAtMs: number | undefined): string {
-    const json = this.context.globals.json;
-    const stamp = receivedAtMs === undefined || !this.options.timestamp ? '' : `[${localTimestamp(receivedAtMs)}] `;
-    try {
-      if (message.type === XFRM_MSG_NEWAE) {
-        const ae = decodeAePayload(message.payload);
-        if (!matches(ae, this.filter)) return '';
+  private formatOne(event: XfrmEvent, receivedAtMs: number | undefined): string {
+    const stamped = receivedAtMs !== undefined && this.options.timestamp;
+    const stamp = stamped ? `[${localTimestamp(receivedAtMs)}] ` : '';
+    switch (event.kind) {
+      case 'malformed':
+        this.context.warn(
+          event.message ? `skipped a malformed message (type ${event.message.type}): ${event.error.message}` : `skipped a malformed datagram: ${event.error.message}`,
+        );
+        return '';
+      case 'ignored':
+        return '';
+      case 'aevent': {
         this.printed++;
-        if (json) {
-          const iso = receivedAtMs === undefined || !this.options.timestamp ? undefined : new Date(receivedAtMs).toISOString();
-          return `${toJson(eventRecord(ae, iso))}\n`;
-        }
-        let text = stamp + ipAeventText(ae);
-        if (this.options.details) text += [...replayLines(ae.replay, false), ...lifetimeLines(ae.lifetime)].join('\n') + '\n';
-        return text;
+        if (this.context.globals.json) return `${toJson(eventRecord(event.ae, stamped ? new Date(receivedAtMs).toISOString() : undefined))}\n`;
+        const details = this.options.details ? [...replayLines(event.ae.replay, false), ...lifetimeLines(event.ae.lifetime)].join('\n') + '\n' : '';
+        return stamp + ipAeventText(event.ae) + details;
       }
-      // Only a file can hold other messages: the live socket joins the aevent group alone.
-      if (json || this.filter.spi !== undefined || this.filter.dst || this.filter.proto !== undefined) return '';
-      this.printed++;
-      if (message.type === XFRM_MSG_MAPPING) return stamp + ipMappingText(decodeUserMapping(message.payload));
-      return stamp + ipUnknownText(message.payload.length + 16, message.type, message.flags);
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
-      this.context.warn(`skipped a malformed message (type ${message.type}): ${error.message}`);
-      return '';
+      default:
+        // JSON lines describe aevents only; in text, other messages print as ip prints them.
+        if (this.context.globals.json) return '';
+        this.printed++;
+        if (event.kind === 'mapping') return stamp + ipMappingText(event.mapping);
+        // ip would print an SA message in full; xaev, an aevent tool, names it like any other type.
+        return stamp + ipUnknownText(receivedLength(event.message), event.message.type, event.message.flags);
     }
   }
 }
-
-export function runMonitor(context: CliContext, options: MonitorOptions): Promise<void> | void {
-  const filter: EventFilter = {
+export async function runMonitor(context: CliContext, options: MonitorOptions): Promise<void> {
+  const filter: SaIdFilter = {
     spi: options.spi === undefined ? undefined : parseSpi(options.spi),
     dst: options.dst === undefined ? undefined : parseAddressOption(options.dst, '--dst'),
     proto: options.proto === undefined ? undefined : parseProto(options.proto),
@@ -134,63 +119,120 @@ export function runMonitor(context: CliContext, options: MonitorOptions): Promis
   const limit = options.count === undefined ? undefined : parsePositiveInt(options.count, '--count');
   const rcvbuf = parseByteSize(options.rcvbuf ?? String(DEFAULT_RCVBUF), '--rcvbuf');
   const printer = new EventPrinter(context, options, filter, limit);
+  const stop = new MonitorStop();
+  try {
+    if (options.file !== undefined) await monitorFile(options.file, printer, stop);
+    else await monitorLive(context, printer, stop, { rcvbuf, timestamps: options.timestamp === true });
+  } finally {
+    stop.dispose();
+  }
+}
 
-  if (options.file !== undefined) {
-    let data: Buffer;
-    try {
-      data = readFileSync(options.file);
-    } catch (error) {
-      throw new CliError(`cannot read ${options.file}: ${(error as Error).message}`);
-    }
-    let messages: NetlinkMessage[];
-    try {
-      messages = parseMessages(data);
-    } catch (error) {
-      if (error instanceof DecodeError) throw new CliError(`${options.file} is not a stream of netlink messages: ${error.message}`);
-      throw error;
-    }
-    context.print(printer.format(messages, undefined));
-    return;
+/**
+ * How a monitor ends: SIGINT or SIGTERM (status 0, at once, abandoning output a blocked
+ * reader has not taken), a failed stdout write (one line, status 1), or its own end.
+ */
+class MonitorStop {
+  readonly output: StreamOutput;
+  readonly stopped: Promise<Error | undefined>;
+  private settle: (error: Error | undefined) => void = () => {};
+  private onStop: () => void = () => {};
+  private readonly onSignal = (): void => {
+    this.onStop();
+    exitAbandoningOutput(0);
+    this.settle(undefined);
+  };
+
+  constructor() {
+    this.stopped = new Promise((resolve) => (this.settle = resolve));
+    this.output = new StreamOutput((error) => this.settle(error));
+    // Installed before anything subscribes: whoever sees the subscription (a supervisor, a
+    // test) may signal at once, and the default action would kill xaev with the signal.
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
   }
 
-  const socket = context.client().socket;
-  socket.setReceiveBufferBytes(rcvbuf);
+  /** Run `cleanup` first when a signal arrives (it then ends the process). */
+  beforeSignalExit(cleanup: () => void): void {
+    this.onStop = cleanup;
+  }
 
-  return new Promise<void>((resolve) => {
-    const finish = (): void => {
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
-      socket.stopListening();
-      resolve();
-    };
-    // Handlers before joining the group: whoever sees the subscription (a supervisor, a test)
-    // may signal at once, and the default action would kill xaev with the signal.
-    process.on('SIGINT', finish);
-    process.on('SIGTERM', finish);
-    try {
-      socket.joinGroup(XFRMNLGRP_AEVENTS);
-    } catch (error) {
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
-      throw error;
+  finish(): void {
+    this.settle(undefined);
+  }
+
+  /** End with an error (described on stderr by the caller, status 1). */
+  fail(error: Error): void {
+    this.settle(error);
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    this.output.dispose();
+  }
+}
+
+async function monitorFile(path: string, printer: EventPrinter, stop: MonitorStop): Promise<void> {
+  let stopped = false;
+  void stop.stopped.then(() => (stopped = true));
+  try {
+    for await (const events of readEventFile(path)) {
+      const text = printer.format(events, undefined);
+      if (text && !stop.output.write(text)) await stop.output.drained();
+      if (stopped || printer.done) break;
     }
-    let dropsSeen = readSocketDrops(NETLINK_XFRM, socket.portId) ?? 0;
-    socket.listen({
-      onMessages: (messages) => {
-        const text = printer.format(messages, options.timestamp ? nowMs() : undefined);
-        if (text) context.print(text);
-        if (printer.done) finish();
-      },
-      onOverrun: () => {
-        const drops = readSocketDrops(NETLINK_XFRM, socket.portId);
-        if (drops === undefined) {
-          context.note('receive buffer overrun: some events were lost (raise --rcvbuf)');
-        } else {
-          context.note(`receive buffer overrun: ${drops - dropsSeen} events lost (raise --rcvbuf)`);
-          dropsSeen = drops;
-        }
-      },
-      onDecodeError: (error) => context.warn(`skipped a malformed datagram: ${error.message}`),
-    });
+  } catch (error) {
+    // What decoded before a framing error is printed first, as `ip xfrm monitor file` does.
+    if (error instanceof DecodeError) throw new CliError(`${path} is not a stream of netlink messages: ${error.message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') throw new CliError(`cannot read ${path}: ${(error as Error).message}`);
+    throw error;
+  }
+  // A signal while waiting ends the process from its handler; a write failure ends the wait.
+  await stop.output.drained();
+  if (stop.output.failure) throw stop.output.failure;
+}
+
+async function monitorLive(context: CliContext, printer: EventPrinter, stop: MonitorStop, settings: { rcvbuf: number; timestamps: boolean }): Promise<void> {
+  context.enterNetns();
+  // Set when output made the subscription pause; the next loss report names the slow reader.
+  let readerBlocked = false;
+  const subscription: EventSubscription = EventSubscription.open({
+    receiveBufferBytes: settings.rcvbuf,
+    onEvents: (events) => {
+      // After a resume, a loss (if any) is reported before the first events: none came.
+      readerBlocked = false;
+      const text = printer.format(events, settings.timestamps ? nowMs() : undefined);
+      if (printer.done) stop.finish();
+      if (!text || stop.output.write(text) || printer.done) return;
+      // A reader that stopped reading: let the socket fill; the kernel counts what it drops.
+      subscription.pause();
+      readerBlocked = true;
+      void stop.output.drained().then(() => subscription.resume());
+    },
+    onLoss: (loss) => {
+      context.note(lossLine(loss, readerBlocked));
+      readerBlocked = false;
+    },
+    onError: (error) => stop.fail(error),
   });
+  stop.beforeSignalExit(() => subscription.close());
+  const failure = await stop.stopped;
+  subscription.close();
+  if (failure) throw failure;
+  await stop.output.drained();
+  if (stop.output.failure) throw stop.output.failure;
+}
+
+function lossLine(loss: EventLoss, readerBlocked: boolean): string {
+  if (loss.kind === 'truncated') {
+    return (
+      `a datagram of ${loss.datagramBytes} bytes was longer than the ${loss.readBytes}-byte read buffer: ` +
+      `the events in its last ${loss.datagramBytes - loss.readBytes} bytes were lost`
+    );
+  }
+  const fix = readerBlocked ? 'the reader of stdout was too slow' : 'raise --rcvbuf';
+  if (loss.events === undefined) return `receive buffer overrun: some events were lost (${fix})`;
+  return `receive buffer overrun: ${loss.events} events lost (${fix})`;
 }

@@ -1,23 +1,55 @@
-// Kernel HZ and the timer threshold's units. XFRMA_ETIMER_THRESH is written in jiffies but
-// read back in 100 ms units (reference §6.1, quirk Q1), so setting a period needs HZ.
-// sysconf(_SC_CLK_TCK) is USER_HZ (always 100), not the kernel's HZ, so it is no use here.
+// Every rule about the aevent timer's units, in one place (docs/kernel/timer-units.md).
+// XFRMA_ETIMER_THRESH is written in jiffies but read back in 100 ms units: NEWAE stores the
+// value raw (net/xfrm/xfrm_user.c: xfrm_update_ae_params()), GETAE reports
+// replay_maxage * 10 / HZ in u32 (net/xfrm/xfrm_user.c: build_aevent()). So setting a period
+// needs the kernel's HZ, and the net.core.xfrm_aevent_etime sysctl counts 100 ms units both
+// ways (net/xfrm/xfrm_user.c: xfrm_state_construct()). sysconf(_SC_CLK_TCK) is USER_HZ
+// (always 100), not the kernel's HZ, so it is no use here.
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { createRequire } from 'node:module';
 import type { SaKey } from './aevent.js';
 import type { XfrmClient } from './client.js';
 
+/** The unit GETAE reports the timer in, and the unit of the xfrm_aevent_etime sysctl. */
+export const READ_BACK_UNIT_MS = 100;
+
+/** Above this many jiffies GETAE's read-back, maxage * 10 in u32, wraps: a period that long could not be verified. */
+export const MAX_TIMER_JIFFIES = Math.floor(0xffffffff / 10);
+
+/** The highest HZ a Linux kernel is configured with: the bound for a period while HZ is unknown. */
+export const HIGHEST_KERNEL_HZ = 1000;
+
+/** A GETAE read-back (100 ms units) in milliseconds. */
 export function timerMsFromThreshold(threshold100ms: number): number {
-  return threshold100ms * 100;
+  return threshold100ms * READ_BACK_UNIT_MS;
 }
 
 export function jiffiesFromMs(ms: number, hz: number): number {
   return Math.round((ms * hz) / 1000);
 }
 
-/** What GETAE will read back after writing `jiffies`: floor(jiffies * 10 / HZ) in u32 (§6.1). */
+/**
+ * The jiffies to write for a period of `ms`. A period shorter than one jiffy would round to
+ * 0, which means "no timer" (docs/kernel/events.md), so it becomes 1; 0 stays 0.
+ */
+export function timerJiffiesFor(ms: number, hz: number): number {
+  return ms === 0 ? 0 : Math.max(1, jiffiesFromMs(ms, hz));
+}
+
+/** What GETAE will read back after writing `jiffies`: floor(jiffies * 10 / HZ), computed in u32. */
 export function thresholdReadBack(jiffies: number, hz: number): number {
   return Math.floor(((jiffies * 10) >>> 0) / hz);
+}
+
+/** With the right HZ the read-back is floor(jiffies * 10 / HZ): always within one 100 ms unit of what was asked. */
+export function readBackMatches(askedMs: number, threshold100ms: number): boolean {
+  return Math.abs(timerMsFromThreshold(threshold100ms) - askedMs) < READ_BACK_UNIT_MS;
+}
+
+/** The net.core.xfrm_aevent_etime value for a period of `ms`; undefined unless a whole number of 100 ms units. */
+export function sysctlEtimeFromMs(ms: number): number | undefined {
+  return ms % READ_BACK_UNIT_MS === 0 ? ms / READ_BACK_UNIT_MS : undefined;
 }
 
 export interface HzSource {
@@ -51,7 +83,7 @@ export function readConfiguredHz(): HzSource | undefined {
   return undefined;
 }
 
-/** HZ values seen in distribution kernels; the probe snaps to them (§6.1 probe method). */
+/** HZ values seen in distribution kernels; the probe snaps to them. */
 const COMMON_HZ = [100, 250, 300, 1000];
 export const PROBE_JIFFIES = 3000;
 
@@ -62,9 +94,9 @@ export function hzFromProbe(readBack: number): number | undefined {
 }
 
 /**
- * Find HZ by writing PROBE_JIFFIES to an SA's timer and reading it back (§6.1, probe method),
- * then restore the SA's period. Only for kernels that hide their configuration. Each write
- * sends a CU event to listeners.
+ * Find HZ by writing PROBE_JIFFIES to an SA's timer and reading it back, then restore the
+ * SA's period. Only for kernels that hide their configuration. Each write sends a CU event to
+ * listeners (docs/kernel/timer-units.md, the HZ probe).
  */
 export function probeHzOnSa(client: XfrmClient, key: SaKey, savedThreshold100ms: number): number {
   client.newAe(key, { timerJiffies: PROBE_JIFFIES });

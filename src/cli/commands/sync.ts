@@ -1,0 +1,179 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { ControlUnavailableError, controlRequest, controlSocketPath, type ControlCommand } from '../../sync/control.js';
+import { runReceiver } from '../../sync/daemon.js';
+import { parseJsonExact } from '../../sync/stream-decode.js';
+import { openEventIntake } from '../../sync/intake.js';
+import { MARGIN_FLOOR } from '../../sync/margin.js';
+import { DEFAULT_ETIME_MS, DEFAULT_RTHR, runSender, SENDER_RCVBUF } from '../../sync/sender.js';
+import type { CliContext } from '../context.js';
+import { CliError, ReportedFailure, UsageError } from '../errors.js';
+import { parseByteSize, parsePositiveInt, parseU32 } from '../parse.js';
+import { VERSION } from '../version.js';
+import { syncStatusText, takeoverText, type SyncAnswer, type SyncStatusAnswer, type TakeoverAnswer } from '../sync-text.js';
+
+interface SendOptions {
+  rthr: string;
+  etime: string;
+  node?: string;
+  rcvbuf: string;
+}
+
+interface ReceiveOptions {
+  from?: string;
+  mode: string;
+  margin: string;
+  maxSas: string;
+  heartbeatTimeout: string;
+  metricsFile?: string;
+  control?: string;
+  rcvbuf: string;
+}
+
+interface ControlOptions {
+  control?: string;
+  timeout: string;
+}
+
+export function registerSync(program: Command, context: CliContext): void {
+  const sync = program
+    .command('sync')
+    .description("keep a standby gateway's SA counters in step with the active one, and take over without replay drops")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  xaev sync send                                        on the active node (usually run by ssh)
+  xaev sync receive --from 'ssh gw-a xaev sync send'    on the standby, as a service
+  xaev sync takeover                                    keepalived notify_master
+  xaev sync status                                      per-SA state and totals
+
+See docs/sync.md and the README section "xaev sync".`,
+    );
+  registerSend(sync, context);
+  registerReceive(sync, context);
+  registerControlCommand(sync, context, 'takeover', 'apply the held state with the final margin and stop following the peer (notify_master)');
+  registerControlCommand(sync, context, 'release', 'follow the peer again after a takeover (notify_backup)');
+  registerControlCommand(sync, context, 'status', "the running receiver's per-SA state and totals");
+}
+
+function registerSend(sync: Command, context: CliContext): void {
+  sync
+    .command('send')
+    .description('write this node\'s SA counters as a sync stream on stdout: hello, snapshot, then every change')
+    .option('--rthr <packets>', 'replay threshold set on every replicated SA', String(DEFAULT_RTHR))
+    .option('--etime <ms>', 'timer threshold set on every replicated SA, in ms', String(DEFAULT_ETIME_MS))
+    .option('--node <name>', 'node name in the hello record (default: the host name)')
+    .option('--rcvbuf <bytes>', 'event socket receive buffer (k/m suffixes allowed)', '16m')
+    .action((options: SendOptions) => {
+      const rthr = parseU32(options.rthr, '--rthr');
+      const etimeMs = parsePositiveInt(options.etime, '--etime', 3_600_000);
+      const rcvbuf = parseByteSize(options.rcvbuf, '--rcvbuf');
+      const client = context.client();
+      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
+      const write = (text: string): void => context.print(text);
+      const warn = (message: string): void => context.warn(message);
+      const settings = { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn };
+      return runSender(client, intake, settings).then((status) => {
+        if (status !== 0) throw new ReportedFailure(status);
+      });
+    });
+}
+
+function parseMargin(text: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  return parseU32(text, '--margin');
+}
+
+function registerReceive(sync: Command, context: CliContext): void {
+  sync
+    .command('receive')
+    .description('read a sync stream and keep (live: apply; cache: hold) the peer\'s SA state here')
+    .requiredOption('--from <command|->', "shell command whose stdout is the stream (e.g. 'ssh gw-a xaev sync send'), or - for stdin")
+    .option('--mode <mode>', 'live: apply as records arrive; cache: hold everything until takeover', 'live')
+    .option('--margin <n|auto>', `outbound margin in packets, or auto (rate-based, at least ${MARGIN_FLOOR})`, 'auto')
+    .option('--max-sas <n>', 'most SAs tracked (memory bound)', '100000')
+    .option('--heartbeat-timeout <s>', 'restart the command after this many seconds without data', '5')
+    .option('--metrics-file <path>', 'write totals in Prometheus text format (node_exporter textfile collector)')
+    .option('--control <path>', 'control socket (default /run/xaev/sync-net<inode>.sock)')
+    .option('--rcvbuf <bytes>', 'SA-notification socket receive buffer', '4m')
+    .action((options: ReceiveOptions) => runReceive(context, options));
+}
+
+async function runReceive(context: CliContext, options: ReceiveOptions): Promise<void> {
+  if (options.mode !== 'live' && options.mode !== 'cache') throw new UsageError(`--mode: "${options.mode}" is not live or cache`);
+  const settings = {
+    from: options.from!,
+    mode: options.mode,
+    margin: parseMargin(options.margin),
+    maxSas: parsePositiveInt(options.maxSas, '--max-sas', 10_000_000),
+    heartbeatTimeoutMs: parsePositiveInt(options.heartbeatTimeout, '--heartbeat-timeout', 3600) * 1000,
+    backoff: { initialMs: 1000, maxMs: 30_000 },
+    metricsFile: options.metricsFile,
+    receiveBufferBytes: parseByteSize(options.rcvbuf, '--rcvbuf'),
+    note: (message: string) => context.note(message),
+  } as const;
+  const client = context.client();
+  const controlPath = options.control ?? controlSocketPath();
+  let status: number;
+  try {
+    status = await runReceiver(client, { ...settings, controlPath });
+  } catch (error) {
+    if (error instanceof ControlUnavailableError) throw new CliError(error.message);
+    throw error;
+  }
+  if (status !== 0) throw new ReportedFailure(status);
+}
+
+function controlPathFor(netns: string | undefined): string {
+  try {
+    return controlSocketPath(netns);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && netns !== undefined) {
+      throw new CliError(`network namespace "${netns}" not found: /run/netns/${netns} does not exist (see ip netns list)`);
+    }
+    throw error;
+  }
+}
+
+const CONTROL_HELP: Record<ControlCommand, string> = {
+  takeover: `
+Prints per SA what it did: applied, current (nothing to write), missing, refused, error.
+Exit status: 0 if every synced SA is applied or current; 1 if any is not, if no snapshot
+was ever received from the peer, or if no receiver runs in this network namespace.`,
+  release: `
+After a takeover the receiver stores the peer's records but applies nothing; release makes
+it a standby again (keepalived notify_backup / notify_fault).`,
+  status: `
+States: pending (not looked at yet), ready (cache mode: a takeover would write it), applied,
+current, missing (not on this node yet), refused (e.g. a non-ESN SA near 2^32), error.`,
+};
+
+function registerControlCommand(sync: Command, context: CliContext, name: ControlCommand, description: string): void {
+  sync
+    .command(name)
+    .description(description)
+    .option('--control <path>', 'control socket of the receiver (default /run/xaev/sync-net<inode>.sock)')
+    .option('--timeout <ms>', 'how long to wait for the receiver', '10000')
+    .addHelpText('after', CONTROL_HELP[name])
+    .action((options: ControlOptions) => runControl(context, name, options));
+}
+
+async function runControl(context: CliContext, command: ControlCommand, options: ControlOptions): Promise<void> {
+  const timeoutMs = parsePositiveInt(options.timeout, '--timeout', 3_600_000);
+  let text: string;
+  try {
+    text = await controlRequest(options.control ?? controlPathFor(context.globals.netns), command, timeoutMs);
+  } catch (error) {
+    if (error instanceof ControlUnavailableError) throw new CliError(error.message);
+    throw error;
+  }
+  const answer = parseJsonExact(text) as SyncAnswer;
+  if (answer.error !== undefined) throw new CliError(`the receiver refused: ${answer.error}`);
+  if (context.globals.json) context.print(`${text}\n`);
+  else if (command === 'status') context.print(syncStatusText(answer as SyncStatusAnswer));
+  else if (command === 'takeover') context.print(takeoverText(answer as TakeoverAnswer));
+  if (command === 'takeover' && answer.ok !== true) {
+    throw new CliError(`takeover incomplete: ${answer.reason ?? 'not every synced SA was applied'}`);
+  }
+}

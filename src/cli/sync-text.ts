@@ -1,0 +1,80 @@
+// Text output of `sync status` and `sync takeover`, from the receiver's JSON answer
+// (src/sync/status.ts). With -j the answer is printed as it came.
+type Num = number | bigint | null;
+
+interface SaCounters {
+  oseq: Num;
+  seq: Num;
+  packets: Num;
+  bytes: Num;
+}
+
+export interface SyncAnswer {
+  ok?: boolean;
+  error?: string;
+  reason?: string | null;
+}
+
+export interface TakeoverAnswer extends SyncAnswer {
+  elapsedMs: number;
+  sas: { sa: string; state: string; dir: string | null; margin: number; notes: string[] }[];
+}
+
+export interface SyncStatusAnswer extends SyncAnswer {
+  mode: string;
+  role: string;
+  link: { connected: boolean; lastDisconnect: string | null; command: string };
+  peer: { node: string; software: string; rthr: number; etimeMs: number } | null;
+  totals: Record<string, number | boolean | string | null | Record<string, number>>;
+  sas: {
+    sa: string;
+    state: string;
+    dir: string | null;
+    ageMs: number;
+    ratePps: number;
+    margin: number;
+    synced: SaCounters;
+    local: SaCounters | null;
+    notes: string[];
+  }[];
+}
+
+const show = (value: Num | undefined): string => (value === null || value === undefined ? '-' : String(value));
+
+export function takeoverText(answer: TakeoverAnswer): string {
+  const lines = answer.sas.map((sa) => {
+    const margin = sa.dir === 'in' ? '' : ` margin ${sa.margin}`;
+    const notes = sa.notes.length > 0 ? `: ${sa.notes.join('; ')}` : '';
+    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${notes}`;
+  });
+  const counts = new Map<string, number>();
+  for (const sa of answer.sas) counts.set(sa.state, (counts.get(sa.state) ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ') || 'no SAs';
+  lines.push(`takeover ${answer.ok ? 'complete' : 'INCOMPLETE'}: ${summary} in ${answer.elapsedMs} ms`);
+  return `${lines.join('\n')}\n`;
+}
+
+function ageText(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
+}
+
+export function syncStatusText(answer: SyncStatusAnswer): string {
+  const peer = answer.peer ? `${answer.peer.node} (${answer.peer.software}, rthr ${answer.peer.rthr}, etime ${answer.peer.etimeMs} ms)` : 'none yet';
+  const link = answer.link.connected ? 'connected' : `disconnected${answer.link.lastDisconnect ? ` (${answer.link.lastDisconnect})` : ''}`;
+  const lines = [`mode ${answer.mode}, role ${answer.role}, peer ${peer}, stream ${link}`];
+  for (const sa of answer.sas) {
+    const local = sa.local;
+    lines.push(
+      `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'} age ${ageText(sa.ageMs)} rate ${sa.ratePps}/s margin ${sa.margin}` +
+        `\n\tsynced oseq ${show(sa.synced.oseq)} seq ${show(sa.synced.seq)} packets ${show(sa.synced.packets)}` +
+        `\n\tlocal  oseq ${show(local?.oseq)} seq ${show(local?.seq)} packets ${show(local?.packets)}` +
+        (sa.notes.length > 0 ? `\n\t${sa.notes.join('; ')}` : ''),
+    );
+  }
+  const t = answer.totals;
+  lines.push(
+    `totals: records ${t.records}, updates ${t.updates}, applied ${t.applied}, write errors ${t.writeErrors}, stream errors ${t.streamErrors}, ` +
+      `reconnects ${t.reconnects}, lost events ${t.lostEvents}, snapshots ${t.snapshots}, last snapshot ${t.lastSnapshotAt === null || t.lastSnapshotAt === undefined ? 'never' : new Date(Number(t.lastSnapshotAt)).toISOString()}`,
+  );
+  return `${lines.join('\n')}\n`;
+}

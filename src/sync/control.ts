@@ -1,0 +1,124 @@
+// The receiver's control socket: `sync status`, `sync takeover` and `sync release` ask the
+// running receiver over a unix socket, one JSON request line and one JSON answer line. There
+// is one receiver per network namespace, so the socket is named after the namespace's inode.
+import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+
+export const CONTROL_DIR = '/run/xaev';
+export type ControlCommand = 'status' | 'takeover' | 'release';
+const COMMANDS: readonly ControlCommand[] = ['status', 'takeover', 'release'];
+const MAX_REQUEST_BYTES = 4096;
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** No receiver answers: the message says how to start one. */
+export class ControlUnavailableError extends Error {
+  override readonly name = 'ControlUnavailableError';
+}
+
+/**
+ * /run/xaev/sync-net<inode>.sock for a network namespace: the one named NAME (`ip netns`
+ * bind-mounts it at /run/netns/NAME, with the namespace's own inode), else the one this
+ * thread is in. Naming it by path lets `sync takeover -n NAME` find the socket without
+ * entering the namespace (and without loading the native addon: it starts faster).
+ */
+export function controlSocketPath(netns?: string, directory = CONTROL_DIR): string {
+  const inode = statSync(netns === undefined ? '/proc/thread-self/ns/net' : `/run/netns/${netns}`).ino;
+  return join(directory, `sync-net${inode}.sock`);
+}
+
+function connectTo(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Refuse to start a second receiver; remove the socket a dead one left behind. */
+async function claim(path: string): Promise<void> {
+  try {
+    const socket = await connectTo(path);
+    socket.destroy();
+    throw new ControlUnavailableError(`a sync receiver already runs in this network namespace (it answers on ${path})`);
+  } catch (error) {
+    if (error instanceof ControlUnavailableError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ECONNREFUSED') unlinkSync(path);
+    else if (code !== 'ENOENT') throw error;
+  }
+}
+
+export type ControlHandler = (command: ControlCommand) => unknown;
+
+function serve(socket: Socket, handler: ControlHandler): void {
+  let request = '';
+  socket.setEncoding('utf8');
+  socket.on('error', () => socket.destroy());
+  socket.on('data', (chunk: string) => {
+    request += chunk;
+    if (request.length > MAX_REQUEST_BYTES) return socket.destroy();
+    const newline = request.indexOf('\n');
+    if (newline === -1) return;
+    socket.removeAllListeners('data');
+    let answer: unknown;
+    try {
+      const parsed = JSON.parse(request.slice(0, newline)) as { command?: unknown };
+      const command = COMMANDS.find((c) => c === parsed.command);
+      answer = command ? handler(command) : { error: `unknown command ${String(parsed.command).slice(0, 40)}` };
+    } catch (error) {
+      answer = { error: error instanceof Error ? error.message : String(error) };
+    }
+    socket.end(`${typeof answer === 'string' ? answer : JSON.stringify(answer)}\n`);
+  });
+}
+
+/** Listen on `path` (mode 0600: the socket can take a node over, so root only). */
+export async function startControlServer(path: string, handler: ControlHandler): Promise<Server> {
+  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  await claim(path);
+  const server = createServer((socket) => serve(socket, handler));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  server.unref();
+  return server;
+}
+
+/** Ask the receiver; the answer is its JSON text, unparsed (u64 values stay exact). */
+export async function controlRequest(path: string, command: ControlCommand, timeoutMs: number): Promise<string> {
+  let socket: Socket;
+  try {
+    socket = await connectTo(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      throw new ControlUnavailableError(`no sync receiver runs in this network namespace (nothing answers on ${path}): start \`xaev sync receive\` first`);
+    }
+    throw error;
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new ControlUnavailableError(`the sync receiver did not answer within ${timeoutMs} ms (${path})`));
+    }, timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) socket.destroy(new Error('answer too long'));
+      else chunks.push(chunk);
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8').trim());
+    });
+    socket.write(`${JSON.stringify({ command })}\n`);
+  });
+}

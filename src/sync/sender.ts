@@ -1,0 +1,219 @@
+// `sync send`: replicate this node's SA counters as a stream (docs/sync.md "Sender"). Joins
+// the aevent and SA groups first, then sets the thresholds on every replicated SA, writes a
+// snapshot, and from then on one record per event, per SA change, and a heartbeat a second.
+// After events were lost it says how many and sends a fresh snapshot.
+import { NetlinkError } from '../netlink/errors.js';
+import type { AeMessage } from '../xfrm/aevent.js';
+import type { XfrmClient } from '../xfrm/client.js';
+import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
+import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
+import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
+import type { EventIntake, SaNotice } from './intake.js';
+import {
+  causeOf,
+  encodeGone,
+  encodeHeartbeat,
+  encodeHello,
+  encodeLost,
+  encodeSnapshotBegin,
+  encodeSnapshotEnd,
+  encodeSnapshotSa,
+  encodeUpdate,
+  HEARTBEAT_INTERVAL_MS,
+} from './stream.js';
+
+export interface SenderOptions {
+  node: string;
+  software: string;
+  rthr: number;
+  etimeMs: number;
+  /** The kernel's HZ if the caller knows it; otherwise read from the kernel config or probed. */
+  hz?: number | undefined;
+  write(text: string): void;
+  warn(message: string): void;
+  /** A failure that ends the sender (status 1); runSender provides it. */
+  fail?: (message: string) => void;
+  now?: () => number;
+}
+
+export interface SenderCounters {
+  updates: number;
+  ownWritesDropped: number;
+  lost: number;
+  snapshots: number;
+}
+
+export class SyncSender {
+  readonly counters: SenderCounters = { updates: 0, ownWritesDropped: 0, lost: 0, snapshots: 0 };
+  /** SAs whose thresholds are set, by shared name. */
+  private readonly configured = new Map<string, LocalSaInfo>();
+  private hz: number | undefined;
+  private snapshotId = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly client: XfrmClient,
+    private readonly intake: EventIntake,
+    private readonly options: SenderOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.hz = options.hz ?? readConfiguredHz()?.hz;
+  }
+
+  /** Subscribe before the snapshot, so no change between the two is missed. */
+  start(): void {
+    this.intake.start({
+      onAevent: (ae, pid) => this.onAevent(ae, pid),
+      onSa: (notice) => this.guarded(() => this.onSa(notice)),
+      onLost: (count, reason) => this.guarded(() => this.onLost(count, reason)),
+      onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
+      onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
+    });
+    const { node, software, rthr, etimeMs } = this.options;
+    this.options.write(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
+    this.snapshot();
+    this.heartbeat = setInterval(() => this.options.write(encodeHeartbeat(this.now())), HEARTBEAT_INTERVAL_MS);
+  }
+
+  /**
+   * A kernel request that fails in an event handler (no answer, a dump cut short) ends the
+   * sender with one line: the receiver reconnects and gets a complete snapshot, which is
+   * better than a stream that silently missed a change.
+   */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.options.fail?.(`reading the SAs failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  stop(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.intake.stop();
+  }
+
+  /** Every replicated SA: thresholds first (new ones only), then its state. */
+  snapshot(): void {
+    const sas: LocalSaInfo[] = [];
+    for (const entry of this.client.listSas()) {
+      const sa = localSaFromEntry(entry);
+      if (sa) sas.push(sa);
+    }
+    this.configure(sas.filter((sa) => !this.configured.has(sa.name)));
+    const id = ++this.snapshotId;
+    this.counters.snapshots++;
+    let text = encodeSnapshotBegin(id, this.now());
+    let count = 0;
+    const states = this.client.getAeMany(sas.map((sa) => sa.key));
+    for (const state of states) {
+      if (state instanceof NetlinkError) continue; // deleted since the dump
+      text += encodeSnapshotSa(id, state, this.now());
+      count++;
+    }
+    this.options.write(text + encodeSnapshotEnd(id, count, this.now()));
+  }
+
+  /**
+   * Set rthr and etime, stamped so that their CU events are recognised and dropped. SAs that
+   * are not VALID yet (an IKE daemon's larval SA) refuse with EINVAL and are configured when
+   * their UPDSA arrives (docs/kernel/newae.md: the VALID-state rule).
+   */
+  private configure(sas: LocalSaInfo[]): void {
+    if (sas.length === 0) return;
+    this.hz ??= this.probeHz(sas);
+    const timerJiffies = timerJiffiesFor(this.options.etimeMs, this.hz ?? 100);
+    const update = { replayThreshold: this.options.rthr, timerJiffies };
+    const results = this.client.newAeMany(sas.map((sa) => ({ key: sa.key, update })), SENDER_WRITE_PID);
+    results.forEach((error, i) => {
+      if (error === undefined) this.configured.set(sas[i]!.name, sas[i]!);
+      else if (error.code !== 'ESRCH' && error.code !== 'EINVAL') this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
+    });
+  }
+
+  private probeHz(sas: LocalSaInfo[]): number | undefined {
+    for (const sa of sas) {
+      try {
+        const current = this.client.getAe(sa.key);
+        return probeHzOnSa(this.client, sa.key, current.timerThreshold100ms ?? 0);
+      } catch {
+        // not VALID or gone: try the next one
+      }
+    }
+    return undefined;
+  }
+
+  private onAevent(ae: AeMessage, pid: number): void {
+    if (isSyncWrite(ae.id.flags, pid)) {
+      this.counters.ownWritesDropped++;
+      return;
+    }
+    if (nameOfAe(ae) === undefined) return;
+    this.counters.updates++;
+    this.options.write(encodeUpdate(causeOf(ae.id.flags), ae, this.now()));
+  }
+
+  /** New and updated SAs (rekeys) get the thresholds and are sent; deleted ones are announced. */
+  private onSa(notice: SaNotice): void {
+    const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false);
+    if (!sa) return;
+    if (notice.change === 'delete') {
+      this.configured.delete(sa.name);
+      this.options.write(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
+      return;
+    }
+    this.configure([sa]);
+    let state: AeMessage;
+    try {
+      state = this.client.getAe(sa.key);
+    } catch {
+      return; // not VALID yet, or already gone: its UPDSA or DELSA follows
+    }
+    this.counters.updates++;
+    this.options.write(encodeUpdate('added', state, this.now()));
+  }
+
+  private onLost(count: number | undefined, reason: 'overrun' | 'truncated'): void {
+    this.counters.lost += count ?? 0;
+    this.options.write(encodeLost(count ?? null, reason, this.now()));
+    this.snapshot();
+  }
+}
+
+/** Thresholds `sync send` sets unless told otherwise (docs/sync.md "Thresholds"). */
+export const DEFAULT_RTHR = 256;
+export const DEFAULT_ETIME_MS = 200;
+/** Events of 1,000 busy SAs arriving at once must fit (an ESN event is about 1 KiB of buffer). */
+export const SENDER_RCVBUF = 16 * 1024 * 1024;
+
+/**
+ * Runs `sync send` until SIGINT/SIGTERM (status 0) or until receiving events fails (reported
+ * through warn, status 1); the stream goes to options.write.
+ */
+export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions): Promise<number> {
+  return new Promise((resolve) => {
+    const finish = (status: number): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      sender.stop();
+      resolve(status);
+    };
+    const onSignal = (): void => finish(0);
+    const fail = (message: string): void => {
+      options.warn(message);
+      finish(1);
+    };
+    const sender = new SyncSender(client, intake, { ...options, fail });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      sender.start();
+    } catch (error) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      sender.stop();
+      throw error;
+    }
+  });
+}

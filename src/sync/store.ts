@@ -1,0 +1,126 @@
+// The receiver's memory of the peer: the last synced state of each SA, what became of it
+// locally, the peer's thresholds, and the link's delay. Fed one decoded record at a time;
+// bounded by maxSas (a hostile or broken sender cannot make it grow without limit).
+import { RateEstimate } from './margin.js';
+import type { Outcome } from './plan.js';
+import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
+
+/** pending: not looked at yet; ready: a cache-mode rehearsal found it would be written. */
+export type SaState = 'pending' | 'ready' | 'missing' | 'error' | Outcome;
+
+export interface TrackedSa {
+  synced: StreamSa;
+  /** Receiver clock, ms. */
+  receivedAt: number;
+  rate: RateEstimate;
+  /** Newer synced state than what was last applied (or looked at). */
+  dirty: boolean;
+  state: SaState;
+  margin: number;
+  /** The rule the last apply used. */
+  direction?: 'in' | 'out' | 'both';
+  notes: string[];
+}
+
+export interface StoreTotals {
+  records: number;
+  updates: number;
+  snapshots: number;
+  lostEvents: number;
+  streamErrors: number;
+  refusedSas: number;
+  lastSnapshotAt: number | undefined;
+  lastHeardAt: number | undefined;
+}
+
+/** A transport delay that decays slowly, so one late record keeps the margin up for a while. */
+const DELAY_DECAY = 0.98;
+
+function oseqOf(sa: StreamSa): bigint | undefined {
+  const replay = sa.replay;
+  if (!replay) return undefined;
+  return replay.kind === 'esn' ? (BigInt(replay.oseqHi) << 32n) | BigInt(replay.oseq) : BigInt(replay.oseq);
+}
+
+export class SyncStore {
+  readonly sas = new Map<string, TrackedSa>();
+  readonly totals: StoreTotals = {
+    records: 0, updates: 0, snapshots: 0, lostEvents: 0, streamErrors: 0, refusedSas: 0, lastSnapshotAt: undefined, lastHeardAt: undefined,
+  };
+  peer: HelloRecord | undefined;
+  delayMs = 0;
+  /** Names seen in the snapshot being received; undefined between snapshots. */
+  private snapshotNames: Set<string> | undefined;
+  /** A complete snapshot arrived on the current connection. */
+  snapshotComplete = false;
+
+  constructor(private readonly maxSas: number) {}
+
+  /** Apply one record; returns the names whose synced state changed. */
+  take(record: StreamRecord, now: number): string[] {
+    this.totals.records++;
+    this.totals.lastHeardAt = now;
+    if ('time' in record) this.observeDelay(now - record.time);
+    switch (record.type) {
+      case 'hello':
+        this.peer = record;
+        this.snapshotComplete = false;
+        return [];
+      case 'snapshot-begin':
+        this.snapshotNames = new Set();
+        return [];
+      case 'sa':
+        this.snapshotNames?.add(record.sa.key);
+        return this.upsert(record.sa, now);
+      case 'snapshot-end':
+        return this.endSnapshot(now);
+      case 'update':
+        this.totals.updates++;
+        return this.upsert(record.sa, now);
+      case 'gone':
+        this.sas.delete(record.sa.key);
+        return [];
+      case 'lost':
+        this.totals.lostEvents += record.count ?? 0;
+        return [];
+      case 'heartbeat':
+        return [];
+    }
+  }
+
+  private observeDelay(sampleMs: number): void {
+    // Clocks of two nodes: only meaningful when they are synchronised (NTP); never negative.
+    this.delayMs = Math.max(Math.max(0, sampleMs), this.delayMs * DELAY_DECAY);
+  }
+
+  private upsert(sa: StreamSa, now: number): string[] {
+    let tracked = this.sas.get(sa.key);
+    if (!tracked) {
+      if (this.sas.size >= this.maxSas) {
+        this.totals.refusedSas++;
+        return [];
+      }
+      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [] };
+      this.sas.set(sa.key, tracked);
+    }
+    const oseq = oseqOf(sa);
+    if (oseq !== undefined && oseq > 0n) tracked.rate.observe(oseq, sa.time);
+    tracked.synced = sa;
+    tracked.receivedAt = now;
+    tracked.dirty = true;
+    if (tracked.state !== 'missing') tracked.state = 'pending';
+    return [sa.key];
+  }
+
+  /** SAs the peer no longer has are forgotten: their absence from a full snapshot is news. */
+  private endSnapshot(now: number): string[] {
+    if (this.snapshotNames) {
+      for (const name of this.sas.keys()) if (!this.snapshotNames.has(name)) this.sas.delete(name);
+    }
+    this.snapshotNames = undefined;
+    this.snapshotComplete = true;
+    this.totals.snapshots++;
+    this.totals.lastSnapshotAt = now;
+    return [];
+  }
+}

@@ -1,0 +1,378 @@
+// XFRM events: what a NETLINK_XFRM listener receives, classified in ONE function by message
+// type (classifyMessage, the counterpart of iproute2's xfrm_accept_msg() in
+// ip/xfrm_monitor.c), for the live socket (EventSubscription) and for saved message streams
+// (readEventFile) alike. Every received message becomes exactly one event, and every event
+// the kernel dropped or a truncated datagram cut off is reported as a loss: nothing vanishes
+// silently (docs/kernel/events.md, docs/kernel/netlink.md).
+import { open } from 'node:fs/promises';
+import { forEachAttribute } from '../netlink/attributes.js';
+import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from '../netlink/constants.js';
+import { DecodeError } from '../netlink/errors.js';
+import { splitMessages, type NetlinkMessage } from '../netlink/message.js';
+import { NetlinkSocket } from '../netlink/socket.js';
+import { decodeAePayload, type AeMessage } from './aevent.js';
+import {
+  NETLINK_XFRM,
+  XFRM_AE_CE,
+  XFRM_AE_CR,
+  XFRM_AE_CU,
+  XFRM_MSG_DELSA,
+  XFRM_MSG_EXPIRE,
+  XFRM_MSG_MAPPING,
+  XFRM_MSG_NEWAE,
+  XFRM_MSG_NEWSA,
+  XFRM_MSG_UPDSA,
+  XFRM_STATE_ESN,
+  XFRMA_MARK,
+  XFRMA_REPLAY_ESN_VAL,
+  XFRMA_REPLAY_VAL,
+  XFRMA_SA,
+  XFRMNLGRP_AEVENTS,
+  XFRMNLGRP_EXPIRE,
+  XFRMNLGRP_SA,
+} from './constants.js';
+import { fieldOffset, need, USER_EXPIRE, USERSA_ID, USERSA_INFO } from './struct-table.js';
+import { isSaIdFilterEmpty, matchesSaId, type SaIdFilter } from './sa-filter.js';
+import { decodeEsnReplay, decodeMark, decodeSaId, decodeUserMapping, decodeUsersaInfo, type Mark, type SaId, type UserMapping, type UsersaInfo } from './structs.js';
+
+/** Why the kernel sent an aevent, from the XFRM_AE_CR/CE/CU bits of its flags (first set bit wins). */
+export type AeventCause = 'replay' | 'timer' | 'update' | 'unknown';
+
+/**
+ * Every event keeps its netlink message: `message.seq` and `message.pid` identify a CU event
+ * caused by a NEWAE request. net/xfrm/xfrm_user.c: xfrm_new_ae() copies the REQUEST's
+ * nlmsg_seq and nlmsg_pid (the pid field the requester wrote, not its socket's port id)
+ * into the km_event, and build_aevent() puts them in the event's header; the event goes to
+ * every member of XFRMNLGRP_AEVENTS, the requester's own subscribed sockets included, before
+ * the ack. CR and CE events come from net/xfrm/xfrm_replay.c: xfrm_replay_notify() and its
+ * ESN variants, whose km_event seq and portid are never set: their header seq/pid are
+ * whatever was on the kernel stack and must never be matched against (docs/kernel/events.md).
+ */
+interface EventBase {
+  message: NetlinkMessage;
+}
+
+/** XFRM_MSG_NEWAE (group XFRMNLGRP_AEVENTS). */
+export interface AeventEvent extends EventBase {
+  kind: 'aevent';
+  cause: AeventCause;
+  ae: AeMessage;
+}
+
+export type SaChangeKind = 'new' | 'update' | 'delete' | 'expire';
+
+/** XFRM_MSG_NEWSA / UPDSA / DELSA (group XFRMNLGRP_SA) and XFRM_MSG_EXPIRE (XFRMNLGRP_EXPIRE). */
+export interface SaChangeEvent extends EventBase {
+  kind: 'sa';
+  change: SaChangeKind;
+  /** daddr, spi, proto and the SA's family. */
+  saId: SaId;
+  /** The SA's xfrm_usersa_info; for DELSA from its XFRMA_SA attribute, undefined if absent. */
+  info: UsersaInfo | undefined;
+  mark: Mark | undefined;
+  /** XFRM_STATE_ESN set in the SA's flags; undefined when the message holds no usersa_info. */
+  esn: boolean | undefined;
+  /**
+   * Replay window in packets: XFRMA_REPLAY_ESN_VAL's replay_window when the SA keeps an ESN
+   * style state (ESN, or any window over 32), else usersa_info.replay_window.
+   */
+  replayWindow: number | undefined;
+  /** Which replay state the SA keeps: the attribute present, not the ESN flag (docs/kernel/newae.md). */
+  replayFlavour: 'legacy' | 'esn' | undefined;
+  /** EXPIRE only: a hard expiry (the SA is gone) rather than a soft one. */
+  hard: boolean | undefined;
+}
+
+/** XFRM_MSG_MAPPING: a NAT-T peer changed its address or port. */
+export interface MappingEvent extends EventBase {
+  kind: 'mapping';
+  mapping: UserMapping;
+}
+
+/** NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE: control messages, never events; ip prints nothing. */
+export interface IgnoredMessage extends EventBase {
+  kind: 'ignored';
+}
+
+/** A type this classifier does not decode. */
+export interface UnknownMessage extends EventBase {
+  kind: 'unknown';
+}
+
+/**
+ * A message whose body does not decode, or (message undefined) bytes that do not frame a
+ * message at all; a framing error ends its datagram, or the stream.
+ */
+export interface MalformedMessage {
+  kind: 'malformed';
+  message: NetlinkMessage | undefined;
+  error: DecodeError;
+}
+
+export type XfrmEvent = AeventEvent | SaChangeEvent | MappingEvent | IgnoredMessage | UnknownMessage | MalformedMessage;
+
+export function aeventCause(flags: number): AeventCause {
+  if (flags & XFRM_AE_CR) return 'replay';
+  if (flags & XFRM_AE_CE) return 'timer';
+  if (flags & XFRM_AE_CU) return 'update';
+  return 'unknown';
+}
+
+const SA_CHANGES = new Map<number, SaChangeKind>([
+  [XFRM_MSG_NEWSA, 'new'],
+  [XFRM_MSG_UPDSA, 'update'],
+  [XFRM_MSG_DELSA, 'delete'],
+  [XFRM_MSG_EXPIRE, 'expire'],
+]);
+
+/**
+ * What one message from NETLINK_XFRM is. Decides by type alone, like xfrm_accept_msg(), and
+ * never throws: a body that does not decode becomes a 'malformed' event.
+ */
+export function classifyMessage(message: NetlinkMessage): XfrmEvent {
+  try {
+    const { type } = message;
+    if (type === XFRM_MSG_NEWAE) {
+      const ae = decodeAePayload(message.payload);
+      return { kind: 'aevent', message, cause: aeventCause(ae.id.flags), ae };
+    }
+    const change = SA_CHANGES.get(type);
+    if (change !== undefined) return decodeSaChange(message, change);
+    if (type === XFRM_MSG_MAPPING) return { kind: 'mapping', message, mapping: decodeUserMapping(message.payload) };
+    if (type === NLMSG_NOOP || type === NLMSG_ERROR || type === NLMSG_DONE) return { kind: 'ignored', message };
+    return { kind: 'unknown', message };
+  } catch (error) {
+    if (error instanceof DecodeError) return { kind: 'malformed', message, error };
+    throw error;
+  }
+}
+
+/** Every message of a datagram (or buffer) as events; bytes that do not frame end it as one 'malformed'. */
+export function classifyDatagram(datagram: Buffer, baseOffset = 0): XfrmEvent[] {
+  const { messages, error } = splitMessages(datagram, baseOffset);
+  const events: XfrmEvent[] = messages.map(classifyMessage);
+  if (error) events.push({ kind: 'malformed', message: undefined, error });
+  return events;
+}
+
+/**
+ * Body layouts (net/xfrm/xfrm_user.c): NEWSA/UPDSA carry xfrm_usersa_info, EXPIRE an
+ * xfrm_user_expire (usersa_info + hard), DELSA an xfrm_usersa_id with the usersa_info in
+ * XFRMA_SA (xfrm_notify_sa(), build_expire()). The attributes follow the fixed part.
+ */
+function decodeSaChange(message: NetlinkMessage, change: SaChangeKind): SaChangeEvent {
+  const body = message.payload;
+  const isDelete = change === 'delete';
+  let info = isDelete ? undefined : decodeUsersaInfo(body);
+  const saId = info ? info.saId : decodeSaId(body, 0);
+  let hard: boolean | undefined;
+  if (change === 'expire') {
+    need(body, 0, USER_EXPIRE.size, USER_EXPIRE.name);
+    hard = body[fieldOffset(USER_EXPIRE, 'hard')] !== 0;
+  }
+  const fixed = isDelete ? USERSA_ID.size : change === 'expire' ? USER_EXPIRE.size : USERSA_INFO.size;
+  let mark: Mark | undefined;
+  let esnWindow: number | undefined;
+  let flavour: 'legacy' | 'esn' | undefined;
+  forEachAttribute(body, fixed, (type, value) => {
+    if (type === XFRMA_MARK) mark = decodeMark(value);
+    else if (type === XFRMA_SA && isDelete) info = decodeUsersaInfo(value);
+    else if (type === XFRMA_REPLAY_VAL) flavour = 'legacy';
+    else if (type === XFRMA_REPLAY_ESN_VAL) {
+      flavour = 'esn';
+      esnWindow = decodeEsnReplay(value).replayWindow;
+    }
+  });
+  return {
+    kind: 'sa',
+    message,
+    change,
+    saId,
+    info,
+    mark,
+    esn: info ? (info.flags & XFRM_STATE_ESN) !== 0 : undefined,
+    replayWindow: esnWindow ?? info?.replayWindow,
+    replayFlavour: flavour,
+    hard,
+  };
+}
+
+/** The SA an event is about, if it is about one. */
+export function eventSaId(event: XfrmEvent): SaId | undefined {
+  if (event.kind === 'aevent') return event.ae.id.saId;
+  if (event.kind === 'sa') return event.saId;
+  if (event.kind === 'mapping') return event.mapping.saId;
+  return undefined;
+}
+
+/** A filtered stream keeps only events about a matching SA; an unfiltered one keeps everything. */
+export function eventMatches(event: XfrmEvent, filter: SaIdFilter): boolean {
+  const saId = eventSaId(event);
+  return saId ? matchesSaId(saId, filter) : isSaIdFilterEmpty(filter);
+}
+
+/** Events that were sent but never delivered. */
+export type EventLoss =
+  /**
+   * The kernel dropped `events` for a full socket receive buffer (undefined: count unreadable).
+   * Its counter counts datagrams; the kernel sends every XFRM event as a datagram of its own
+   * (net/xfrm/xfrm_user.c: xfrm_aevent_state_notify()), so for kernel events that is exact.
+   */
+  | { kind: 'overrun'; events: number | undefined }
+  /**
+   * A datagram longer than the read buffer: its first `readBytes` were delivered as far as they
+   * frame whole messages, the rest (at least one event, how many is unknowable) is lost.
+   */
+  | { kind: 'truncated'; datagramBytes: number; readBytes: number };
+
+export interface SubscriptionOptions {
+  /** Batches of events in arrival order, one batch per wake-up. */
+  onEvents: (events: XfrmEvent[]) => void;
+  /** Losses as they are detected, and once more from close() for drops seen only then. */
+  onLoss: (loss: EventLoss) => void;
+  /** Receiving failed (a recv() error other than an overrun); the subscription has stopped. */
+  onError: (error: Error) => void;
+  /** Also join XFRMNLGRP_SA (NEWSA/UPDSA/DELSA) and XFRMNLGRP_EXPIRE; aevents are always joined. */
+  saChanges?: boolean;
+  /** Socket receive buffer in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
+  receiveBufferBytes?: number;
+}
+
+/**
+ * A live subscription to XFRM events on its own NETLINK_XFRM socket, in the calling thread's
+ * network namespace. Events reach onEvents; every event the kernel could not queue is
+ * counted and reported through onLoss, so printed + lost is exact.
+ */
+export class EventSubscription {
+  private readonly socket: NetlinkSocket;
+  private readonly options: SubscriptionOptions;
+  private closed = false;
+
+  private constructor(socket: NetlinkSocket, options: SubscriptionOptions) {
+    this.socket = socket;
+    this.options = options;
+  }
+
+  static open(options: SubscriptionOptions): EventSubscription {
+    const socket = NetlinkSocket.open(NETLINK_XFRM, { receiveBufferBytes: options.receiveBufferBytes });
+    try {
+      socket.joinGroup(XFRMNLGRP_AEVENTS);
+      if (options.saChanges) {
+        socket.joinGroup(XFRMNLGRP_SA);
+        socket.joinGroup(XFRMNLGRP_EXPIRE);
+      }
+      const subscription = new EventSubscription(socket, options);
+      subscription.listen();
+      return subscription;
+    } catch (error) {
+      socket.close();
+      throw error;
+    }
+  }
+
+  /** The socket's netlink port id (for recognising this process in /proc/net/netlink). */
+  get portId(): number {
+    return this.socket.portId;
+  }
+
+  /** The receive buffer the kernel granted, in bytes. */
+  get receiveBufferBytes(): number {
+    return this.socket.receiveBufferBytes;
+  }
+
+  /**
+   * Stop delivering: events queue in the socket meanwhile, and once it is full the kernel
+   * drops and counts them, reported as an overrun after resume(). A consumer that cannot keep
+   * up (a blocked stdout) pauses instead of buffering without bound.
+   */
+  pause(): void {
+    if (!this.closed) this.socket.stopListening();
+  }
+
+  /**
+   * Deliver again. Drops while paused are reported first, from the counter: the kernel raises
+   * ENOBUFS once per congestion (net/netlink/af_netlink.c: netlink_overrun()), so drops that
+   * follow an overrun already reported would otherwise wait for close() to be counted.
+   */
+  resume(): void {
+    if (this.closed) return;
+    const dropped = this.socket.takeUnreportedDrops();
+    if (dropped) this.reportDrops(dropped);
+    this.listen();
+  }
+
+  private listen(): void {
+    this.socket.listen({
+      onDatagrams: (datagrams) => this.deliver(datagrams),
+      onTruncated: (kept, fullBytes) => this.deliverCut(kept, fullBytes),
+      onOverrun: (dropped) => this.reportDrops(dropped),
+      onError: (error) => this.options.onError(error),
+    });
+  }
+
+  /** An overrun whose drops were all counted already (at a resume) reports nothing. */
+  private reportDrops(dropped: number | undefined): void {
+    if (dropped !== 0) this.options.onLoss({ kind: 'overrun', events: dropped });
+  }
+
+  /** The whole messages at the start of a cut datagram are genuine; the cut one and any after it are lost. */
+  private deliverCut(kept: Buffer, fullBytes: number): void {
+    const { messages } = splitMessages(kept);
+    if (messages.length > 0) this.options.onEvents(messages.map(classifyMessage));
+    this.options.onLoss({ kind: 'truncated', datagramBytes: fullBytes, readBytes: kept.length });
+  }
+
+  private deliver(datagrams: Buffer[]): void {
+    const events: XfrmEvent[] = [];
+    for (const datagram of datagrams) for (const event of classifyDatagram(datagram)) events.push(event);
+    if (events.length > 0) this.options.onEvents(events);
+  }
+
+  /**
+   * Stop for good. Events already queued in the socket are delivered first (they were sent
+   * before the end); then drops the kernel counted after the last overrun report (it raises
+   * ENOBUFS once per congestion, docs/kernel/netlink.md) are reported, so the total is exact.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.stopListening();
+    this.deliver(this.socket.receiveQueued());
+    const dropped = this.socket.takeUnreportedDrops();
+    this.socket.close();
+    if (dropped) this.reportDrops(dropped);
+  }
+}
+
+/** Bytes read from a file at a time: the memory a saved stream costs is this plus one message. */
+const FILE_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * The events saved in a file of back-to-back netlink messages (as `ip xfrm monitor file`
+ * reads), in batches, read as a stream: memory stays bounded whatever the file's size, and a
+ * consumer that stops early (--count) reads no further. Events before a framing error are
+ * yielded first; then the DecodeError is thrown, naming the file offset.
+ */
+export async function* readEventFile(path: string): AsyncGenerator<XfrmEvent[], void, undefined> {
+  const handle = await open(path, 'r');
+  try {
+    let carry = Buffer.alloc(0);
+    let carryOffset = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+      const { bytesRead } = await handle.read(chunk, 0, FILE_CHUNK_BYTES, null);
+      if (bytesRead === 0) break;
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      const { messages, error, consumed } = splitMessages(data, carryOffset, true);
+      if (messages.length > 0) yield messages.map(classifyMessage);
+      if (error) throw error;
+      carry = data.subarray(consumed);
+      carryOffset += consumed;
+    }
+    // What is left is a message the file ends in the middle of: report it as the datagram case would.
+    const { error } = splitMessages(carry, carryOffset);
+    if (error) throw error;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,270 @@
+// The one description of every fixed-layout kernel struct xaev reads or writes: each field's
+// name, type and offset, and each struct's size (docs/kernel/structs.md; uapi
+// include/uapi/linux/xfrm.h). Encoders, decoders and the byte-level fast paths of `list` all
+// work from these tables, so a layout is written down exactly once.
+//
+// Host byte order unless the type says big-endian (be16, be32): the SPI and ports travel in
+// network order. An `address` is an xfrm_address_t, 16 bytes in network order.
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../netlink/bytes.js';
+import { DecodeError } from '../netlink/errors.js';
+
+export type ScalarType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'address';
+
+export interface ScalarField {
+  readonly offset: number;
+  readonly type: ScalarType;
+}
+
+export interface NestedField {
+  readonly offset: number;
+  readonly struct: StructLayout<any>;
+}
+
+export type Field = ScalarField | NestedField;
+export type Fields = Readonly<Record<string, Field>>;
+
+export interface StructLayout<F extends Fields> {
+  /** The kernel's name, used in DecodeError messages. */
+  readonly name: string;
+  /** sizeof() on 64-bit ABIs, trailing padding included. */
+  readonly size: number;
+  readonly fields: F;
+  /** The fields as a list, resolved once: what the codecs walk. */
+  readonly walk: readonly FieldStep[];
+}
+
+interface FieldStep {
+  readonly name: string;
+  readonly offset: number;
+  readonly type: ScalarType | undefined;
+  readonly struct: StructLayout<Fields> | undefined;
+}
+
+type FieldValue<T> = T extends { struct: StructLayout<infer G> }
+  ? StructValue<G>
+  : T extends { type: 'u64' }
+    ? bigint
+    : T extends { type: 'address' }
+      ? Buffer
+      : number;
+
+/** The decoded form of a struct: u64 as bigint, addresses as 16-byte views, the rest numbers. */
+export type StructValue<F extends Fields> = { -readonly [K in keyof F]: FieldValue<F[K]> };
+
+export const ADDRESS_BYTES = 16;
+
+const SCALAR_SIZE: Record<ScalarType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4, address: ADDRESS_BYTES };
+
+function fieldSize(field: Field): number {
+  return 'struct' in field ? field.struct.size : SCALAR_SIZE[field.type];
+}
+
+/** Checks the table itself once, at load: every field inside the struct, none overlapping. */
+function defineStruct<F extends Fields>(name: string, size: number, fields: F): StructLayout<F> {
+  const spans = Object.entries(fields)
+    .map(([field, spec]) => ({ field, start: spec.offset, end: spec.offset + fieldSize(spec) }))
+    .sort((a, b) => a.start - b.start);
+  spans.forEach((span, i) => {
+    const previous = spans[i - 1];
+    if (span.end > size || (previous && span.start < previous.end)) {
+      throw new Error(`internal: ${name}.${span.field} at ${span.start}..${span.end} does not fit the table`);
+    }
+  });
+  const walk = Object.entries(fields).map(([field, spec]) => ({
+    name: field,
+    offset: spec.offset,
+    type: 'type' in spec ? spec.type : undefined,
+    struct: 'struct' in spec ? (spec.struct as StructLayout<Fields>) : undefined,
+  }));
+  return { name, size, fields, walk };
+}
+
+// ---------------------------------------------------------------------------------------
+// The tables. Field names are the kernel's in camelCase; fields xaev never touches are left
+// out (their bytes count as padding: zero when encoding, skipped when decoding).
+
+/** struct xfrm_usersa_id: the key GETAE and NEWAE look an SA up by. */
+export const USERSA_ID = defineStruct('xfrm_usersa_id', 24, {
+  daddr: { offset: 0, type: 'address' },
+  spi: { offset: 16, type: 'be32' },
+  family: { offset: 20, type: 'u16' },
+  proto: { offset: 22, type: 'u8' },
+});
+
+/** struct xfrm_aevent_id: the fixed part of GETAE, NEWAE and every aevent. */
+export const AEVENT_ID = defineStruct('xfrm_aevent_id', 48, {
+  saId: { offset: 0, struct: USERSA_ID },
+  saddr: { offset: 24, type: 'address' },
+  flags: { offset: 40, type: 'u32' },
+  reqid: { offset: 44, type: 'u32' },
+});
+
+/** struct xfrm_replay_state: payload of XFRMA_REPLAY_VAL (window of at most 32 packets). */
+export const REPLAY_STATE = defineStruct('xfrm_replay_state', 12, {
+  oseq: { offset: 0, type: 'u32' },
+  seq: { offset: 4, type: 'u32' },
+  bitmap: { offset: 8, type: 'u32' },
+});
+
+/** struct xfrm_replay_state_esn without its flexible bmp[] of bmpLen u32 words, which follows. */
+export const REPLAY_STATE_ESN = defineStruct('xfrm_replay_state_esn', 24, {
+  bmpLen: { offset: 0, type: 'u32' },
+  oseq: { offset: 4, type: 'u32' },
+  seq: { offset: 8, type: 'u32' },
+  oseqHi: { offset: 12, type: 'u32' },
+  seqHi: { offset: 16, type: 'u32' },
+  replayWindow: { offset: 20, type: 'u32' },
+});
+
+/** struct xfrm_lifetime_cur: payload of XFRMA_LTIME_VAL; add/use times in Unix seconds. */
+export const LIFETIME_CUR = defineStruct('xfrm_lifetime_cur', 32, {
+  bytes: { offset: 0, type: 'u64' },
+  packets: { offset: 8, type: 'u64' },
+  addTime: { offset: 16, type: 'u64' },
+  useTime: { offset: 24, type: 'u64' },
+});
+
+/** struct xfrm_mark: payload of XFRMA_MARK (v, m). */
+export const MARK = defineStruct('xfrm_mark', 8, {
+  value: { offset: 0, type: 'u32' },
+  mask: { offset: 4, type: 'u32' },
+});
+
+/** struct xfrm_id: an SA's daddr, SPI and proto inside xfrm_usersa_info. It has no family. */
+export const XFRM_ID = defineStruct('xfrm_id', 24, {
+  daddr: { offset: 0, type: 'address' },
+  spi: { offset: 16, type: 'be32' },
+  proto: { offset: 20, type: 'u8' },
+});
+
+/**
+ * struct xfrm_usersa_info: the body of each GETSA dump message. Left out: sel (@0, whose
+ * family is the selector's, not the SA's), lft, stats and seq.
+ * The SA's own family is the field at 212.
+ */
+export const USERSA_INFO = defineStruct('xfrm_usersa_info', 224, {
+  id: { offset: 56, struct: XFRM_ID },
+  saddr: { offset: 80, type: 'address' },
+  curlft: { offset: 160, struct: LIFETIME_CUR },
+  reqid: { offset: 208, type: 'u32' },
+  family: { offset: 212, type: 'u16' },
+  mode: { offset: 214, type: 'u8' },
+  replayWindow: { offset: 215, type: 'u8' },
+  flags: { offset: 216, type: 'u8' },
+});
+
+/** struct xfrm_user_expire: the body of XFRM_MSG_EXPIRE, a usersa_info then `hard`, padded to 8. */
+export const USER_EXPIRE = defineStruct('xfrm_user_expire', 232, {
+  state: { offset: 0, struct: USERSA_INFO },
+  hard: { offset: 224, type: 'u8' },
+});
+
+/** struct xfrm_user_mapping: the body of XFRM_MSG_MAPPING (a NAT-T port change). */
+export const USER_MAPPING = defineStruct('xfrm_user_mapping', 64, {
+  saId: { offset: 0, struct: USERSA_ID },
+  reqid: { offset: 24, type: 'u32' },
+  oldSaddr: { offset: 28, type: 'address' },
+  newSaddr: { offset: 44, type: 'address' },
+  oldSport: { offset: 60, type: 'be16' },
+  newSport: { offset: 62, type: 'be16' },
+});
+
+// ---------------------------------------------------------------------------------------
+// Codecs derived from a table.
+
+/** Throws DecodeError unless `buf` holds `length` bytes from `offset`. */
+export function need(buf: Buffer, offset: number, length: number, what: string): void {
+  if (buf.length - offset < length) {
+    throw new DecodeError(`${what}: ${Math.max(0, buf.length - offset)} bytes, expected at least ${length}`);
+  }
+}
+
+function readScalar(type: ScalarType | undefined, buf: Buffer, at: number): number | bigint | Buffer {
+  switch (type) {
+    case 'u8':
+      return buf[at]!;
+    case 'u16':
+      return readU16(buf, at);
+    case 'u32':
+      return readU32(buf, at);
+    case 'u64':
+      return readU64(buf, at);
+    case 'be16':
+      return buf.readUInt16BE(at);
+    case 'be32':
+      return buf.readUInt32BE(at);
+    default:
+      // An address: a view into the datagram, not a copy.
+      return buf.subarray(at, at + ADDRESS_BYTES);
+  }
+}
+
+function writeScalar(type: ScalarType | undefined, value: unknown, out: Buffer, at: number): void {
+  switch (type) {
+    case 'u8':
+      out[at] = value as number;
+      return;
+    case 'u16':
+      return writeU16(out, value as number, at);
+    case 'u32':
+      return writeU32(out, value as number, at);
+    case 'u64':
+      return writeU64(out, value as bigint, at);
+    case 'be16':
+      out.writeUInt16BE(value as number, at);
+      return;
+    case 'be32':
+      out.writeUInt32BE((value as number) >>> 0, at);
+      return;
+    default:
+      (value as Buffer).copy(out, at, 0, ADDRESS_BYTES);
+  }
+}
+
+function readFields<F extends Fields>(layout: StructLayout<F>, buf: Buffer, base: number): StructValue<F> {
+  const value: Record<string, unknown> = {};
+  for (const step of layout.walk) {
+    value[step.name] = step.struct ? readFields(step.struct, buf, base + step.offset) : readScalar(step.type, buf, base + step.offset);
+  }
+  return value as StructValue<F>;
+}
+
+/**
+ * Decode one struct at `offset`. The length is checked once for the whole struct (nested
+ * structs lie inside it); `what` names the data in the DecodeError, e.g. the attribute.
+ */
+export function decodeStruct<F extends Fields>(layout: StructLayout<F>, buf: Buffer, offset = 0, what = layout.name): StructValue<F> {
+  need(buf, offset, layout.size, what);
+  return readFields(layout, buf, offset);
+}
+
+function writeFields<F extends Fields>(layout: StructLayout<F>, value: StructValue<F>, out: Buffer, base: number): void {
+  for (const step of layout.walk) {
+    const fieldValue = (value as Record<string, unknown>)[step.name];
+    if (step.struct) writeFields(step.struct, fieldValue as StructValue<Fields>, out, base + step.offset);
+    else writeScalar(step.type, fieldValue, out, base + step.offset);
+  }
+}
+
+/** Encode one struct into `out` at `offset` (a new buffer by default); padding is zeroed. */
+export function encodeStruct<F extends Fields>(layout: StructLayout<F>, value: StructValue<F>, out = Buffer.alloc(layout.size), offset = 0): Buffer {
+  out.fill(0, offset, offset + layout.size);
+  writeFields(layout, value, out, offset);
+  return out;
+}
+
+/**
+ * Offset of a field, nested fields by path, e.g. fieldOffset(USERSA_INFO, 'id', 'spi') = 72.
+ * For fast paths that read single fields straight from received bytes: resolve once at load.
+ */
+export function fieldOffset(layout: StructLayout<Fields>, ...path: string[]): number {
+  let offset = 0;
+  let current: StructLayout<Fields> | undefined = layout;
+  for (const name of path) {
+    const field: Field | undefined = current?.fields[name];
+    if (!field) throw new Error(`internal: ${layout.name} has no field ${path.join('.')}`);
+    offset += field.offset;
+    current = 'struct' in field ? field.struct : undefined;
+  }
+  return offset;
+}

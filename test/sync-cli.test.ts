@@ -1,0 +1,58 @@
+// `xaev sync` command lines: usage errors exit 2 before anything touches the kernel, and the
+// control commands say clearly when no receiver runs (exit 1). No root needed.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runXaev } from './support/run.js';
+
+const BAD: [string[], RegExp][] = [
+  [['sync', 'receive'], /required option '--from <command\|->' not specified/],
+  [['sync', 'receive', '--from', '-', '--mode', 'hot'], /--mode: "hot" is not live or cache/],
+  [['sync', 'receive', '--from', '-', '--margin', 'lots'], /--margin: "lots" is not a number/],
+  [['sync', 'receive', '--from', '-', '--margin', '4294967296'], /--margin: 4294967296 is out of range/],
+  [['sync', 'receive', '--from', '-', '--max-sas', '0'], /--max-sas: 0 is out of range/],
+  [['sync', 'receive', '--from', '-', '--heartbeat-timeout', '0'], /--heartbeat-timeout: 0 is out of range/],
+  [['sync', 'receive', '--from', '-', '--rcvbuf', '1x'], /--rcvbuf: "1x" is not a size in bytes/],
+  [['sync', 'send', '--etime', '0'], /--etime: 0 is out of range/],
+  [['sync', 'send', '--rthr', 'many'], /--rthr: "many" is not a number/],
+  [['sync', 'takeover', '--timeout', '0'], /--timeout: 0 is out of range/],
+  [['sync', 'frobnicate'], /unknown command 'frobnicate'/],
+];
+
+describe('xaev sync usage', () => {
+  for (const [args, pattern] of BAD) {
+    it(`exits 2 for: ${args.join(' ')}`, () => {
+      const result = runXaev(args);
+      assert.equal(result.status, 2, result.stderr);
+      assert.equal(result.stdout, '');
+      assert.equal(result.stderr.split('\n').filter(Boolean).length, 1, result.stderr);
+      assert.match(result.stderr, pattern);
+    });
+  }
+
+  it('lists its subcommands in help', () => {
+    const result = runXaev(['sync', '--help']);
+    assert.equal(result.status, 0);
+    for (const name of ['send', 'receive', 'takeover', 'release', 'status']) assert.match(result.stdout, new RegExp(`^  ${name}\\b`, 'm'));
+  });
+});
+
+describe('xaev sync control commands without a receiver', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const command of ['takeover', 'status', 'release']) {
+    it(`${command} exits 1 with one line naming the socket and the fix`, () => {
+      const socket = join(dir, 'none.sock');
+      const result = runXaev(['sync', command, '--control', socket]);
+      assert.equal(result.status, 1);
+      assert.equal(result.stdout, '');
+      assert.equal(
+        result.stderr,
+        `xaev: no sync receiver runs in this network namespace (nothing answers on ${socket}): start \`xaev sync receive\` first\n`,
+      );
+    });
+  }
+});

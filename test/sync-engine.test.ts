@@ -1,0 +1,240 @@
+// The receiver engine with a fake kernel (cache and live mode, SAs that appear later,
+// takeover's verdict), the command transport with a fake CMD (reconnect, backoff, heartbeat
+// timeout), the control socket, and the metrics file. No root needed.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { NetlinkError } from '../src/netlink/errors.js';
+import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
+import type { XfrmClient } from '../src/xfrm/client.js';
+import type { SaEntry } from '../src/xfrm/sa-dump.js';
+import { ControlUnavailableError, controlRequest, startControlServer } from '../src/sync/control.js';
+import { renderMetrics, writeMetricsFile } from '../src/sync/metrics.js';
+import { SyncReceiver } from '../src/sync/receiver.js';
+import { decodeLine } from '../src/sync/stream-decode.js';
+import { encodeHello, encodeSnapshotBegin, encodeSnapshotEnd, encodeSnapshotSa, encodeUpdate } from '../src/sync/stream.js';
+import { Backoff, CommandTransport } from '../src/sync/transport.js';
+
+const DST = Buffer.from([192, 0, 2, 2, ...new Array(12).fill(0)]);
+
+function ae(spi: number, oseq: number, seq = 0): AeMessage {
+  return {
+    id: { saId: { daddr: DST, spi, family: 2, proto: 50 }, saddr: Buffer.alloc(16), flags: 16, reqid: 1 },
+    replay: { kind: 'legacy', oseq, seq, bitmap: seq > 0 ? 1 : 0 },
+    lifetime: { bytes: 0n, packets: BigInt(oseq + seq), addTime: 1n, useTime: 0n },
+    replayThreshold: undefined,
+    timerThreshold100ms: undefined,
+    mark: undefined,
+    ifId: undefined,
+    direction: undefined,
+    unknownAttributes: [],
+  };
+}
+
+/** A kernel with a few legacy SAs: dump, GETAE and NEWAE on a map, writes recorded. */
+class FakeKernel {
+  readonly sas = new Map<number, AeMessage>();
+  readonly writes: { spi: number; update: AeUpdate; pid: number }[] = [];
+  reads = 0;
+  add(spi: number): void {
+    this.sas.set(spi, ae(spi, 0));
+  }
+  asClient(): XfrmClient {
+    const entry = (a: AeMessage): SaEntry => ({
+      info: { saId: a.id.saId, saddr: a.id.saddr, reqid: 1, mode: 0, replayWindow: 32, flags: 0 },
+      mark: undefined,
+      ifId: undefined,
+    });
+    const get = (key: SaKey): AeMessage | NetlinkError => this.sas.get(key.saId.spi) ?? new NetlinkError(3);
+    return {
+      listSas: () => [...this.sas.values()].map(entry),
+      getAeMany: (keys: SaKey[]) => {
+        this.reads += keys.length;
+        return keys.map(get);
+      },
+      newAeMany: (writes: { key: SaKey; update: AeUpdate }[], pid: number) =>
+        writes.map(({ key, update }) => {
+          const current = this.sas.get(key.saId.spi);
+          if (!current) return new NetlinkError(3);
+          this.writes.push({ spi: key.saId.spi, update, pid });
+          this.sas.set(key.saId.spi, { ...current, replay: update.replay ?? current.replay, lifetime: update.lifetime ?? current.lifetime });
+          return undefined;
+        }),
+    } as unknown as XfrmClient;
+  }
+}
+
+function feed(receiver: SyncReceiver, texts: string[]): void {
+  for (const text of texts) for (const line of text.trim().split('\n')) receiver.take(decodeLine(line));
+}
+
+const hello = encodeHello({ node: 'a', software: 'xaev test', hz: 100, rthr: 256, etimeMs: 200, time: 1 });
+const snapshot = (sas: AeMessage[]): string[] => [encodeSnapshotBegin(1, 1), ...sas.map((s) => encodeSnapshotSa(1, s, 1)), encodeSnapshotEnd(1, sas.length, 1)];
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('receiver engine', () => {
+  it('cache mode holds everything until takeover, then applies with the margin', async () => {
+    const kernel = new FakeKernel();
+    kernel.add(0x1000);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'cache', margin: 500, maxSas: 10 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 1000)]), encodeUpdate('replay', ae(0x1000, 2000), 2)]);
+    await tick();
+    assert.equal(kernel.writes.length, 0);
+    const result = receiver.takeover();
+    assert.equal(result.ok, true);
+    assert.deepEqual(kernel.writes.map((w) => [w.spi, w.update.replay]), [[0x1000, { kind: 'legacy', oseq: 2500, seq: 0, bitmap: 0 }]]);
+    assert.equal(kernel.writes[0]!.pid, 0x78617372);
+  });
+
+  it('live mode applies coalesced: three updates in one tick make one write', async () => {
+    const kernel = new FakeKernel();
+    kernel.add(0x1000);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 10, maxSas: 10 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 1)]), ...[5, 6, 7].map((n) => encodeUpdate('replay', ae(0x1000, n), n))]);
+    await tick();
+    assert.deepEqual(kernel.writes.map((w) => (w.update.replay as { oseq: number }).oseq), [17]);
+  });
+
+  it('holds an SA that is missing here and applies it when it appears; takeover fails while it is missing', async () => {
+    const kernel = new FakeKernel();
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 10, maxSas: 10 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 100)])]);
+    await tick();
+    assert.equal(receiver.store.sas.get('inet 192.0.2.2 0x00001000 esp')?.state, 'missing');
+    kernel.add(0x1000);
+    const saId = { daddr: DST, spi: 0x1000, family: 2, proto: 50 };
+    receiver.onLocalSa({ change: 'new', saId, mark: undefined, esn: false });
+    await tick();
+    assert.equal((kernel.sas.get(0x1000)!.replay as { oseq: number }).oseq, 110);
+    kernel.sas.delete(0x1000);
+    receiver.onLocalSa({ change: 'delete', saId, mark: undefined, esn: undefined });
+    const result = receiver.takeover();
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.reports.map((r) => r.state), ['missing']);
+  });
+
+  it('takes over from the state it last read and wrote, without reading again, and never lower', async () => {
+    const kernel = new FakeKernel();
+    kernel.add(0x1000);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 500, maxSas: 10 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 100)])]);
+    await tick();
+    assert.equal(kernel.writes.length, 1);
+    // Our own write's CU event, arriving late with an older state, must not set the cache back.
+    const lateOwnEvent = ae(0x1000, 0);
+    lateOwnEvent.id.flags = 64; // XFRM_AE_CU
+    receiver.onLocalAevent(lateOwnEvent, 0x78617372);
+    const readsBefore = kernel.reads;
+    const result = receiver.takeover();
+    assert.equal(kernel.reads, readsBefore);
+    assert.deepEqual(result.reports.map((r) => r.state), ['current']);
+    assert.equal(kernel.writes.length, 1);
+  });
+
+  it('takeover without any snapshot fails with a reason', () => {
+    const receiver = new SyncReceiver(new FakeKernel().asClient(), { mode: 'cache', margin: 'auto', maxSas: 10 });
+    assert.deepEqual(receiver.takeover(), { reports: [], ok: false, reason: 'no snapshot was ever received from the peer: nothing to take over' });
+  });
+
+  it('bounds the SAs it tracks', () => {
+    const receiver = new SyncReceiver(new FakeKernel().asClient(), { mode: 'cache', margin: 'auto', maxSas: 2 });
+    feed(receiver, [hello, ...snapshot([ae(1, 1), ae(2, 1), ae(3, 1)])]);
+    assert.equal(receiver.store.sas.size, 2);
+    assert.equal(receiver.store.totals.refusedSas, 1);
+  });
+});
+
+describe('command transport', () => {
+  it('backs off exponentially up to the cap and starts again after healthy()', () => {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 500 });
+    assert.deepEqual([backoff.next(), backoff.next(), backoff.next(), backoff.next()], [100, 200, 400, 500]);
+    backoff.reset();
+    assert.equal(backoff.next(), 100);
+  });
+
+  it('reconnects when the command exits, with growing delays, and delivers its output', async () => {
+    const events: string[] = [];
+    let data = '';
+    await new Promise<void>((resolve) => {
+      const transport = new CommandTransport(`printf '{"a":1}\\n'; exit 3`, 5000, { initialMs: 50, maxMs: 1000 }, {
+        onConnect: (attempt) => events.push(`connect ${attempt}`),
+        onData: (chunk) => (data += chunk.toString()),
+        onDisconnect: (reason, retry) => {
+          events.push(`${reason}, retry ${retry}`);
+          if (events.length === 6) {
+            transport.stop();
+            resolve();
+          }
+        },
+      });
+      transport.start();
+    });
+    assert.deepEqual(events, [
+      'connect 1', 'the command exited with status 3, retry 50',
+      'connect 2', 'the command exited with status 3, retry 100',
+      'connect 3', 'the command exited with status 3, retry 200',
+    ]);
+    assert.equal(data, '{"a":1}\n{"a":1}\n{"a":1}\n');
+  });
+
+  it('stops a command that goes silent, with its whole process group', async () => {
+    let shellPid = 0;
+    const reason = await new Promise<string>((resolve) => {
+      const transport = new CommandTransport('echo $$; sleep 30; echo never', 300, { initialMs: 5000, maxMs: 5000 }, {
+        onConnect: () => undefined,
+        onData: (chunk) => (shellPid = Number(chunk.toString().trim())),
+        onDisconnect: (why) => {
+          transport.stop();
+          resolve(why);
+        },
+      });
+      transport.start();
+    });
+    assert.equal(reason, 'no data for 300 ms: stopped the command');
+    assert.ok(shellPid > 0);
+    assert.throws(() => process.kill(shellPid, 0), { code: 'ESRCH' });
+  });
+});
+
+describe('control socket and metrics', () => {
+  it('answers requests, refuses a second receiver, replaces a stale socket, and says when none runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
+    const path = join(dir, 'ctl.sock');
+    try {
+      await assert.rejects(controlRequest(path, 'status', 1000), (error: unknown) =>
+        error instanceof ControlUnavailableError && error.message === `no sync receiver runs in this network namespace (nothing answers on ${path}): start \`xaev sync receive\` first`);
+      writeFileSync(path, 'stale');
+      const server = await startControlServer(path, (command) => ({ got: command }));
+      assert.equal(await controlRequest(path, 'takeover', 1000), '{"got":"takeover"}');
+      await assert.rejects(startControlServer(path, () => ({})), /a sync receiver already runs in this network namespace/);
+      server.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes Prometheus text atomically', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
+    const totals = {
+      connected: true, role: 'standby' as const, sasByState: { applied: 3, missing: 1 }, records: 10, updates: 7, applied: 6, writeErrors: 0,
+      streamErrors: 2, sasRefused: 0, reconnects: 1, lostEvents: 0, snapshots: 1, takeovers: 0, lastSnapshotAt: 1700000000123, lastHeardAt: undefined, delayMs: 12,
+    };
+    try {
+      writeMetricsFile(join(dir, 'xaev.prom'), totals);
+      const text = readFileSync(join(dir, 'xaev.prom'), 'utf8');
+      assert.equal(text, renderMetrics(totals));
+      assert.match(text, /^xaev_sync_sas\{state="missing"\} 1$/m);
+      assert.match(text, /^xaev_sync_stream_errors_total 2$/m);
+      assert.match(text, /^xaev_sync_last_snapshot_timestamp_seconds 1700000000\.123$/m);
+      assert.match(text, /^# TYPE xaev_sync_applied_total counter$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

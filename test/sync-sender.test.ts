@@ -1,0 +1,112 @@
+// `sync send` with a fake kernel and a fake event source: thresholds on every SA (also on SAs
+// that appear later), own writes dropped by their nlmsg_pid, gone on delete, lost then a
+// fresh snapshot. No root needed; the kernel side is in sync-host and lab-sync-apply.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NetlinkError } from '../src/netlink/errors.js';
+import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
+import type { XfrmClient } from '../src/xfrm/client.js';
+import type { SaEntry } from '../src/xfrm/sa-dump.js';
+import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
+import type { EventIntake, IntakeHandlers } from '../src/sync/intake.js';
+import { SyncSender } from '../src/sync/sender.js';
+
+const DST = Buffer.from([192, 0, 2, 2, ...new Array(12).fill(0)]);
+const saId = (spi: number) => ({ daddr: DST, spi, family: 2, proto: 50 });
+
+function ae(spi: number, oseq: number, flags = 16): AeMessage {
+  return {
+    id: { saId: saId(spi), saddr: Buffer.alloc(16), flags, reqid: 1 },
+    replay: { kind: 'legacy', oseq, seq: 0, bitmap: 0 },
+    lifetime: { bytes: 0n, packets: BigInt(oseq), addTime: 1n, useTime: 0n },
+    replayThreshold: 256,
+    timerThreshold100ms: 2,
+    mark: undefined,
+    ifId: undefined,
+    direction: undefined,
+    unknownAttributes: [],
+  };
+}
+
+function setUp(spis: number[]) {
+  const sas = new Map(spis.map((spi) => [spi, ae(spi, 10)]));
+  const writes: { spi: number; update: AeUpdate; pid: number }[] = [];
+  const client = {
+    listSas: (): SaEntry[] =>
+      [...sas.keys()].map((spi) => ({ info: { saId: saId(spi), saddr: Buffer.alloc(16), reqid: 1, mode: 0, replayWindow: 32, flags: 0 }, mark: undefined, ifId: undefined })),
+    getAeMany: (keys: SaKey[]) => keys.map((k) => sas.get(k.saId.spi) ?? new NetlinkError(3)),
+    getAe: (k: SaKey) => {
+      const state = sas.get(k.saId.spi);
+      if (!state) throw new NetlinkError(3);
+      return state;
+    },
+    newAeMany: (list: { key: SaKey; update: AeUpdate }[], pid: number) =>
+      list.map(({ key, update }) => {
+        writes.push({ spi: key.saId.spi, update, pid });
+        return undefined;
+      }),
+  } as unknown as XfrmClient;
+  let handlers: IntakeHandlers | undefined;
+  const intake: EventIntake = { start: (h) => (handlers = h), stop: () => undefined };
+  const out: Record<string, unknown>[] = [];
+  let time = 1000;
+  const sender = new SyncSender(client, intake, {
+    node: 'a', software: 'xaev test', rthr: 64, etimeMs: 500, hz: 100,
+    write: (text) => out.push(...text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)),
+    warn: (m) => assert.fail(m),
+    now: () => time++,
+  });
+  sender.start();
+  sender.stop(); // only the heartbeat timer; the fake intake keeps delivering
+  return { sas, writes, out, sender, events: handlers! };
+}
+
+describe('sync sender', () => {
+  it('sets rthr and etime (in jiffies) on every SA, stamped with its own pid, then sends the snapshot', () => {
+    const { writes, out } = setUp([0x1000, 0x1001]);
+    assert.deepEqual(writes, [
+      { spi: 0x1000, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID },
+      { spi: 0x1001, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID },
+    ]);
+    assert.deepEqual(out.map((r) => r.type), ['hello', 'snapshot-begin', 'sa', 'sa', 'snapshot-end']);
+    assert.deepEqual(out.map((r) => r.spi).filter(Boolean), [0x1000, 0x1001]);
+  });
+
+  it('drops the CU events of sync writes, keeps every other event', () => {
+    const { out, events, sender } = setUp([0x1000]);
+    out.length = 0;
+    events.onAevent(ae(0x1000, 11, 64), RECEIVER_WRITE_PID);
+    events.onAevent(ae(0x1000, 11, 64), SENDER_WRITE_PID);
+    events.onAevent(ae(0x1000, 12, 64), 0); // xaev set by hand
+    events.onAevent(ae(0x1000, 13, 16), RECEIVER_WRITE_PID); // a CR event's pid means nothing
+    events.onAevent(ae(0x1000, 14, 32), 12345);
+    assert.deepEqual(out.map((r) => [r.type, r.cause, (r.replay as { oseq: number }).oseq]), [
+      ['update', 'update', 12],
+      ['update', 'replay', 13],
+      ['update', 'timer', 14],
+    ]);
+    assert.equal(sender.counters.ownWritesDropped, 2);
+  });
+
+  it('configures and sends an SA that appears later (a rekey), and announces a deleted one', () => {
+    const { sas, writes, out, events } = setUp([0x1000]);
+    out.length = 0;
+    writes.length = 0;
+    sas.set(0x2000, ae(0x2000, 0));
+    events.onSa({ change: 'new', saId: saId(0x2000), mark: undefined, esn: false });
+    assert.deepEqual(writes, [{ spi: 0x2000, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID }]);
+    events.onSa({ change: 'delete', saId: saId(0x1000), mark: undefined, esn: undefined });
+    assert.deepEqual(out.map((r) => [r.type, r.cause ?? null, r.spi]), [['update', 'added', 0x2000], ['gone', null, 0x1000]]);
+  });
+
+  it('after lost events says how many and sends a fresh snapshot, configuring only new SAs', () => {
+    const { sas, writes, out, events } = setUp([0x1000]);
+    out.length = 0;
+    writes.length = 0;
+    sas.set(0x3000, ae(0x3000, 0));
+    events.onLost(17, 'overrun');
+    assert.deepEqual(out.map((r) => r.type), ['lost', 'snapshot-begin', 'sa', 'sa', 'snapshot-end']);
+    assert.deepEqual([out[0]!.count, out[0]!.reason, out[1]!.snapshot], [17, 'overrun', 2]);
+    assert.deepEqual(writes.map((w) => w.spi), [0x3000]);
+  });
+});

@@ -1,0 +1,201 @@
+// The sync stream as untrusted input: every record type round-trips, and hostile lines
+// (huge, truncated, wrong types, unknown versions, u64 edge cases) are refused with a
+// message naming the field, never a crash or a rounded counter.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AeMessage } from '../src/xfrm/aevent.js';
+import { LineSplitter } from '../src/sync/lines.js';
+import { decodeLine, StreamError } from '../src/sync/stream-decode.js';
+import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate, MAX_LINE_BYTES } from '../src/sync/stream.js';
+
+function ae(overrides: Partial<AeMessage> = {}): AeMessage {
+  const daddr = Buffer.alloc(16);
+  daddr.set([192, 0, 2, 2]);
+  const saddr = Buffer.alloc(16);
+  saddr.set([192, 0, 2, 1]);
+  return {
+    id: { saId: { daddr, spi: 0x1000, family: 2, proto: 50 }, saddr, flags: 16, reqid: 7 },
+    replay: { kind: 'esn', seq: 5, seqHi: 1, oseq: 0xfffffff0, oseqHi: 2, replayWindow: 64, bitmap: [0xffffffff, 1] },
+    lifetime: { bytes: 0xffffffffffffffffn, packets: 9007199254740993n, addTime: 1700000000n, useTime: 0n },
+    replayThreshold: 256,
+    timerThreshold100ms: 2,
+    mark: { value: 0x10, mask: 0xff },
+    ifId: undefined,
+    direction: 2,
+    unknownAttributes: [],
+    ...overrides,
+  };
+}
+
+function line(text: string): string {
+  return text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+describe('sync stream records', () => {
+  it('round-trips an update with exact u64 lifetime counters and the ESN replay state', () => {
+    const record = decodeLine(line(encodeUpdate('replay', ae(), 1234)));
+    assert.equal(record.type, 'update');
+    if (record.type !== 'update') return;
+    assert.equal(record.cause, 'replay');
+    assert.equal(record.sa.key, 'inet 192.0.2.2 0x00001000 esp mark 0x10/0xff');
+    assert.equal(record.sa.dir, 'out');
+    assert.deepEqual(record.sa.replay, { kind: 'esn', seq: 5, seqHi: 1, oseq: 0xfffffff0, oseqHi: 2, replayWindow: 64, bitmap: [0xffffffff, 1] });
+    assert.equal(record.sa.lifetime?.bytes, 18446744073709551615n);
+    assert.equal(record.sa.lifetime?.packets, 9007199254740993n);
+    assert.equal(record.sa.time, 1234);
+  });
+
+  it('writes u64 counters as bare JSON integers, as get -j does', () => {
+    const text = encodeUpdate('timer', ae(), 1);
+    assert.match(text, /"bytes":18446744073709551615,"packets":9007199254740993,/);
+    assert.ok(text.endsWith('}\n'));
+  });
+
+  it('round-trips snapshot, gone, lost, heartbeat and hello records', () => {
+    const sa = decodeLine(line(encodeSnapshotSa(3, ae({ direction: undefined }), 5)));
+    assert.equal(sa.type === 'sa' && sa.snapshot === 3 && sa.sa.dir === null, true);
+    const gone = decodeLine(line(encodeGone({ family: 'inet6', dst: '2001:db8:0:0::1', spi: 9, proto: 'ah', mark: null }, 6)));
+    assert.deepEqual(gone, {
+      type: 'gone',
+      sa: { key: 'inet6 2001:db8::1 0x00000009 ah', family: 'inet6', dst: '2001:db8::1', spi: 9, proto: 'ah', mark: null },
+      time: 6,
+    });
+    assert.deepEqual(decodeLine(line(encodeLost(17, 'overrun', 7))), { type: 'lost', count: 17, reason: 'overrun', time: 7 });
+    assert.deepEqual(decodeLine(line(encodeHeartbeat(8))), { type: 'heartbeat', time: 8 });
+    const hello = decodeLine(line(encodeHello({ node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, time: 9 })));
+    assert.deepEqual(hello, { type: 'hello', version: 1, node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, time: 9 });
+  });
+});
+
+describe('hostile stream lines', () => {
+  const good = JSON.parse(line(encodeUpdate('replay', ae(), 1))) as Record<string, unknown>;
+  const refuses = (value: unknown, pattern: RegExp): void => {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    assert.throws(() => decodeLine(text), (error: unknown) => error instanceof StreamError && pattern.test(error.message));
+  };
+
+  it('refuses an unknown version with one clear, fatal message', () => {
+    let caught: unknown;
+    try {
+      decodeLine('{"type":"hello","version":2,"node":"x"}');
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof StreamError);
+    assert.equal(caught.fatal, true);
+    assert.equal(caught.message, 'the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes');
+  });
+
+  it('refuses truncated and non-object lines', () => {
+    refuses(line(encodeUpdate('replay', ae(), 1)).slice(0, 80), /^not a JSON value$/);
+    refuses('[1,2]', /^record: expected an object$/);
+    refuses('null', /^record: expected an object$/);
+    refuses('', /^not a JSON value$/);
+  });
+
+  it('refuses wrong types field by field', () => {
+    refuses({ ...good, spi: '4096' }, /^spi: expected an integer from 1 to 4294967295$/);
+    refuses({ ...good, spi: 0 }, /^spi:/);
+    refuses({ ...good, dst: '192.0.2.300' }, /^dst: expected an inet address$/);
+    refuses({ ...good, dst: '2001:db8::1' }, /^dst: expected an inet address$/);
+    refuses({ ...good, proto: 'comp' }, /^proto: expected one of esp, ah$/);
+    refuses({ ...good, cause: 'bogus' }, /^cause:/);
+    refuses({ ...good, replay: { ...(good.replay as object), seq: -1 } }, /^replay\.seq:/);
+    refuses({ ...good, replay: { ...(good.replay as object), seq: 1.5 } }, /^replay\.seq:/);
+    refuses({ ...good, replay: { ...(good.replay as object), bitmap: [1, '2'] } }, /^replay\.bitmap\[1\]:/);
+    refuses({ ...good, replay: { ...(good.replay as object), window: 65 } }, /^replay\.window: expected an integer from 0 to 64$/);
+    refuses({ ...good, replay: { ...(good.replay as object), bitmap: new Array(129).fill(0) } }, /^replay\.bitmap: expected an array of at most 128 words$/);
+    refuses({ ...good, type: 'x'.repeat(1000) }, /^unknown record type "x{40}"$/);
+    refuses({ ...good, lifetime: { ...(good.lifetime as object), bytes: '12' } }, /^lifetime\.bytes:/);
+  });
+
+  it('reads u64 counters exactly at the edges and refuses anything past 2^64-1 or below 0', () => {
+    const withBytes = (bytes: string): string => line(encodeUpdate('replay', ae(), 1)).replace('18446744073709551615', bytes);
+    const bytesOf = (text: string): bigint | undefined => {
+      const record = decodeLine(text);
+      return record.type === 'update' ? record.sa.lifetime?.bytes : undefined;
+    };
+    assert.equal(bytesOf(withBytes('9007199254740992')), 9007199254740992n);
+    assert.equal(bytesOf(withBytes('9007199254740993')), 9007199254740993n);
+    assert.equal(bytesOf(withBytes('0')), 0n);
+    assert.equal(bytesOf(withBytes('1000000000000000')), 1000000000000000n);
+    refuses(withBytes('18446744073709551616'), /^lifetime\.bytes: expected an integer from 0 to 18446744073709551615$/);
+    refuses(withBytes('-9223372036854775808'), /^lifetime\.bytes:/);
+    refuses(withBytes('1e30'), /^lifetime\.bytes:/);
+    refuses(withBytes('123456789012345678901234567890'), /^lifetime\.bytes:/);
+  });
+
+  it('refuses deep nesting, a line of digits and long escapes without a crash', () => {
+    refuses('['.repeat(32000) + ']'.repeat(32000), /^record: expected an object$/);
+    refuses('{"a":'.repeat(12000) + '1' + '}'.repeat(12000), /^unknown record type undefined$/);
+    refuses('1'.repeat(65000), /^record: expected an object$/);
+    refuses(`"${'\\'.repeat(30000)}"`, /^record: expected an object$/);
+  });
+
+  it('does not mistake digits inside strings for counters', () => {
+    refuses({ ...good, dst: '12345678901234567890' }, /^dst: expected an inet address$/);
+  });
+});
+
+describe('line splitting with bounded memory', () => {
+  it('delivers lines split across chunks and skips one over the limit without buffering it', () => {
+    const lines: string[] = [];
+    const oversize: number[] = [];
+    const splitter = new LineSplitter(16, { onLine: (l) => lines.push(l), onOversize: (n) => oversize.push(n) });
+    splitter.push(Buffer.from('{"a":'));
+    splitter.push(Buffer.from('1}\nxxxxxxxxxx'));
+    splitter.push(Buffer.from('xxxxxxxxxx'));
+    assert.equal(splitter.incompleteBytes, 20);
+    splitter.push(Buffer.concat([Buffer.from('xx\nok\n'), Buffer.from([0xff, 0x0a])]));
+    assert.deepEqual(lines, ['{"a":1}', 'ok', '\ufffd']);
+    assert.deepEqual(oversize, [22]);
+  });
+
+  it('keeps memory flat on a 100 MB line with no newline', () => {
+    let skipped = 0;
+    const splitter = new LineSplitter(MAX_LINE_BYTES, { onLine: () => assert.fail('no line expected'), onOversize: (n) => (skipped = n) });
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 100; i++) splitter.push(chunk);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 8 * 1024 * 1024);
+    splitter.push(Buffer.from('\n'));
+    assert.equal(skipped, 100 * 1024 * 1024);
+  });
+});
+
+describe('mutated stream lines', () => {
+  it('decode or fail with StreamError, never anything else, for 20,000 mutations', () => {
+    const seeds = [
+      line(encodeUpdate('replay', ae(), 1)),
+      line(encodeSnapshotSa(1, ae({ replay: { kind: 'legacy', oseq: 1, seq: 2, bitmap: 3 } }), 2)),
+      line(encodeHello({ node: 'a', software: 'xaev', hz: 100, rthr: 1, etimeMs: 1, time: 1 })),
+      line(encodeGone({ family: 'inet', dst: '192.0.2.2', spi: 1, proto: 'esp', mark: { value: 1, mask: 2 } }, 1)),
+    ];
+    const alphabet = '{}[]":,0123456789-.eE \\u0000abcnrtuxlf';
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let decoded = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let text = seeds[random(seeds.length)]!;
+      for (let edits = 1 + random(4); edits > 0; edits--) {
+        const at = random(text.length + 1);
+        const op = random(3);
+        const char = alphabet[random(alphabet.length)]!;
+        if (op === 0) text = text.slice(0, at) + char + text.slice(at);
+        else if (op === 1) text = text.slice(0, at) + text.slice(at + 1 + random(8));
+        else text = text.slice(0, at) + char + text.slice(at + 1);
+      }
+      try {
+        decodeLine(text);
+        decoded++;
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw new Error(`${String(error)} for ${JSON.stringify(text)}`);
+      }
+    }
+    // Some mutations only touch values in allowed ways (digits), most break the line.
+    assert.ok(decoded > 100 && decoded < 20_000, `decoded ${decoded}`);
+  });
+});
