@@ -88,8 +88,18 @@ export interface RunOptions {
 /** The lab kernels, in the order tests run on them. */
 export const LAB_KERNEL_IDS = ['uml-6.1', 'uml-6.12'] as const;
 export type LabKernelId = (typeof LAB_KERNEL_IDS)[number];
-/** The kernel runInLab boots when RunOptions.kernel is not given. */
-export const DEFAULT_LAB_KERNEL: LabKernelId = 'uml-6.1';
+/**
+ * The kernel runInLab, labStatus and ensureLab use when none is given: uml-6.1, or
+ * $XAEV_LAB_DEFAULT_KERNEL (to run a test file not yet written for every kernel on another).
+ */
+export const DEFAULT_LAB_KERNEL: LabKernelId = defaultKernel(process.env.XAEV_LAB_DEFAULT_KERNEL);
+
+function defaultKernel(fromEnv: string | undefined): LabKernelId {
+  if (fromEnv === undefined || fromEnv === '') return 'uml-6.1';
+  const known = LAB_KERNEL_IDS.find((id) => id === fromEnv);
+  if (!known) throw new Error(`XAEV_LAB_DEFAULT_KERNEL=${fromEnv}: must be one of ${LAB_KERNEL_IDS.join(', ')}`);
+  return known;
+}
 
 export interface LabKernel extends LabStatus {
   id: LabKernelId;
