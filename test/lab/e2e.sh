@@ -74,8 +74,9 @@ step "phase 3: --etime 300 reads back 300 ms and spaces timer events 300 ms apar
 xaev_bg -n left -j monitor -t --spi 0x1000 > "$LAB_OUT/p3-xaev-left.json" 2>&1 &
 P3_XL=$!
 lab_wait_listeners $P3_XL 1
-# A new period takes effect when the timer is next armed, i.e. at the next event (reference
-# §7.6): one packet with a threshold of 1 makes that event, then the threshold goes up.
+# A new period takes effect when the timer is next armed, i.e. at the next event
+# (docs/kernel/events.md; net/xfrm/xfrm_replay.c: xfrm_replay_notify(), mod_timer): one packet
+# with a threshold of 1 makes that event, then the threshold goes up.
 xaev -n left -j set 0x1000 --dst 192.0.2.2 --etime 300 --rthr 1 > "$LAB_OUT/p3-set.json"
 status p3-set
 lab_send left --to 192.0.2.2 --port 5001 --count 1
@@ -144,6 +145,14 @@ rmmod configs 2>/dev/null
 [ -e /proc/config.gz ] && echo present > "$LAB_OUT/p8-config.txt" || echo absent > "$LAB_OUT/p8-config.txt"
 xaev -n left -j set 0x1001 --dst 192.0.2.1 --etime 700 > "$LAB_OUT/p8-set.json" 2> "$LAB_OUT/p8-set.err"
 status p8-set
+
+step "phase 9: NEWAE and GETAE on a larval SA (allocspi): the kernel's refusal as xaev reports it"
+ip -n left xfrm state allocspi src 192.0.2.1 dst 192.0.2.2 proto esp reqid 9 min 0x9000 max 0x9000 > "$LAB_OUT/p9-allocspi.txt" 2>&1
+ip -n left xfrm state > "$LAB_OUT/p9-ip-state.txt" 2>&1
+xaev -n left set 0x9000 --rthr 5 > "$LAB_OUT/p9-set.out" 2> "$LAB_OUT/p9-set.err"
+status p9-set
+xaev -n left -j get 0x9000 > "$LAB_OUT/p9-get.json" 2> "$LAB_OUT/p9-get.err"
+status p9-get
 
 step "done"
 exit 0

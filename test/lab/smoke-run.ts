@@ -1,17 +1,17 @@
 // xaev kernel lab smoke test runner: boots UML, runs test/lab/smoke.sh, prints
 // the files it saved and the timings. Usage (after `npx tsc -p tsconfig.json`):
-//   node dist/test/lab/smoke-run.js [--interactive] [--keep] [--no-install]
+//   node dist/test/lab/smoke-run.js [--interactive] [--keep] [--no-install] [--kernel uml-6.1|uml-6.12]
 // Exit status: the scenario's (0 = all smoke checks passed); 3 = lab unavailable.
 //
-// Note: `node --test dist/test/` treats EVERY .js file below a directory named
-// `test` as a test file, so this file is also loaded by `npm test`. There it
-// registers one node:test test that is skipped unless XAEV_LAB_SMOKE=1 (it
-// takes ~20-30 s), and never installs packages.
+// Note: `node --test dist/test/` (not `npm test`, which runs dist/test/*.test.js)
+// treats EVERY .js file below a directory named `test` as a test file. Loaded
+// that way this file registers one node:test test that is skipped unless
+// XAEV_LAB_SMOKE=1 (it takes ~20-30 s), and never installs packages.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cleanupLab, ensureLab, LAB_DIR, labFile, labOutputs, labStatus, runInLab, type LabRun } from './lab.js';
+import { cleanupLab, DEFAULT_LAB_KERNEL, ensureLab, LAB_DIR, LAB_KERNEL_IDS, labFile, labOutputs, labStatus, runInLab, type LabKernelId, type LabRun } from './lab.js';
 
 const SMOKE = join(LAB_DIR, 'smoke.sh');
 
@@ -27,7 +27,13 @@ function timingsOf(run: LabRun): Record<string, number> {
 async function main(): Promise<number> {
   const interactive = process.argv.includes('--interactive');
   const keep = process.argv.includes('--keep');
-  const st = ensureLab({ install: !process.argv.includes('--no-install') });
+  const kernelArg = process.argv[process.argv.indexOf('--kernel') + 1];
+  const kernel = (process.argv.includes('--kernel') ? kernelArg : DEFAULT_LAB_KERNEL) as LabKernelId;
+  if (!LAB_KERNEL_IDS.includes(kernel)) {
+    console.error(`--kernel must be one of ${LAB_KERNEL_IDS.join(', ')}`);
+    return 2;
+  }
+  const st = ensureLab({ install: !process.argv.includes('--no-install'), kernel });
   if (!st.available) {
     console.error(`kernel lab unavailable: ${st.reason}`);
     return 3;
@@ -35,7 +41,7 @@ async function main(): Promise<number> {
   console.log(st.reason);
 
   const t0 = Date.now();
-  const run = await runInLab(SMOKE, { interactive, timeoutMs: 60000 });
+  const run = await runInLab(SMOKE, { interactive, timeoutMs: 60000, kernel });
   const total = Date.now() - t0;
 
   const files = labOutputs(run);

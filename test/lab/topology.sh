@@ -13,7 +13,8 @@
 #   LAB_REPO  repository root (read-only inside the guest)
 #   LAB_NODE  node binary (the host's, through hostfs)
 
-: "${LAB_REPO:=/work/main}"
+# runInLab (test/lab/lab.ts) sets LAB_REPO and LAB_DIR; without it the checkout is unknown.
+: "${LAB_REPO:?is not set: run scenarios through runInLab (test/lab/lab.ts)}"
 : "${LAB_DIR:=$LAB_REPO/test/lab}"
 : "${LAB_NODE:=$(command -v node)}"
 : "${LAB_TRAFFIC:=$LAB_REPO/dist/test/lab/traffic.js}"
@@ -64,9 +65,10 @@ lab_net() {
 # Marks: traffic only matches mark policies/SAs if the skb carries the mark:
 # send with lab_send_marked (SO_MARK) and mark inbound packets with
 # lab_mark_ingress on the receiving side (aevents then carry XFRMA_MARK).
-# if_id: outbound traffic only matches if_id policies via an xfrm interface, and
-# this kernel has no CONFIG_XFRM_INTERFACE, so if_id pairs carry no traffic
-# (they can still be read, written (NEWAE) and monitored).
+# if_id: outbound traffic only matches if_id policies via an xfrm interface;
+# uml-6.1 has no CONFIG_XFRM_INTERFACE, so there if_id pairs carry no traffic
+# (they can still be read, written (NEWAE) and monitored). On uml-6.12 see
+# lab_xfrmi and test/lab/xfrmi.sh.
 lab_sa_pair() {
 	_f=4 _p=esp _m=transport _so=0x1000 _si=0x2000 _r=1 _w=32 _esn= _mark= _mask=0xffffffff _ifid= _dport= _key=$LAB_AUTH_KEY
 	for _a in "$@"; do
@@ -247,4 +249,23 @@ lab_wait_listeners() {
 		if [ $_i -gt 600 ]; then echo "lab_wait_listeners: no $2 aevent listeners beside PID $1" >&2; return 1; fi
 		sleep 0.05
 	done
+}
+
+# lab_newsa NS key=value...: add one SA with a hand-written XFRM_MSG_NEWSA (test/lab/xfrm-newsa.pl),
+# for what iproute2 6.1 cannot say (dir=in|out, exact replay layouts). Prints "ok" or
+# "error ENAME (-N): extack text"; returns non-zero on a kernel error.
+lab_newsa() {
+	_ns=$1; shift
+	ip netns exec "$_ns" perl "$LAB_DIR/xfrm-newsa.pl" "$@"
+}
+
+# lab_xfrmi NS NAME IF_ID ADDR/PLEN: an xfrm interface (CONFIG_XFRM_INTERFACE) on NS's veth0
+# carrying if_id IF_ID, with ADDR/PLEN on it and up: traffic routed into it picks the
+# policies and SAs with that if_id.
+lab_xfrmi() {
+	ip -n "$1" -batch - <<-EOF
+	link add $2 type xfrm dev veth0 if_id $3
+	addr add $4 dev $2
+	link set $2 up
+	EOF
 }

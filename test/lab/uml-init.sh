@@ -90,35 +90,40 @@ if [ -n "${LAB_REPO:-}" ] && [ ! -e "$LAB_REPO/package.json" ]; then
 fi
 
 # --- kernel modules -----------------------------------------------------------
-# The UML modules live in /usr/lib/uml/modules/<uname -r>/, not in
-# /lib/modules, so build a tiny module root on tmpfs for `modprobe -d`
-# (kmod looks in DIR/lib/modules/<uname -r>) and make the kernel's
-# request_module() (crypto-*, net-pf-*, sch_* autoload) use a wrapper.
+# LAB_UML_MODULES=none (set by runInLab for uml-6.12): everything is built in
+# and the kernel has no module support, so there is nothing to load.
 UML_MODULES=${LAB_UML_MODULES:-/usr/lib/uml/modules}
-MODROOT=/run/lab/modroot
-MODPROBE_BIN=$(command -v modprobe || echo /sbin/modprobe)
-mkdir -p "$MODROOT/lib"
-ln -s "$UML_MODULES" "$MODROOT/lib/modules"
-# The kernel runs the helper with a minimal environment, so log unconditionally.
-cat > /run/lab/modprobe <<EOF
+: > /run/lab/modprobe.log
+if [ "$UML_MODULES" != none ]; then
+	# The UML modules live in /usr/lib/uml/modules/<uname -r>/, not in
+	# /lib/modules, so build a tiny module root on tmpfs for `modprobe -d`
+	# (kmod looks in DIR/lib/modules/<uname -r>) and make the kernel's
+	# request_module() (crypto-*, net-pf-*, sch_* autoload) use a wrapper.
+	MODROOT=/run/lab/modroot
+	MODPROBE_BIN=$(command -v modprobe || echo /sbin/modprobe)
+	mkdir -p "$MODROOT/lib"
+	ln -s "$UML_MODULES" "$MODROOT/lib/modules"
+	# The kernel runs the helper with a minimal environment, so log unconditionally.
+	cat > /run/lab/modprobe <<EOF
 #!/bin/sh
 echo "\$*" >> /run/lab/modprobe.log
 exec $MODPROBE_BIN -d $MODROOT "\$@"
 EOF
-chmod 755 /run/lab/modprobe
-echo /run/lab/modprobe > /proc/sys/kernel/modprobe
-# Let scenarios call `modprobe x` with the right module root as well.
-mkdir -p /run/lab/bin
-ln -s /run/lab/modprobe /run/lab/bin/modprobe
-PATH=/run/lab/bin:$PATH
-export PATH
+	chmod 755 /run/lab/modprobe
+	echo /run/lab/modprobe > /proc/sys/kernel/modprobe
+	# Let scenarios call `modprobe x` with the right module root as well.
+	mkdir -p /run/lab/bin
+	ln -s /run/lab/modprobe /run/lab/bin/modprobe
+	PATH=/run/lab/bin:$PATH
+	export PATH
 
-# ipv6 is a module in this kernel (CONFIG_IPV6=m); load it before any netns or
-# veth exists so every namespace gets IPv6. `configs` provides /proc/config.gz.
-LAB_MODULES_BASE="ipv6 xfrm_user esp4 esp6 ah4 ah6 xfrm4_tunnel xfrm6_tunnel veth authenc hmac ecb configs"
-# shellcheck disable=SC2086
-if ! modprobe -a $LAB_MODULES_BASE ${LAB_MODULES:-} 2>/tmp/lab/modprobe.err; then
-	say "modprobe failed: $(cat /tmp/lab/modprobe.err)"
+	# ipv6 is a module in this kernel (CONFIG_IPV6=m); load it before any netns or
+	# veth exists so every namespace gets IPv6. `configs` provides /proc/config.gz.
+	LAB_MODULES_BASE="ipv6 xfrm_user esp4 esp6 ah4 ah6 xfrm4_tunnel xfrm6_tunnel veth authenc hmac ecb configs"
+	# shellcheck disable=SC2086
+	if ! modprobe -a $LAB_MODULES_BASE ${LAB_MODULES:-} 2>/tmp/lab/modprobe.err; then
+		say "modprobe failed: $(cat /tmp/lab/modprobe.err)"
+	fi
 fi
 ip link set lo up
 T_MODULES=$(uptime_s)
