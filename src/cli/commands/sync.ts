@@ -8,6 +8,7 @@ import { MARGIN_FLOOR } from '../../sync/margin.js';
 import { DEFAULT_ETIME_MS, DEFAULT_RTHR, runSender, SENDER_RCVBUF } from '../../sync/sender.js';
 import type { CliContext } from '../context.js';
 import { CliError, ReportedFailure, UsageError } from '../errors.js';
+import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { parseByteSize, parsePositiveInt, parseU32 } from '../parse.js';
 import { VERSION } from '../version.js';
 import { syncStatusText, takeoverText, type SyncAnswer, type SyncStatusAnswer, type TakeoverAnswer } from '../sync-text.js';
@@ -69,15 +70,34 @@ function registerSend(sync: Command, context: CliContext): void {
       const rthr = parseU32(options.rthr, '--rthr');
       const etimeMs = parsePositiveInt(options.etime, '--etime', 3_600_000);
       const rcvbuf = parseByteSize(options.rcvbuf, '--rcvbuf');
-      const client = context.client();
-      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
-      const write = (text: string): void => context.print(text);
-      const warn = (message: string): void => context.warn(message);
-      const settings = { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn };
-      return runSender(client, intake, settings).then((status) => {
-        if (status !== 0) throw new ReportedFailure(status);
-      });
+      return runSend(context, { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs }, rcvbuf);
     });
+}
+
+/**
+ * stdout without blocking writes, so SIGINT/SIGTERM end the sender at once even when the
+ * reader (ssh) has stopped reading; output not yet taken is abandoned.
+ */
+async function runSend(context: CliContext, settings: { node: string; software: string; rthr: number; etimeMs: number }, rcvbuf: number): Promise<void> {
+  const client = context.client();
+  const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
+  let output: StreamOutput | undefined;
+  const outputFailure = new Promise<string>((resolve) => (output = new StreamOutput((error) => resolve(error.message))));
+  const stream = output!;
+  const options = {
+    ...settings,
+    write: (text: string) => stream.write(text),
+    drained: () => stream.drained(),
+    warn: (message: string) => context.warn(message),
+    error: (message: string) => context.note(message),
+  };
+  try {
+    const status = await runSender(client, intake, options, outputFailure);
+    exitAbandoningOutput(status);
+    if (status !== 0) throw new ReportedFailure(status);
+  } finally {
+    stream.dispose();
+  }
 }
 
 function parseMargin(text: string): number | 'auto' {
