@@ -2,6 +2,7 @@
 // takeover's verdict), the command transport with a fake CMD (reconnect, backoff, heartbeat
 // timeout), the control socket, and the metrics file. No root needed.
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +215,23 @@ describe('control socket and metrics', () => {
       assert.equal(await controlRequest(path, 'takeover', 1000), '{"got":"takeover"}');
       await assert.rejects(startControlServer(path, () => ({})), /a sync receiver already runs in this network namespace/);
       server.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('drops its connections when closed: a silent client does not keep the receiver alive', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
+    const path = join(dir, 'ctl.sock');
+    try {
+      const server = await startControlServer(path, (command) => ({ got: command }));
+      const silent = createConnection(path);
+      await new Promise((resolve) => silent.once('connect', resolve));
+      const closed = new Promise<string>((resolve) => silent.once('close', () => resolve('closed')));
+      server.close();
+      const verdict = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('still open 2 s after close()'), 2000))]);
+      silent.destroy();
+      assert.equal(verdict, 'closed');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
