@@ -116,7 +116,10 @@ export async function controlRequest(path: string, command: ControlCommand, time
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
       throw new ControlUnavailableError(`no sync receiver runs in this network namespace (nothing answers on ${path}): start \`xaev sync receive\` first`);
     }
-    throw error;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ControlUnavailableError(`permission denied on ${path}: the control socket can take the node over, so it is root's only (run as root)`);
+    }
+    throw new ControlUnavailableError(`cannot reach the sync receiver on ${path}: ${(error as Error).message}`);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -127,12 +130,12 @@ export async function controlRequest(path: string, command: ControlCommand, time
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_ANSWER_BYTES) socket.destroy(new Error('answer too long'));
+      if (size > MAX_ANSWER_BYTES) socket.destroy(new Error(`its answer is longer than ${MAX_ANSWER_BYTES} bytes`));
       else chunks.push(chunk);
     });
     socket.on('error', (error) => {
       clearTimeout(timer);
-      reject(error);
+      reject(new ControlUnavailableError(`the sync receiver on ${path} failed to answer: ${error.message}`));
     });
     socket.on('end', () => {
       clearTimeout(timer);

@@ -10,6 +10,7 @@ import type { CliContext } from '../context.js';
 import { CliError, ReportedFailure, UsageError } from '../errors.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { parseByteSize, parsePositiveInt, parseU32 } from '../parse.js';
+import { shown } from '../user-text.js';
 import { VERSION } from '../version.js';
 import { syncStatusText, takeoverText, type SyncAnswer, type SyncStatusAnswer, type TakeoverAnswer } from '../sync-text.js';
 
@@ -179,6 +180,20 @@ function registerControlCommand(sync: Command, context: CliContext, name: Contro
     .action((options: ControlOptions) => runControl(context, name, options));
 }
 
+/** The receiver's JSON answer; anything else listening on the socket gets one line, not a trace. */
+function parseAnswer(text: string, where: string): SyncAnswer {
+  let answer: unknown;
+  try {
+    answer = parseJsonExact(text);
+  } catch {
+    answer = undefined;
+  }
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+    throw new CliError(`${where} answered with something that is not a sync receiver's JSON answer (${shown(text)})`);
+  }
+  return answer as SyncAnswer;
+}
+
 async function runControl(context: CliContext, command: ControlCommand, options: ControlOptions): Promise<void> {
   const timeoutMs = parsePositiveInt(options.timeout, '--timeout', 3_600_000);
   let text: string;
@@ -188,7 +203,7 @@ async function runControl(context: CliContext, command: ControlCommand, options:
     if (error instanceof ControlUnavailableError) throw new CliError(error.message);
     throw error;
   }
-  const answer = parseJsonExact(text) as SyncAnswer;
+  const answer = parseAnswer(text, options.control ?? 'the control socket');
   if (answer.error !== undefined) throw new CliError(`the receiver refused: ${answer.error}`);
   if (context.globals.json) context.print(`${text}\n`);
   else if (command === 'status') context.print(syncStatusText(answer as SyncStatusAnswer));
