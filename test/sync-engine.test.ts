@@ -149,6 +149,21 @@ describe('receiver engine', () => {
     assert.equal(receiver.store.sas.size, 2);
     assert.equal(receiver.store.totals.refusedSas, 1);
   });
+
+  it('takeover is incomplete while the peer has SAs beyond --max-sas, complete once they fit', () => {
+    const kernel = new FakeKernel();
+    for (const spi of [1, 2, 3]) kernel.add(spi);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'cache', margin: 10, maxSas: 2 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(1, 1), ae(2, 1), ae(3, 1)])]);
+    const result = receiver.takeover();
+    assert.deepEqual(result.reports.map((r) => r.state), ['applied', 'applied']);
+    assert.equal(result.ok, false);
+    assert.equal(result.reason, 'the peer has more SAs than --max-sas 2: 1 SA records since its last snapshot were not tracked (raise --max-sas)');
+    receiver.release();
+    feed(receiver, [...snapshot([ae(1, 2), ae(2, 2)])]);
+    assert.equal(receiver.takeover().ok, true);
+  });
 });
 
 describe('command transport', () => {

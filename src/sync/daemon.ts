@@ -131,7 +131,11 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
           return reportError('the stream does not start with a hello record (is the command `xaev sync send`?)');
         }
         connection.helloSeen = true;
+        const refusedBefore = receiver.store.totals.refusedSas;
         receiver.take(record);
+        if (refusedBefore === 0 && receiver.store.totals.refusedSas > 0) {
+          options.note(`the peer has more SAs than --max-sas ${options.maxSas}: the others are not synced and takeover will report it (raise --max-sas)`);
+        }
         if (record.type === 'snapshot-end' && !connection.snapshotSeen) {
           // One line per connection, so the log shows when the standby became current.
           connection.snapshotSeen = true;

@@ -248,6 +248,10 @@ export class SyncReceiver {
       return { reports: [], ok: false, reason: 'no snapshot was ever received from the peer: nothing to take over' };
     }
     const reports = this.apply(true, true);
+    const untracked = this.store.untracked;
+    if (untracked > 0) {
+      return { reports, ok: false, reason: `the peer has more SAs than --max-sas ${this.options.maxSas}: ${untracked} SA records since its last snapshot were not tracked (raise --max-sas)` };
+    }
     const ok = reports.every((r) => r.state === 'applied' || r.state === 'current');
     return { reports, ok, reason: ok ? undefined : 'not every synced SA was applied' };
   }
