@@ -217,6 +217,9 @@ function record(o: Json): StreamRecord {
 
 /** One line of the stream (without its newline) as a checked record, or a StreamError. */
 export function decodeLine(line: string): StreamRecord {
+  // The marker of exact integers starts with NUL, which no record contains: a line that spells
+  // it itself could pass a string off as a counter.
+  if (line.includes(BIG_ESCAPED.slice(0, 6))) throw new StreamError('a NUL character (\\u0000) is not allowed in a stream line');
   let parsed: unknown;
   try {
     parsed = JSON.parse(exactIntegers(line));
