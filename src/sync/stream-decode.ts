@@ -2,6 +2,7 @@
 // docs/sync-stream.schema.json by hand (no schema library at run time), u64 counters are
 // read exactly, and anything else is a StreamError naming the field. Extra fields are ignored
 // (docs/sync.md: a change older receivers would misread bumps the version instead).
+import { U32_MAX, U64_MAX } from '../netlink/bytes.js';
 import { familyName, formatAddress, parseAddress } from '../xfrm/address.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from '../xfrm/constants.js';
 import type { LifetimeCurrent, Mark, ReplayState } from '../xfrm/structs.js';
@@ -18,8 +19,6 @@ export class StreamError extends Error {
 }
 
 type Json = Record<string, unknown>;
-const U32_MAX = 0xffffffff;
-const U64_MAX = 0xffffffffffffffffn;
 /** Marks an integer literal too long for a double; see exactIntegers(). */
 const BIG = '\u0000big:';
 /** The same marker as JSON source text (a raw control character is not valid JSON). */
