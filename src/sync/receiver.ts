@@ -3,7 +3,7 @@
 // mode only at takeover. Local SAs are tracked from a dump and the SA group, so an SA the
 // IKE daemon installs later is applied when it appears.
 import { NetlinkError } from '../netlink/errors.js';
-import type { AeMessage, AeUpdate } from '../xfrm/aevent.js';
+import { refusedAsNotValid, type AeMessage, type AeUpdate } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
 import { XFRM_AE_CU } from '../xfrm/constants.js';
 import { RECEIVER_WRITE_PID } from './echo.js';
@@ -218,8 +218,7 @@ export class SyncReceiver {
         return;
       }
       this.totals.writeErrors++;
-      // docs/kernel/newae.md: EINVAL here is the VALID-state rule (a larval or dying SA).
-      const hint = error.code === 'EINVAL' ? ' (the SA is not VALID: larval, expired or being deleted)' : '';
+      const hint = refusedAsNotValid(error) ? ' (the SA is not VALID: larval, expired or being deleted)' : '';
       if (error.code === 'ESRCH') this.settle(tracked, 'missing', null, ['the SA went away on this node']);
       else this.settle(tracked, 'error', null, [`the kernel refused the write: ${error.message}${hint}`]);
     });

@@ -3,7 +3,7 @@
 // snapshot, and from then on one record per event, per SA change, and a heartbeat a second.
 // After events were lost it says how many and sends a fresh snapshot.
 import { NetlinkError } from '../netlink/errors.js';
-import type { AeMessage } from '../xfrm/aevent.js';
+import { refusedAsNotValid, type AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
 import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
 import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
@@ -141,8 +141,8 @@ export class SyncSender {
 
   /**
    * Set rthr and etime, stamped so that their CU events are recognised and dropped. SAs that
-   * are not VALID yet (an IKE daemon's larval SA) refuse with EINVAL and are configured when
-   * their UPDSA arrives (docs/kernel/newae.md: the VALID-state rule).
+   * are not VALID yet (an IKE daemon's larval SA) refuse (refusedAsNotValid()) and are configured
+   * when their UPDSA arrives.
    */
   private configure(sas: LocalSaInfo[]): void {
     if (sas.length === 0) return;
@@ -152,7 +152,7 @@ export class SyncSender {
     const results = this.client.newAeMany(sas.map((sa) => ({ key: sa.key, update })), SENDER_WRITE_PID);
     results.forEach((error, i) => {
       if (error === undefined) this.configured.set(sas[i]!.name, sas[i]!);
-      else if (error.code !== 'ESRCH' && error.code !== 'EINVAL') this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
+      else if (error.code !== 'ESRCH' && !refusedAsNotValid(error)) this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
     });
   }
 
