@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { ControlUnavailableError, controlRequest, controlSocketPath, type ControlCommand } from '../../sync/control.js';
+import { CONTROL_DIR, ControlUnavailableError, controlRequest, controlSocketPath, type ControlCommand } from '../../sync/control.js';
 import { runReceiver } from '../../sync/daemon.js';
 import { parseJsonExact } from '../../sync/stream-decode.js';
 import { openEventIntake } from '../../sync/intake.js';
@@ -116,7 +116,7 @@ function registerReceive(sync: Command, context: CliContext): void {
     .option('--max-sas <n>', 'most SAs tracked (memory bound)', '100000')
     .option('--heartbeat-timeout <s>', 'restart the command after this many seconds without data', '5')
     .option('--metrics-file <path>', 'write totals in Prometheus text format (node_exporter textfile collector)')
-    .option('--control <path>', 'control socket (default /run/xaev/sync-net<inode>.sock)')
+    .option('--control <path>', `control socket (default ${CONTROL_DIR}/sync-net<inode>.sock)`)
     .option('--rcvbuf <bytes>', 'SA-notification socket receive buffer', '4m')
     .action((options: ReceiveOptions) => runReceive(context, options));
 }
@@ -174,7 +174,7 @@ function registerControlCommand(sync: Command, context: CliContext, name: Contro
   sync
     .command(name)
     .description(description)
-    .option('--control <path>', 'control socket of the receiver (default /run/xaev/sync-net<inode>.sock)')
+    .option('--control <path>', `control socket of the receiver (default ${CONTROL_DIR}/sync-net<inode>.sock)`)
     .option('--timeout <ms>', 'how long to wait for the receiver', '10000')
     .addHelpText('after', CONTROL_HELP[name])
     .action((options: ControlOptions) => runControl(context, name, options));
