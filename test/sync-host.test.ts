@@ -106,6 +106,26 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
     }
   });
 
+  it('counts and reports a last record cut off by the end of the stream', async () => {
+    const control = join(dir, 'cut.sock');
+    const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--control', control]);
+    const exited = exitOf(receiver);
+    let stderr = '';
+    receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const hello = '{"type":"hello","version":1,"node":"a","software":"x","hz":100,"rthr":256,"etimeMs":200,"time":1}\n';
+    receiver.stdin.end(`${hello}{"type":"heartbeat","ti`);
+    for (let i = 0; i < 100 && !stderr.includes('end of standard input'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const status = JSON.parse(runXaev(['-n', standby.name, '-j', 'sync', 'status', '--control', control]).stdout) as { totals: Json };
+    receiver.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(status.totals.streamErrors, 1);
+    assert.equal(
+      stderr,
+      'xaev: refused a stream line: the stream ended inside a line (23 bytes without a newline) (1 so far; see xaev sync status)\n' +
+        'xaev: sync stream ended: end of standard input; state kept until takeover\n',
+    );
+  });
+
   it('receives from stdin, reports status, and refuses takeover while SAs are missing or not VALID', async () => {
     const control = join(dir, 'ctl.sock');
     const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--mode', 'cache', '--control', control]);

@@ -158,6 +158,8 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
     },
     onData: (chunk: Buffer) => splitter.push(chunk),
     onDisconnect: (reason: string, retryInMs: number | undefined) => {
+      // A record cut off by the end of the connection is refused like any bad line, not lost silently.
+      if (splitter.incompleteBytes > 0) reportError(`the stream ended inside a line (${splitter.incompleteBytes} bytes without a newline)`);
       link.connected = false;
       link.lastDisconnect = reason;
       const retry = retryInMs === undefined ? 'state kept until takeover' : `reconnecting in ${(retryInMs / 1000).toFixed(1)} s`;
