@@ -1,7 +1,8 @@
 // `xaev sync` command lines: usage errors exit 2 before anything touches the kernel, and the
 // control commands say clearly when no receiver runs (exit 1). No root needed.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -55,4 +56,43 @@ describe('xaev sync control commands without a receiver', () => {
       );
     });
   }
+});
+
+describe('xaev sync control commands when something else answers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an answer that is not JSON is one line (escaped), exit 1, no stack trace', async () => {
+    const socket = join(dir, 'other.sock');
+    const server = spawn(process.execPath, ['-e', `
+      const server = require('node:net').createServer((c) => c.end('not json\\x1b[31m\\n'));
+      server.listen(${JSON.stringify(socket)}, () => console.log('ready'));
+      setTimeout(() => process.exit(0), 20000);`]);
+    try {
+      await new Promise((resolve) => server.stdout.once('data', resolve));
+      const result = runXaev(['sync', 'status', '--control', socket]);
+      assert.equal(result.status, 1);
+      assert.equal(result.stdout, '');
+      assert.equal(result.stderr, `xaev: ${socket} answered with something that is not a sync receiver's JSON answer ("not json\\x1b[31m")\n`);
+    } finally {
+      server.kill();
+    }
+  });
+
+  it('a socket only root may use: one line saying so, exit 1', { skip: process.getuid?.() === 0 ? false : 'needs root to run xaev as another user' }, async () => {
+    const socket = join(dir, 'root-only.sock');
+    const server = spawn(process.execPath, ['-e', `
+      const server = require('node:net').createServer((c) => c.end('{}\\n'));
+      server.listen(${JSON.stringify(socket)}, () => { require('node:fs').chmodSync(${JSON.stringify(socket)}, 0o600); console.log('ready'); });
+      setTimeout(() => process.exit(0), 20000);`]);
+    try {
+      await new Promise((resolve) => server.stdout.once('data', resolve));
+      chmodSync(dir, 0o755);
+      const result = runXaev(['sync', 'takeover', '--control', socket], { uid: 65534 });
+      assert.equal(result.status, 1);
+      assert.equal(result.stderr, `xaev: permission denied on ${socket}: the control socket can take the node over, so it is root's only (run as root)\n`);
+    } finally {
+      server.kill();
+    }
+  });
 });

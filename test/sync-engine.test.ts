@@ -2,6 +2,7 @@
 // takeover's verdict), the command transport with a fake CMD (reconnect, backoff, heartbeat
 // timeout), the control socket, and the metrics file. No root needed.
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +149,21 @@ describe('receiver engine', () => {
     assert.equal(receiver.store.sas.size, 2);
     assert.equal(receiver.store.totals.refusedSas, 1);
   });
+
+  it('takeover is incomplete while the peer has SAs beyond --max-sas, complete once they fit', () => {
+    const kernel = new FakeKernel();
+    for (const spi of [1, 2, 3]) kernel.add(spi);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'cache', margin: 10, maxSas: 2 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(1, 1), ae(2, 1), ae(3, 1)])]);
+    const result = receiver.takeover();
+    assert.deepEqual(result.reports.map((r) => r.state), ['applied', 'applied']);
+    assert.equal(result.ok, false);
+    assert.equal(result.reason, 'the peer has more SAs than --max-sas 2: 1 SA records since its last snapshot were not tracked (raise --max-sas)');
+    receiver.release();
+    feed(receiver, [...snapshot([ae(1, 2), ae(2, 2)])]);
+    assert.equal(receiver.takeover().ok, true);
+  });
 });
 
 describe('command transport', () => {
@@ -214,6 +230,23 @@ describe('control socket and metrics', () => {
       assert.equal(await controlRequest(path, 'takeover', 1000), '{"got":"takeover"}');
       await assert.rejects(startControlServer(path, () => ({})), /a sync receiver already runs in this network namespace/);
       server.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('drops its connections when closed: a silent client does not keep the receiver alive', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
+    const path = join(dir, 'ctl.sock');
+    try {
+      const server = await startControlServer(path, (command) => ({ got: command }));
+      const silent = createConnection(path);
+      await new Promise((resolve) => silent.once('connect', resolve));
+      const closed = new Promise<string>((resolve) => silent.once('close', () => resolve('closed')));
+      server.close();
+      const verdict = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('still open 2 s after close()'), 2000))]);
+      silent.destroy();
+      assert.equal(verdict, 'closed');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

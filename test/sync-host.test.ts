@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hostKernelSkipReason, ip, makeNetns } from './support/host.js';
+import { addLarvalSas, hostKernelSkipReason, ip, makeNetns } from './support/host.js';
 import { XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
@@ -84,6 +84,46 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
     assert.deepEqual({ ...rest.find((r) => r.type === 'snapshot-end'), time: 0 }, { type: 'snapshot-end', snapshot: 1, count: 2, time: 0 });
     const gone = rest.find((r) => r.type === 'gone');
     assert.deepEqual({ ...gone, time: 0 }, { type: 'gone', time: 0, family: 'inet6', dst: '2001:db8::1', spi: 0x2000, proto: 'esp', mark: null });
+  });
+
+  it('send ends with 0 on SIGTERM while its reader has stopped reading', async () => {
+    // 2,000 SAs: a snapshot of about 750 KB, far more than a pipe holds.
+    const busy = makeNetns('xaev-sync-busy');
+    try {
+      addLarvalSas(busy.name, Array.from({ length: 2000 }, (_, i) => ({ src: '192.0.2.1', dst: `10.9.${i >> 8}.${i & 255}`, spi: 0x4000 + i })));
+      const sender = start(['-n', busy.name, 'sync', 'send']);
+      const exited = exitOf(sender);
+      // Nothing is read: the snapshot fills the pipe and the sender waits for room.
+      sender.stdout.pause();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const signalled = Date.now();
+      sender.kill('SIGTERM');
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still running 5 s after SIGTERM'), 5000));
+      assert.equal(await Promise.race([exited, timeout]), 0);
+      assert.ok(Date.now() - signalled < 5000);
+    } finally {
+      busy.remove();
+    }
+  });
+
+  it('counts and reports a last record cut off by the end of the stream', async () => {
+    const control = join(dir, 'cut.sock');
+    const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--control', control]);
+    const exited = exitOf(receiver);
+    let stderr = '';
+    receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const hello = '{"type":"hello","version":1,"node":"a","software":"x","hz":100,"rthr":256,"etimeMs":200,"time":1}\n';
+    receiver.stdin.end(`${hello}{"type":"heartbeat","ti`);
+    for (let i = 0; i < 100 && !stderr.includes('end of standard input'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const status = JSON.parse(runXaev(['-n', standby.name, '-j', 'sync', 'status', '--control', control]).stdout) as { totals: Json };
+    receiver.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(status.totals.streamErrors, 1);
+    assert.equal(
+      stderr,
+      'xaev: refused a stream line: the stream ended inside a line (23 bytes without a newline) (1 so far; see xaev sync status)\n' +
+        'xaev: sync stream ended: end of standard input; state kept until takeover\n',
+    );
   });
 
   it('receives from stdin, reports status, and refuses takeover while SAs are missing or not VALID', async () => {

@@ -47,18 +47,25 @@ function setUp(spis: number[]) {
       }),
   } as unknown as XfrmClient;
   let handlers: IntakeHandlers | undefined;
-  const intake: EventIntake = { start: (h) => (handlers = h), stop: () => undefined };
+  const paused: boolean[] = [];
+  const intake: EventIntake = { start: (h) => (handlers = h), stop: () => undefined, pause: () => paused.push(true), resume: () => paused.push(false) };
   const out: Record<string, unknown>[] = [];
   let time = 1000;
+  /** What the fake reader says after each write: true while it keeps up. */
+  const reader = { keepsUp: true, drain: () => undefined as void };
   const sender = new SyncSender(client, intake, {
     node: 'a', software: 'xaev test', rthr: 64, etimeMs: 500, hz: 100,
-    write: (text) => out.push(...text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)),
+    write: (text) => {
+      out.push(...text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+      return reader.keepsUp;
+    },
+    drained: () => new Promise<void>((resolve) => (reader.drain = resolve)),
     warn: (m) => assert.fail(m),
     now: () => time++,
   });
   sender.start();
   sender.stop(); // only the heartbeat timer; the fake intake keeps delivering
-  return { sas, writes, out, sender, events: handlers! };
+  return { sas, writes, out, sender, events: handlers!, paused, reader };
 }
 
 describe('sync sender', () => {
@@ -108,5 +115,18 @@ describe('sync sender', () => {
     assert.deepEqual(out.map((r) => r.type), ['lost', 'snapshot-begin', 'sa', 'sa', 'snapshot-end']);
     assert.deepEqual([out[0]!.count, out[0]!.reason, out[1]!.snapshot], [17, 'overrun', 2]);
     assert.deepEqual(writes.map((w) => w.spi), [0x3000]);
+  });
+
+  it('pauses the events while the reader is behind, and resumes them once it has caught up', async () => {
+    const { out, events, paused, reader } = setUp([0x1000]);
+    reader.keepsUp = false;
+    events.onAevent(ae(0x1000, 20, 1), 0);
+    events.onAevent(ae(0x1000, 30, 1), 0); // already queued by the kernel: written, no second pause
+    assert.deepEqual(paused, [true]);
+    assert.equal(out.filter((r) => r.type === 'update').length, 2);
+    reader.keepsUp = true;
+    reader.drain();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(paused, [true, false]);
   });
 });

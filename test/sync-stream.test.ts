@@ -135,6 +135,12 @@ describe('hostile stream lines', () => {
   it('does not mistake digits inside strings for counters', () => {
     refuses({ ...good, dst: '12345678901234567890' }, /^dst: expected an inet address$/);
   });
+
+  it('does not take a string for a counter, even one spelling the exact-integer marker', () => {
+    const lifetime = good.lifetime as Record<string, unknown>;
+    refuses({ ...good, lifetime: { ...lifetime, bytes: '5' } }, /^lifetime\.bytes: expected an integer/);
+    refuses({ ...good, lifetime: { ...lifetime, bytes: '\u0000big:5' } }, /NUL character/);
+  });
 });
 
 describe('line splitting with bounded memory', () => {

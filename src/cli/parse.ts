@@ -1,5 +1,6 @@
 // Parsers for command-line values. Each accepts exactly its documented form and throws
 // UsageError with a one-line reason otherwise.
+import { U32_MAX, U64_MAX } from '../netlink/bytes.js';
 import { parseAddress, type ParsedAddress } from '../xfrm/address.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from '../xfrm/constants.js';
 import { isReachableSpi } from '../xfrm/sa-dump.js';
@@ -8,8 +9,6 @@ import { UsageError } from './errors.js';
 import { PROTO_NAMES, protoNumber } from './protocols.js';
 import { shown } from './user-text.js';
 
-const U32_MAX = 0xffffffff;
-const U64_MAX = 0xffffffffffffffffn;
 const NUMBER_FORM = /^(?:0[xX][0-9a-fA-F]+|[0-9]+)$/;
 
 function parseBigInteger(text: string, what: string): bigint {

@@ -74,7 +74,7 @@ export function syncStatusText(answer: SyncStatusAnswer): string {
   const t = answer.totals;
   lines.push(
     `totals: records ${t.records}, updates ${t.updates}, applied ${t.applied}, write errors ${t.writeErrors}, stream errors ${t.streamErrors}, ` +
-      `reconnects ${t.reconnects}, lost events ${t.lostEvents}, snapshots ${t.snapshots}, last snapshot ${t.lastSnapshotAt === null || t.lastSnapshotAt === undefined ? 'never' : new Date(Number(t.lastSnapshotAt)).toISOString()}`,
+      `SAs over --max-sas ${t.sasRefused}, reconnects ${t.reconnects}, lost events ${t.lostEvents}, snapshots ${t.snapshots}, last snapshot ${t.lastSnapshotAt === null || t.lastSnapshotAt === undefined ? 'never' : new Date(Number(t.lastSnapshotAt)).toISOString()}`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -4,6 +4,9 @@
 import { endianness } from 'node:os';
 
 export const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
+/** The largest values of the kernel's __u32 and __u64 fields. */
+export const U32_MAX = 0xffffffff;
+export const U64_MAX = 0xffffffffffffffffn;
 
 export function readU16(buf: Buffer, offset: number): number {
   return HOST_IS_LITTLE_ENDIAN ? buf.readUInt16LE(offset) : buf.readUInt16BE(offset);

@@ -9,6 +9,8 @@ export const CONTROL_DIR = '/run/xaev';
 export type ControlCommand = 'status' | 'takeover' | 'release';
 const COMMANDS: readonly ControlCommand[] = ['status', 'takeover', 'release'];
 const MAX_REQUEST_BYTES = 4096;
+/** A client that sends no request line within this time is disconnected. */
+const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** No receiver answers: the message says how to start one. */
@@ -54,6 +56,7 @@ export type ControlHandler = (command: ControlCommand) => unknown;
 function serve(socket: Socket, handler: ControlHandler): void {
   let request = '';
   socket.setEncoding('utf8');
+  socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: string) => {
     request += chunk;
@@ -61,6 +64,7 @@ function serve(socket: Socket, handler: ControlHandler): void {
     const newline = request.indexOf('\n');
     if (newline === -1) return;
     socket.removeAllListeners('data');
+    socket.setTimeout(0);
     let answer: unknown;
     try {
       const parsed = JSON.parse(request.slice(0, newline)) as { command?: unknown };
@@ -73,18 +77,33 @@ function serve(socket: Socket, handler: ControlHandler): void {
   });
 }
 
+export interface ControlServer {
+  /** Stop listening and drop every connection: a client that is silent, or does not read its answer, must not keep the receiver alive. */
+  close(): void;
+}
+
 /** Listen on `path` (mode 0600: the socket can take a node over, so root only). */
-export async function startControlServer(path: string, handler: ControlHandler): Promise<Server> {
+export async function startControlServer(path: string, handler: ControlHandler): Promise<ControlServer> {
   mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   await claim(path);
-  const server = createServer((socket) => serve(socket, handler));
+  const connections = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    serve(socket, handler);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());
   });
   chmodSync(path, 0o600);
   server.unref();
-  return server;
+  return {
+    close: () => {
+      server.close();
+      for (const socket of connections) socket.destroy();
+    },
+  };
 }
 
 /** Ask the receiver; the answer is its JSON text, unparsed (u64 values stay exact). */
@@ -97,7 +116,10 @@ export async function controlRequest(path: string, command: ControlCommand, time
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
       throw new ControlUnavailableError(`no sync receiver runs in this network namespace (nothing answers on ${path}): start \`xaev sync receive\` first`);
     }
-    throw error;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ControlUnavailableError(`permission denied on ${path}: the control socket can take the node over, so it is root's only (run as root)`);
+    }
+    throw new ControlUnavailableError(`cannot reach the sync receiver on ${path}: ${(error as Error).message}`);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -108,12 +130,12 @@ export async function controlRequest(path: string, command: ControlCommand, time
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_ANSWER_BYTES) socket.destroy(new Error('answer too long'));
+      if (size > MAX_ANSWER_BYTES) socket.destroy(new Error(`its answer is longer than ${MAX_ANSWER_BYTES} bytes`));
       else chunks.push(chunk);
     });
     socket.on('error', (error) => {
       clearTimeout(timer);
-      reject(error);
+      reject(new ControlUnavailableError(`the sync receiver on ${path} failed to answer: ${error.message}`));
     });
     socket.on('end', () => {
       clearTimeout(timer);

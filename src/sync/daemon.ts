@@ -131,7 +131,11 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
           return reportError('the stream does not start with a hello record (is the command `xaev sync send`?)');
         }
         connection.helloSeen = true;
+        const refusedBefore = receiver.store.totals.refusedSas;
         receiver.take(record);
+        if (refusedBefore === 0 && receiver.store.totals.refusedSas > 0) {
+          options.note(`the peer has more SAs than --max-sas ${options.maxSas}: the others are not synced and takeover will report it (raise --max-sas)`);
+        }
         if (record.type === 'snapshot-end' && !connection.snapshotSeen) {
           // One line per connection, so the log shows when the standby became current.
           connection.snapshotSeen = true;
@@ -154,6 +158,8 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
     },
     onData: (chunk: Buffer) => splitter.push(chunk),
     onDisconnect: (reason: string, retryInMs: number | undefined) => {
+      // A record cut off by the end of the connection is refused like any bad line, not lost silently.
+      if (splitter.incompleteBytes > 0) reportError(`the stream ended inside a line (${splitter.incompleteBytes} bytes without a newline)`);
       link.connected = false;
       link.lastDisconnect = reason;
       const retry = retryInMs === undefined ? 'state kept until takeover' : `reconnecting in ${(retryInMs / 1000).toFixed(1)} s`;

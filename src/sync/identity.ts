@@ -25,7 +25,7 @@ function protoText(proto: number): 'esp' | 'ah' | undefined {
 }
 
 /** The shared name of an SA, or undefined when sync does not replicate it. */
-export function nameOf(saId: SaId, mark: Mark | undefined): string | undefined {
+function nameOf(saId: SaId, mark: Mark | undefined): string | undefined {
   const family = familyName(saId.family);
   const proto = protoText(saId.proto);
   if (!family || !proto || !isReachableSpi(saId.spi)) return undefined;

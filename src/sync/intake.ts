@@ -28,6 +28,9 @@ export interface IntakeHandlers {
 export interface EventIntake {
   start(handlers: IntakeHandlers): void;
   stop(): void;
+  /** Stop delivering (a reader that fell behind); what the kernel then drops is reported as lost on resume(). */
+  pause(): void;
+  resume(): void;
 }
 
 /** A hard expiry removes the SA like a DELSA; a soft one changes nothing sync keeps. */
@@ -64,6 +67,14 @@ class SubscriptionIntake implements EventIntake {
   stop(): void {
     this.subscription?.close();
     this.subscription = undefined;
+  }
+
+  pause(): void {
+    this.subscription?.pause();
+  }
+
+  resume(): void {
+    this.subscription?.resume();
   }
 }
 

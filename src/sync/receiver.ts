@@ -3,7 +3,7 @@
 // mode only at takeover. Local SAs are tracked from a dump and the SA group, so an SA the
 // IKE daemon installs later is applied when it appears.
 import { NetlinkError } from '../netlink/errors.js';
-import type { AeMessage, AeUpdate } from '../xfrm/aevent.js';
+import { refusedAsNotValid, type AeMessage, type AeUpdate } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
 import { XFRM_AE_CU } from '../xfrm/constants.js';
 import { RECEIVER_WRITE_PID } from './echo.js';
@@ -218,8 +218,7 @@ export class SyncReceiver {
         return;
       }
       this.totals.writeErrors++;
-      // docs/kernel/newae.md: EINVAL here is the VALID-state rule (a larval or dying SA).
-      const hint = error.code === 'EINVAL' ? ' (the SA is not VALID: larval, expired or being deleted)' : '';
+      const hint = refusedAsNotValid(error) ? ' (the SA is not VALID: larval, expired or being deleted)' : '';
       if (error.code === 'ESRCH') this.settle(tracked, 'missing', null, ['the SA went away on this node']);
       else this.settle(tracked, 'error', null, [`the kernel refused the write: ${error.message}${hint}`]);
     });
@@ -248,6 +247,10 @@ export class SyncReceiver {
       return { reports: [], ok: false, reason: 'no snapshot was ever received from the peer: nothing to take over' };
     }
     const reports = this.apply(true, true);
+    const untracked = this.store.untracked;
+    if (untracked > 0) {
+      return { reports, ok: false, reason: `the peer has more SAs than --max-sas ${this.options.maxSas}: ${untracked} SA records since its last snapshot were not tracked (raise --max-sas)` };
+    }
     const ok = reports.every((r) => r.state === 'applied' || r.state === 'current');
     return { reports, ok, reason: ok ? undefined : 'not every synced SA was applied' };
   }

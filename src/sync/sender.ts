@@ -3,7 +3,7 @@
 // snapshot, and from then on one record per event, per SA change, and a heartbeat a second.
 // After events were lost it says how many and sends a fresh snapshot.
 import { NetlinkError } from '../netlink/errors.js';
-import type { AeMessage } from '../xfrm/aevent.js';
+import { refusedAsNotValid, type AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
 import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
 import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
@@ -29,8 +29,12 @@ export interface SenderOptions {
   etimeMs: number;
   /** The kernel's HZ if the caller knows it; otherwise read from the kernel config or probed. */
   hz?: number | undefined;
-  write(text: string): void;
+  /** Returns false when the reader is behind: events pause until drained() resolves. */
+  write(text: string): boolean | void;
+  drained?: () => Promise<void>;
   warn(message: string): void;
+  /** The one line saying why the sender ends with status 1 (default: warn). */
+  error?: (message: string) => void;
   /** A failure that ends the sender (status 1); runSender provides it. */
   fail?: (message: string) => void;
   now?: () => number;
@@ -51,6 +55,8 @@ export class SyncSender {
   private snapshotId = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** The reader has not taken what was written: events are paused. */
+  private behind = false;
 
   constructor(
     private readonly client: XfrmClient,
@@ -71,9 +77,27 @@ export class SyncSender {
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
     const { node, software, rthr, etimeMs } = this.options;
-    this.options.write(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
+    this.emit(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
     this.snapshot();
-    this.heartbeat = setInterval(() => this.options.write(encodeHeartbeat(this.now())), HEARTBEAT_INTERVAL_MS);
+    // A reader that is behind gets no heartbeats: they would only pile up unread.
+    this.heartbeat = setInterval(() => {
+      if (!this.behind) this.emit(encodeHeartbeat(this.now()));
+    }, HEARTBEAT_INTERVAL_MS);
+  }
+
+  /**
+   * Write records. A reader that falls behind (ssh stalled) pauses the events instead of
+   * buffering them without bound: the kernel drops and counts what arrives meanwhile, which
+   * becomes a `lost` record and a fresh snapshot once the reader has caught up.
+   */
+  private emit(text: string): void {
+    if (this.options.write(text) !== false || this.behind || !this.options.drained) return;
+    this.behind = true;
+    this.intake.pause();
+    void this.options.drained().then(() => {
+      this.behind = false;
+      this.intake.resume(); // nothing after stop(): the intake is closed
+    });
   }
 
   /**
@@ -112,13 +136,13 @@ export class SyncSender {
       text += encodeSnapshotSa(id, state, this.now());
       count++;
     }
-    this.options.write(text + encodeSnapshotEnd(id, count, this.now()));
+    this.emit(text + encodeSnapshotEnd(id, count, this.now()));
   }
 
   /**
    * Set rthr and etime, stamped so that their CU events are recognised and dropped. SAs that
-   * are not VALID yet (an IKE daemon's larval SA) refuse with EINVAL and are configured when
-   * their UPDSA arrives (docs/kernel/newae.md: the VALID-state rule).
+   * are not VALID yet (an IKE daemon's larval SA) refuse (refusedAsNotValid()) and are configured
+   * when their UPDSA arrives.
    */
   private configure(sas: LocalSaInfo[]): void {
     if (sas.length === 0) return;
@@ -128,7 +152,7 @@ export class SyncSender {
     const results = this.client.newAeMany(sas.map((sa) => ({ key: sa.key, update })), SENDER_WRITE_PID);
     results.forEach((error, i) => {
       if (error === undefined) this.configured.set(sas[i]!.name, sas[i]!);
-      else if (error.code !== 'ESRCH' && error.code !== 'EINVAL') this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
+      else if (error.code !== 'ESRCH' && !refusedAsNotValid(error)) this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
     });
   }
 
@@ -151,7 +175,7 @@ export class SyncSender {
     }
     if (nameOfAe(ae) === undefined) return;
     this.counters.updates++;
-    this.options.write(encodeUpdate(causeOf(ae.id.flags), ae, this.now()));
+    this.emit(encodeUpdate(causeOf(ae.id.flags), ae, this.now()));
   }
 
   /** New and updated SAs (rekeys) get the thresholds and are sent; deleted ones are announced. */
@@ -160,7 +184,7 @@ export class SyncSender {
     if (!sa) return;
     if (notice.change === 'delete') {
       this.configured.delete(sa.name);
-      this.options.write(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
+      this.emit(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
       return;
     }
     this.configure([sa]);
@@ -171,12 +195,12 @@ export class SyncSender {
       return; // not VALID yet, or already gone: its UPDSA or DELSA follows
     }
     this.counters.updates++;
-    this.options.write(encodeUpdate('added', state, this.now()));
+    this.emit(encodeUpdate('added', state, this.now()));
   }
 
   private onLost(count: number | undefined, reason: 'overrun' | 'truncated'): void {
     this.counters.lost += count ?? 0;
-    this.options.write(encodeLost(count ?? null, reason, this.now()));
+    this.emit(encodeLost(count ?? null, reason, this.now()));
     this.snapshot();
   }
 }
@@ -188,10 +212,11 @@ export const DEFAULT_ETIME_MS = 200;
 export const SENDER_RCVBUF = 16 * 1024 * 1024;
 
 /**
- * Runs `sync send` until SIGINT/SIGTERM (status 0) or until receiving events fails (reported
- * through warn, status 1); the stream goes to options.write.
+ * Runs `sync send` until SIGINT/SIGTERM (status 0), until receiving events fails, or until
+ * `outputFailure` resolves (a failed stdout write; reported through warn, status 1); the
+ * stream goes to options.write.
  */
-export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions): Promise<number> {
+export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions, outputFailure?: Promise<string>): Promise<number> {
   return new Promise((resolve) => {
     const finish = (status: number): void => {
       process.off('SIGINT', onSignal);
@@ -201,10 +226,11 @@ export function runSender(client: XfrmClient, intake: EventIntake, options: Send
     };
     const onSignal = (): void => finish(0);
     const fail = (message: string): void => {
-      options.warn(message);
+      (options.error ?? options.warn)(message);
       finish(1);
     };
     const sender = new SyncSender(client, intake, { ...options, fail });
+    void outputFailure?.then(fail);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {

@@ -53,6 +53,11 @@ export class SyncStore {
   private snapshotNames: Set<string> | undefined;
   /** A complete snapshot arrived on the current connection. */
   snapshotComplete = false;
+  /**
+   * SA records refused by maxSas since the last snapshot began: SAs of the peer that are not
+   * synced, so a takeover cannot be complete (an SA may count more than once after its snapshot).
+   */
+  untracked = 0;
 
   constructor(private readonly maxSas: number) {}
 
@@ -68,6 +73,7 @@ export class SyncStore {
         return [];
       case 'snapshot-begin':
         this.snapshotNames = new Set();
+        this.untracked = 0;
         return [];
       case 'sa':
         this.snapshotNames?.add(record.sa.key);
@@ -98,6 +104,7 @@ export class SyncStore {
     if (!tracked) {
       if (this.sas.size >= this.maxSas) {
         this.totals.refusedSas++;
+        this.untracked++;
         return [];
       }
       tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [] };

@@ -2,6 +2,7 @@
 // docs/sync-stream.schema.json by hand (no schema library at run time), u64 counters are
 // read exactly, and anything else is a StreamError naming the field. Extra fields are ignored
 // (docs/sync.md: a change older receivers would misread bumps the version instead).
+import { U32_MAX, U64_MAX } from '../netlink/bytes.js';
 import { familyName, formatAddress, parseAddress } from '../xfrm/address.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from '../xfrm/constants.js';
 import type { LifetimeCurrent, Mark, ReplayState } from '../xfrm/structs.js';
@@ -18,8 +19,6 @@ export class StreamError extends Error {
 }
 
 type Json = Record<string, unknown>;
-const U32_MAX = 0xffffffff;
-const U64_MAX = 0xffffffffffffffffn;
 /** Marks an integer literal too long for a double; see exactIntegers(). */
 const BIG = '\u0000big:';
 /** The same marker as JSON source text (a raw control character is not valid JSON). */
@@ -217,6 +216,9 @@ function record(o: Json): StreamRecord {
 
 /** One line of the stream (without its newline) as a checked record, or a StreamError. */
 export function decodeLine(line: string): StreamRecord {
+  // The marker of exact integers starts with NUL, which no record contains: a line that spells
+  // it itself could pass a string off as a counter.
+  if (line.includes(BIG_ESCAPED.slice(0, 6))) throw new StreamError('a NUL character (\\u0000) is not allowed in a stream line');
   let parsed: unknown;
   try {
     parsed = JSON.parse(exactIntegers(line));

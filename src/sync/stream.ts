@@ -70,7 +70,7 @@ export function saKey(family: string, dst: string, spi: number, proto: string, m
   return `${family} ${dst} ${spiHex} ${proto}${mark ? ` mark 0x${mark.value.toString(16)}/0x${mark.mask.toString(16)}` : ''}`;
 }
 
-export function directionName(direction: number | undefined): Direction | null {
+function directionName(direction: number | undefined): Direction | null {
   // XFRMA_SA_DIR (6.10+): 1 in, 2 out; docs/kernel/versions.md.
   if (direction === 1) return 'in';
   if (direction === 2) return 'out';

@@ -5,7 +5,7 @@ import { encodeAttribute, encodeU32Attribute, forEachAttribute, payloadU32, payl
 import { writeU16, writeU32 } from '../netlink/bytes.js';
 import { NLA_HDRLEN, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NLMSG_FLAGS_AT, NLMSG_LEN_AT, NLMSG_TYPE_AT } from '../netlink/scan.js';
-import { DecodeError } from '../netlink/errors.js';
+import { DecodeError, type NetlinkError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
 import {
@@ -159,6 +159,16 @@ export function encodeNewAe(key: SaKey, update: AeUpdate): Request {
     throw new RangeError('NEWAE needs at least one value to set');
   }
   return { type: XFRM_MSG_NEWAE, flags: NLM_F_REPLACE, parts, completion: 'ack' };
+}
+
+/**
+ * Whether a NEWAE failed because the SA is not VALID: an IKE daemon's larval SA (ALLOCSPI),
+ * or one expiring or being deleted. xaev's requests always carry a value and NLM_F_REPLACE,
+ * so a bare EINVAL (6.1 sends no text) means this or an ESN length mismatch; 6.2+ names it
+ * (docs/kernel/newae.md, docs/kernel/versions.md; net/xfrm/xfrm_user.c: xfrm_new_ae()).
+ */
+export function refusedAsNotValid(error: NetlinkError): boolean {
+  return error.code === 'EINVAL' && (error.kernelMessage === undefined || error.kernelMessage.includes('VALID state'));
 }
 
 export function decodeAeMessage(message: NetlinkMessage): AeMessage {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { ControlUnavailableError, controlRequest, controlSocketPath, type ControlCommand } from '../../sync/control.js';
+import { CONTROL_DIR, ControlUnavailableError, controlRequest, controlSocketPath, type ControlCommand } from '../../sync/control.js';
 import { runReceiver } from '../../sync/daemon.js';
 import { parseJsonExact } from '../../sync/stream-decode.js';
 import { openEventIntake } from '../../sync/intake.js';
@@ -8,7 +8,9 @@ import { MARGIN_FLOOR } from '../../sync/margin.js';
 import { DEFAULT_ETIME_MS, DEFAULT_RTHR, runSender, SENDER_RCVBUF } from '../../sync/sender.js';
 import type { CliContext } from '../context.js';
 import { CliError, ReportedFailure, UsageError } from '../errors.js';
+import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { parseByteSize, parsePositiveInt, parseU32 } from '../parse.js';
+import { shown } from '../user-text.js';
 import { VERSION } from '../version.js';
 import { syncStatusText, takeoverText, type SyncAnswer, type SyncStatusAnswer, type TakeoverAnswer } from '../sync-text.js';
 
@@ -69,15 +71,34 @@ function registerSend(sync: Command, context: CliContext): void {
       const rthr = parseU32(options.rthr, '--rthr');
       const etimeMs = parsePositiveInt(options.etime, '--etime', 3_600_000);
       const rcvbuf = parseByteSize(options.rcvbuf, '--rcvbuf');
-      const client = context.client();
-      const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
-      const write = (text: string): void => context.print(text);
-      const warn = (message: string): void => context.warn(message);
-      const settings = { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, write, warn };
-      return runSender(client, intake, settings).then((status) => {
-        if (status !== 0) throw new ReportedFailure(status);
-      });
+      return runSend(context, { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs }, rcvbuf);
     });
+}
+
+/**
+ * stdout without blocking writes, so SIGINT/SIGTERM end the sender at once even when the
+ * reader (ssh) has stopped reading; output not yet taken is abandoned.
+ */
+async function runSend(context: CliContext, settings: { node: string; software: string; rthr: number; etimeMs: number }, rcvbuf: number): Promise<void> {
+  const client = context.client();
+  const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
+  let output: StreamOutput | undefined;
+  const outputFailure = new Promise<string>((resolve) => (output = new StreamOutput((error) => resolve(error.message))));
+  const stream = output!;
+  const options = {
+    ...settings,
+    write: (text: string) => stream.write(text),
+    drained: () => stream.drained(),
+    warn: (message: string) => context.warn(message),
+    error: (message: string) => context.note(message),
+  };
+  try {
+    const status = await runSender(client, intake, options, outputFailure);
+    exitAbandoningOutput(status);
+    if (status !== 0) throw new ReportedFailure(status);
+  } finally {
+    stream.dispose();
+  }
 }
 
 function parseMargin(text: string): number | 'auto' {
@@ -95,7 +116,7 @@ function registerReceive(sync: Command, context: CliContext): void {
     .option('--max-sas <n>', 'most SAs tracked (memory bound)', '100000')
     .option('--heartbeat-timeout <s>', 'restart the command after this many seconds without data', '5')
     .option('--metrics-file <path>', 'write totals in Prometheus text format (node_exporter textfile collector)')
-    .option('--control <path>', 'control socket (default /run/xaev/sync-net<inode>.sock)')
+    .option('--control <path>', `control socket (default ${CONTROL_DIR}/sync-net<inode>.sock)`)
     .option('--rcvbuf <bytes>', 'SA-notification socket receive buffer', '4m')
     .action((options: ReceiveOptions) => runReceive(context, options));
 }
@@ -153,10 +174,24 @@ function registerControlCommand(sync: Command, context: CliContext, name: Contro
   sync
     .command(name)
     .description(description)
-    .option('--control <path>', 'control socket of the receiver (default /run/xaev/sync-net<inode>.sock)')
+    .option('--control <path>', `control socket of the receiver (default ${CONTROL_DIR}/sync-net<inode>.sock)`)
     .option('--timeout <ms>', 'how long to wait for the receiver', '10000')
     .addHelpText('after', CONTROL_HELP[name])
     .action((options: ControlOptions) => runControl(context, name, options));
+}
+
+/** The receiver's JSON answer; anything else listening on the socket gets one line, not a trace. */
+function parseAnswer(text: string, where: string): SyncAnswer {
+  let answer: unknown;
+  try {
+    answer = parseJsonExact(text);
+  } catch {
+    answer = undefined;
+  }
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+    throw new CliError(`${where} answered with something that is not a sync receiver's JSON answer (${shown(text)})`);
+  }
+  return answer as SyncAnswer;
 }
 
 async function runControl(context: CliContext, command: ControlCommand, options: ControlOptions): Promise<void> {
@@ -168,7 +203,7 @@ async function runControl(context: CliContext, command: ControlCommand, options:
     if (error instanceof ControlUnavailableError) throw new CliError(error.message);
     throw error;
   }
-  const answer = parseJsonExact(text) as SyncAnswer;
+  const answer = parseAnswer(text, options.control ?? 'the control socket');
   if (answer.error !== undefined) throw new CliError(`the receiver refused: ${answer.error}`);
   if (context.globals.json) context.print(`${text}\n`);
   else if (command === 'status') context.print(syncStatusText(answer as SyncStatusAnswer));
