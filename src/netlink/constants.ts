@@ -7,15 +7,10 @@ export const NLA_HDRLEN = 4;
 export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
-export const NLMSG_OVERRUN = 4;
-/** Types below this are netlink control messages, never protocol messages. */
-export const NLMSG_MIN_TYPE = 0x10;
 
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
-export const NLM_F_ECHO = 0x8;
-export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_ROOT = 0x100;
 export const NLM_F_MATCH = 0x200;
 export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
@@ -26,8 +21,6 @@ export const NLM_F_CAPPED = 0x100;
 /** In acks: extended-ack TLVs follow. */
 export const NLM_F_ACK_TLVS = 0x200;
 
-export const NLA_F_NESTED = 0x8000;
-export const NLA_F_NET_BYTEORDER = 0x4000;
 export const NLA_TYPE_MASK = 0x3fff;
 
 export const NLMSGERR_ATTR_MSG = 1;

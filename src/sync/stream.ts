@@ -5,7 +5,7 @@
 import type { AeMessage } from '../xfrm/aevent.js';
 import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
 import { toJson } from '../xfrm/json.js';
-import { getRecord, saRecord, type GetRecord, type SaRecord } from '../xfrm/sa-record.js';
+import { getRecord, saRecord, type GetRecord } from '../xfrm/sa-record.js';
 import type { LifetimeCurrent, Mark, ReplayState } from '../xfrm/structs.js';
 
 /** Bumped for any change an older receiver would misread; receivers refuse other versions. */
@@ -32,9 +32,6 @@ export interface HelloRecord {
   etimeMs: number;
   time: number;
 }
-
-/** The wire form of an SA-carrying record (u64 counters as exact JSON integers). */
-export type SaWire = SaRecord & { dir: Direction | null; time: number };
 
 /** The decoded form: counters in xaev's own types, u64 as bigint, address text canonical. */
 export interface StreamSa {
