@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import type { EventRecordJson, GetRecordJson } from '../src/cli/record.js';
 import { bootOnce, describeOnLabKernels, type LabKernel } from './lab/lab.js';
 
 // Real SAs and real traffic inside User Mode Linux, on every lab kernel (docs/lab.md):
@@ -9,32 +10,17 @@ import { bootOnce, describeOnLabKernels, type LabKernel } from './lab/lab.js';
 // test says which kernel does what. As root, a missing lab is installed (and the 6.12
 // kernel built, once); otherwise each suite says how to enable it.
 
-interface Replay {
-  kind: 'legacy' | 'esn';
-  seq: number;
-  oseq: number;
-  bitmap: number | number[];
-  seqHi?: number;
-  oseqHi?: number;
-  window?: number;
-}
-interface SaJson {
-  src: string;
-  dst: string;
-  family: string;
-  proto: string;
-  spi: number;
-  reqid: number;
-  mark: { value: number; mask: number } | null;
+// The JSON shapes come from the CLI's own types (src/cli/record.ts), so a renamed or removed
+// field fails to compile here. The lab's SAs always carry replay and lifetime state, and the
+// assertions read either replay flavour, hence the widened view of those two fields.
+type ParsedReplay = NonNullable<GetRecordJson['replay']>;
+type Replay = Pick<ParsedReplay, 'kind' | 'seq' | 'oseq'> & { bitmap: number | number[]; seqHi?: number; oseqHi?: number; window?: number };
+type WithState<T extends { replay: unknown; lifetime: unknown }> = Omit<T, 'replay' | 'lifetime'> & {
   replay: Replay;
-  lifetime: { bytes: number; packets: number; addTime: number; useTime: number };
-  thresholds: { replay: number; timerMs: number };
-}
-interface EventJson extends Omit<SaJson, 'thresholds'> {
-  event: string;
-  flags: number;
-  timestamp?: string;
-}
+  lifetime: NonNullable<T['lifetime']>;
+};
+type SaJson = WithState<GetRecordJson>;
+type EventJson = WithState<EventRecordJson>;
 
 /** What `ip -s xfrm state` says about one SA, by SPI and destination. */
 interface IpSa {
