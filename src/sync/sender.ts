@@ -136,7 +136,9 @@ export class SyncSender {
     for (const sa of sas) {
       try {
         const current = this.client.getAe(sa.key);
-        return probeHzOnSa(this.client, sa.key, current.timerThreshold100ms ?? 0);
+        // Stamped like the threshold writes: on a kernel without /proc/config.gz the probe's
+        // two CU events would otherwise go out as updates (docs/sync.md, own writes).
+        return probeHzOnSa(this.client, sa.key, current.timerThreshold100ms ?? 0, SENDER_WRITE_PID);
       } catch {
         // not VALID or gone: try the next one
       }
