@@ -83,6 +83,11 @@ describeOnLabKernels('sync receive on the lab kernel', { timeout: 240_000 }, (ke
     assert.equal(sent.filter((r) => r.type === 'sa').length, 4);
   });
 
+  it("the standby's sender says the kernel's HZ in its hello (read from /proc/config.gz, or probed)", () => {
+    const hello = JSON.parse(file('standby-send.ndjson').split('\n')[0]!) as { type: string; hz: number | null };
+    assert.deepEqual([hello.type, hello.hz], ['hello', kernel.id === 'uml-6.12' ? 250 : 100]);
+  });
+
   it('takes over with status 0, every SA current, and reports it', () => {
     const { standby } = read();
     assert.equal(file('takeover.status').trim(), '0', file('takeover.err'));

@@ -70,9 +70,12 @@ export class SyncSender {
       onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
+    const sas = this.localSas();
+    // Probed before the hello, so that it can say the HZ (null only while no SA exists).
+    this.hz ??= this.probeHz(sas);
     const { node, software, rthr, etimeMs } = this.options;
     this.options.write(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
-    this.snapshot();
+    this.snapshot(sas);
     this.heartbeat = setInterval(() => this.options.write(encodeHeartbeat(this.now())), HEARTBEAT_INTERVAL_MS);
   }
 
@@ -95,12 +98,7 @@ export class SyncSender {
   }
 
   /** Every replicated SA: thresholds first (new ones only), then its state. */
-  snapshot(): void {
-    const sas: LocalSaInfo[] = [];
-    for (const entry of this.client.listSas()) {
-      const sa = localSaFromEntry(entry);
-      if (sa) sas.push(sa);
-    }
+  snapshot(sas = this.localSas()): void {
     this.configure(sas.filter((sa) => !this.configured.has(sa.name)));
     const id = ++this.snapshotId;
     this.counters.snapshots++;
@@ -113,6 +111,15 @@ export class SyncSender {
       count++;
     }
     this.options.write(text + encodeSnapshotEnd(id, count, this.now()));
+  }
+
+  private localSas(): LocalSaInfo[] {
+    const sas: LocalSaInfo[] = [];
+    for (const entry of this.client.listSas()) {
+      const sa = localSaFromEntry(entry);
+      if (sa) sas.push(sa);
+    }
+    return sas;
   }
 
   /**
