@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as lab from './lab/lab.js';
-import { cleanupLab, ensureLab, LAB_DIR, labFile, labStatus, REPO_ROOT, runInLab, type LabRun } from './lab/lab.js';
+import { cleanupLab, describeOnLabKernels, LAB_DIR, labFile, REPO_ROOT, runInLab, type LabKernel, type LabRun } from './lab/lab.js';
 
 // Issue 9, "Proof": an active/standby pair with real keepalived, real ESP traffic both ways and a
 // failover, with and without `xaev sync` (test/lab/sync-failover.sh inside User Mode Linux).
@@ -11,21 +10,9 @@ import { cleanupLab, ensureLab, LAB_DIR, labFile, labStatus, REPO_ROOT, runInLab
 // after takeover the peer drops none of the standby's packets, the standby drops none of the
 // peer's new packets, and no packet the active had accepted before the standby's last update
 // is accepted again at the standby. Without sync (the baseline) the peer drops every packet
-// the standby sends, and the standby accepts every replayed packet.
+// the standby sends, and the standby accepts every replayed packet. Runs on every lab kernel
+// (docs/lab.md); on uml-6.12 once more with SAs that carry a direction.
 
-/**
- * Every lab kernel the harness offers (test/lab/lab.ts describeOnLabKernels, issue 11), or the
- * one default kernel with a harness that has no such function yet. (Written so while the two
- * branches were merged in either order; once both are in, call describeOnLabKernels directly.)
- */
-type KernelSuite = (name: string, options: { timeout: number }, fn: (kernel: { id: string } | undefined) => void) => void;
-const onEveryKernel: KernelSuite =
-  (lab as unknown as { describeOnLabKernels?: KernelSuite }).describeOnLabKernels ??
-  ((name, options, fn) => {
-    const status = process.getuid?.() === 0 ? ensureLab({ install: true }) : labStatus();
-    const skip = status.available ? false : `kernel lab unavailable: ${status.reason}`;
-    describe(name, { ...options, skip }, () => fn(undefined));
-  });
 const SCENARIO = join(LAB_DIR, 'sync-failover.sh');
 /** Packets per SA the standby sends after it took over. */
 const S_COUNT = 300;
@@ -236,16 +223,15 @@ function keepUnlessPassed(run: LabRun | undefined, passed: boolean): void {
   else console.log(`lab outputs kept in ${run.outDir}`);
 }
 
-async function failover(kernel: { id: string } | undefined, sync: 'on' | 'off', saDir = false): Promise<LabRun> {
+async function failover(kernel: LabKernel, sync: 'on' | 'off', saDir = false): Promise<LabRun> {
   const env = { SYNC: sync, S_COUNT: String(S_COUNT), ...(saDir ? { SA_DIR: '1' } : {}) };
-  const options = { env, timeoutMs: 150_000, ...(kernel ? { kernel: kernel.id } : {}) };
-  const run = await runInLab(SCENARIO, options as Parameters<typeof runInLab>[1]);
+  const run = await runInLab(SCENARIO, { env, timeoutMs: 150_000, kernel: kernel.id });
   assert.equal(run.exitCode, 0, `${run.scenarioLog}\n(outputs in ${run.outDir})`);
   return run;
 }
 
-onEveryKernel('kernel lab: failover between two keepalived gateways (issue 9 proof)', { timeout: 400_000 }, (kernel) => {
-  const label = kernel?.id ?? 'default lab kernel';
+describeOnLabKernels('kernel lab: failover between two keepalived gateways (issue 9 proof)', { timeout: 400_000 }, (kernel) => {
+  const label = kernel.id;
   describe('baseline: no sync', () => {
     let run: LabRun;
     let passed = false;
@@ -284,7 +270,7 @@ onEveryKernel('kernel lab: failover between two keepalived gateways (issue 9 pro
   // SAs with a direction (XFRMA_SA_DIR) exist from Linux 6.10: on the 6.12 lab kernel the proof
   // runs once more with A's and S's SAs created `dir in` / `dir out`.
   const variants = [{ saDir: false, title: '' }];
-  if (kernel?.id === 'uml-6.12') variants.push({ saDir: true, title: ', SAs with direction' });
+  if (kernel.id === 'uml-6.12') variants.push({ saDir: true, title: ', SAs with direction' });
   const noSync = hasSync() ? false : 'this build has no `xaev sync` yet (issue 9)';
   for (const { saDir, title } of variants) {
     describe(`xaev sync: receive on the standby, takeover from notify_master${title}`, { skip: noSync }, () => {

@@ -10,6 +10,7 @@ import type { SaEntry } from '../src/xfrm/sa-dump.js';
 import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import type { EventIntake, IntakeHandlers } from '../src/sync/intake.js';
 import { SyncSender } from '../src/sync/sender.js';
+import { probeHzOnSa } from '../src/xfrm/timer-units.js';
 
 const DST = Buffer.from([192, 0, 2, 2, ...new Array(12).fill(0)]);
 const saId = (spi: number) => ({ daddr: DST, spi, family: 2, proto: 50 });
@@ -128,5 +129,21 @@ describe('sync sender', () => {
     reader.drain();
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(paused, [true, false]);
+  });
+
+  it('stamps the HZ probe\'s two writes with the sender\'s pid (a kernel without /proc/config.gz)', () => {
+    // Measured on the uml-6.12 lab kernel (HZ=250, no /proc/config.gz): unstamped, the probe's
+    // CU events went out as two `update` records of the probed SA.
+    const writes: { update: AeUpdate; pid: number }[] = [];
+    const client = {
+      newAe: (_key: SaKey, update: AeUpdate, pid: number) => writes.push({ update, pid }),
+      getAe: () => ({ timerThreshold100ms: 120 }),
+    } as unknown as XfrmClient;
+    const key = { saId: saId(0x1000), mark: undefined } as unknown as SaKey;
+    assert.equal(probeHzOnSa(client, key, 2, SENDER_WRITE_PID), 250);
+    assert.deepEqual(writes, [
+      { update: { timerJiffies: 3000 }, pid: SENDER_WRITE_PID },
+      { update: { timerJiffies: 50 }, pid: SENDER_WRITE_PID },
+    ]);
   });
 });

@@ -76,9 +76,12 @@ export class SyncSender {
       onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
+    const sas = this.localSas();
+    // Probed before the hello, so that it can say the HZ (null only while no SA exists).
+    this.hz ??= this.probeHz(sas);
     const { node, software, rthr, etimeMs } = this.options;
     this.emit(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
-    this.snapshot();
+    this.snapshot(sas);
     // A reader that is behind gets no heartbeats: they would only pile up unread.
     this.heartbeat = setInterval(() => {
       if (!this.behind) this.emit(encodeHeartbeat(this.now()));
@@ -119,12 +122,7 @@ export class SyncSender {
   }
 
   /** Every replicated SA: thresholds first (new ones only), then its state. */
-  snapshot(): void {
-    const sas: LocalSaInfo[] = [];
-    for (const entry of this.client.listSas()) {
-      const sa = localSaFromEntry(entry);
-      if (sa) sas.push(sa);
-    }
+  snapshot(sas = this.localSas()): void {
     this.configure(sas.filter((sa) => !this.configured.has(sa.name)));
     const id = ++this.snapshotId;
     this.counters.snapshots++;
@@ -137,6 +135,15 @@ export class SyncSender {
       count++;
     }
     this.emit(text + encodeSnapshotEnd(id, count, this.now()));
+  }
+
+  private localSas(): LocalSaInfo[] {
+    const sas: LocalSaInfo[] = [];
+    for (const entry of this.client.listSas()) {
+      const sa = localSaFromEntry(entry);
+      if (sa) sas.push(sa);
+    }
+    return sas;
   }
 
   /**
@@ -160,7 +167,9 @@ export class SyncSender {
     for (const sa of sas) {
       try {
         const current = this.client.getAe(sa.key);
-        return probeHzOnSa(this.client, sa.key, current.timerThreshold100ms ?? 0);
+        // Stamped like the threshold writes: on a kernel without /proc/config.gz the probe's
+        // two CU events would otherwise go out as updates (docs/sync.md, own writes).
+        return probeHzOnSa(this.client, sa.key, current.timerThreshold100ms ?? 0, SENDER_WRITE_PID);
       } catch {
         // not VALID or gone: try the next one
       }

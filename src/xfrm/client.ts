@@ -144,10 +144,10 @@ export class XfrmClient {
   /**
    * NEWAE and wait for the ack. A subscribed socket sees its own CU event (same seq) before
    * the ack (docs/kernel/newae.md; net/xfrm/xfrm_user.c: xfrm_new_ae()); the request collects
-   * and drops it.
+   * and drops it. `pid` goes in the request's header and comes back in that CU event.
    */
-  newAe(key: SaKey, update: AeUpdate): void {
-    this.socket.request(encodeNewAe(key, update));
+  newAe(key: SaKey, update: AeUpdate, pid = 0): void {
+    this.socket.request({ ...encodeNewAe(key, update), pid });
   }
 
   /**

@@ -96,14 +96,15 @@ export function hzFromProbe(readBack: number): number | undefined {
 /**
  * Find HZ by writing PROBE_JIFFIES to an SA's timer and reading it back, then restore the
  * SA's period. Only for kernels that hide their configuration. Each write sends a CU event to
- * listeners (docs/kernel/timer-units.md, the HZ probe).
+ * listeners (docs/kernel/timer-units.md, the HZ probe), carrying `pid` as its nlmsg_pid so a
+ * writer that filters its own events by pid can recognise them.
  */
-export function probeHzOnSa(client: XfrmClient, key: SaKey, savedThreshold100ms: number): number {
-  client.newAe(key, { timerJiffies: PROBE_JIFFIES });
+export function probeHzOnSa(client: XfrmClient, key: SaKey, savedThreshold100ms: number, pid = 0): number {
+  client.newAe(key, { timerJiffies: PROBE_JIFFIES }, pid);
   const readBack = client.getAe(key).timerThreshold100ms ?? 0;
   const hz = hzFromProbe(readBack);
   // Restore with saved * HZ / 10 jiffies: the read value is in 100 ms units, not jiffies.
-  client.newAe(key, { timerJiffies: Math.round((savedThreshold100ms * (hz ?? 100)) / 10) });
+  client.newAe(key, { timerJiffies: Math.round((savedThreshold100ms * (hz ?? 100)) / 10) }, pid);
   if (hz === undefined) throw new Error(`cannot determine the kernel's HZ: the timer probe read back ${readBack}`);
   return hz;
 }
