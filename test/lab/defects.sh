@@ -5,9 +5,6 @@
 set -u
 . "$LAB_DIR/topology.sh"
 
-XAEV="$LAB_REPO/bin/xaev.js"
-xaev() { "$LAB_NODE" "$XAEV" "$@"; }
-step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 # run NAME ARGS...: xaev ARGS with stdout, stderr and status in $LAB_OUT/NAME.{out,err,status}.
 run() {
 	_name=$1; shift

@@ -9,9 +9,7 @@ set -u
 SPI=0x1000        # the SA left -> right; in netns right it is the inbound SA that sees traffic
 RATE_MS=100       # 10 packets/s
 PACKETS=250       # up to 25 s of traffic (stopped at the end): enough for both live views even when node starts slowly
-XAEV="$LAB_REPO/bin/xaev.js"
 
-xaev() { "$LAB_NODE" "$XAEV" "$@"; }
 say() { printf '\n== %s == [%ss]\n' "$*" "$(uptime_s)"; }
 show() { printf '$ %s\n' "$*"; }
 uptime_s() { read -r _up _idle < /proc/uptime; echo "$_up"; }

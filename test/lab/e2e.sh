@@ -6,15 +6,6 @@
 set -u
 . "$LAB_DIR/topology.sh"
 
-XAEV="$LAB_REPO/bin/xaev.js"
-xaev() { "$LAB_NODE" "$XAEV" "$@"; }
-# For background runs: `exec` makes $! the node process itself, so kill/STOP reach xaev
-# (a plain function would leave $! pointing at a forked shell).
-xaev_bg() { exec "$LAB_NODE" "$XAEV" "$@"; }
-step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
-# status NAME: record the previous command's exit status in $LAB_OUT/NAME.status.
-status() { echo "$?" > "$LAB_OUT/$1.status"; }
-
 step "topology and SAs"
 lab_net
 # left -> right uses spi_out, right -> left spi_in; policies per UDP port keep the pairs apart.

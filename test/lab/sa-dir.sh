@@ -8,11 +8,6 @@
 set -u
 . "$LAB_DIR/topology.sh"
 
-XAEV="$LAB_REPO/bin/xaev.js"
-xaev() { "$LAB_NODE" "$XAEV" "$@"; }
-xaev_bg() { exec "$LAB_NODE" "$XAEV" "$@"; }
-step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
-status() { echo "$?" > "$LAB_OUT/$1.status"; }
 L=192.0.2.1
 R=192.0.2.2
 

@@ -7,11 +7,6 @@
 set -u
 . "$LAB_DIR/topology.sh"
 
-XAEV="$LAB_REPO/bin/xaev.js"
-xaev() { "$LAB_NODE" "$XAEV" "$@"; }
-xaev_bg() { exec "$LAB_NODE" "$XAEV" "$@"; }
-step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
-
 step "topology: left (peer), right (active), standby with right's SAs"
 lab_net
 lab_sa_pair family=4 proto=esp spi_out=0x1000 spi_in=0x1001 reqid=1 window=32 dport=5001

@@ -6,10 +6,6 @@
 set -u
 . "$LAB_DIR/topology.sh"
 
-XAEV="$LAB_REPO/bin/xaev.js"
-xaev() { "$LAB_NODE" "$XAEV" "$@"; }
-xaev_bg() { exec "$LAB_NODE" "$XAEV" "$@"; }
-step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 PAIRS=${PAIRS:-1000}
 
 step "$PAIRS SA pairs in right and standby"

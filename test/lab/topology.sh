@@ -269,3 +269,14 @@ lab_xfrmi() {
 	link set $2 up
 	EOF
 }
+
+# ---------------------------------------------------------------------------------------
+# What every scenario uses to run xaev and to leave its outputs.
+XAEV="$LAB_REPO/bin/xaev.js"
+xaev() { "$LAB_NODE" "$XAEV" "$@"; }
+# For background runs: `exec` makes $! the node process itself, so kill/STOP reach xaev
+# (a plain function would leave $! pointing at a forked shell).
+xaev_bg() { exec "$LAB_NODE" "$XAEV" "$@"; }
+step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
+# status NAME: record the previous command's exit status in $LAB_OUT/NAME.status.
+status() { echo "$?" > "$LAB_OUT/$1.status"; }
