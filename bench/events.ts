@@ -1,7 +1,7 @@
 // Benchmark 1: event throughput with real ESP traffic in the kernel lab (bench/events.sh).
 import { join } from 'node:path';
 import { cleanupLab, labFile, labStatus, REPO_ROOT, runInLab } from '../test/lab/lab.js';
-import { fmt, log, ratio, skippedSection, verdict, type Section, type Target } from './util.js';
+import { fmt, log, ratio, scenarioFailure, skippedSection, verdict, type Section, type Target } from './util.js';
 
 export interface EventsOptions {
   xaev: string;
@@ -74,10 +74,7 @@ export async function eventsBench(o: EventsOptions): Promise<Section> {
   });
   log(`events: lab run took ${(run.durationMs / 1000).toFixed(1)} s, scenario status ${run.exitCode}`);
   if (run.exitCode !== 0) {
-    return skippedSection(
-      title,
-      `scenario failed (status ${run.exitCode}); output kept in ${run.outDir}: ${run.scenarioLog.trim().split('\n').slice(-5).join(' / ')}`,
-    );
+    return skippedSection(title, scenarioFailure(run));
   }
   const env = kv(labFile(run, 'env.txt'));
   const clkTck = Number(env.get('clk_tck') ?? 100);

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanupLab, labFile, labStatus, REPO_ROOT, runInLab } from '../test/lab/lab.js';
-import { fmt, log, median, renderSection, skippedSection, verdict, type Section } from './util.js';
+import { fmt, log, median, renderSection, scenarioFailure, skippedSection, verdict, type Section } from './util.js';
 
 export interface SyncBenchOptions {
   xaev: string;
@@ -128,10 +128,7 @@ export async function syncBench(o: SyncBenchOptions): Promise<Section> {
   } as Parameters<typeof runInLab>[1]);
   log(`sync: lab run took ${(run.durationMs / 1000).toFixed(1)} s, scenario status ${run.exitCode}`);
   if (run.exitCode !== 0) {
-    return skippedSection(
-      title,
-      `scenario failed (status ${run.exitCode}); output kept in ${run.outDir}: ${run.scenarioLog.trim().split('\n').slice(-5).join(' / ')}`,
-    );
+    return skippedSection(title, scenarioFailure(run));
   }
   const env = kv(labFile(run, 'env.txt'));
   const phases = kv(labFile(run, 'phases.txt'));

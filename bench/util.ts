@@ -48,6 +48,11 @@ export function skippedSection(title: string, reason: string): Section {
   return { title, where: 'not run', tables: [], commands: [], targets: [], notes: [`SKIPPED: ${reason}`] };
 }
 
+/** The reason a lab scenario's section was not measured: its status and the last lines it printed. */
+export function scenarioFailure(run: { exitCode: number | null; outDir: string; scenarioLog: string }): string {
+  return `scenario failed (status ${run.exitCode}); output kept in ${run.outDir}: ${run.scenarioLog.trim().split('\n').slice(-5).join(' / ')}`;
+}
+
 // ---------------------------------------------------------------------------------------
 // Statistics and formatting
 
