@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DecodeError } from '../src/netlink/errors.js';
 import { encodeMessage } from '../src/netlink/message.js';
+import { readS32, readU16, readU32, writeU16, writeU32 } from '../src/netlink/bytes.js';
+import { AsciiOut, asciiPiece } from '../src/cli/ascii-out.js';
 import { toJson } from '../src/cli/json.js';
 import { getRecord, saRecord } from '../src/cli/record.js';
 import { saRecordJson } from '../src/cli/sa-json.js';
@@ -153,5 +155,51 @@ describe('the byte-level paths never trust input', () => {
       }
       if (fromBytes !== undefined && expected !== undefined) assert.deepEqual(fromBytes, expected, `case ${i}: ${payload.toString('hex')}`);
     }
+  });
+});
+
+describe('AsciiOut numbers', () => {
+  const written = (write: (out: AsciiOut) => void): string => {
+    let text = '';
+    const out = new AsciiOut((bytes) => (text += bytes.toString('latin1')));
+    write(out);
+    out.flushNow();
+    return text;
+  };
+
+  it('writes integers up to 2^53 exactly as String() does', () => {
+    const values = [0, 7, 9, 10, 99, 100, 65535, 999999999, 1000000000, 0xffffffff, 2 ** 32, 2 ** 32 + 7, 1e15 + 3, 2 ** 53 - 1];
+    for (let digits = 1, n = 1; digits <= 16; digits++, n *= 10) values.push(n, n - 1, n + 1);
+    for (const n of values) assert.equal(written((out) => out.uint(n)), String(n), `uint(${n})`);
+    assert.equal(written((out) => out.u64(2n ** 64n - 1n)), '18446744073709551615');
+  });
+
+  it('writes hex as 0x%x and as eight zero-padded digits', () => {
+    for (const n of [0, 1, 0xf, 0x10, 0xabc, 0x7fffffff, 0x80000000, 0xffffffff]) {
+      assert.equal(written((out) => out.hex(n)), `0x${n.toString(16)}`);
+      assert.equal(written((out) => out.hex8(n)), n.toString(16).padStart(8, '0'));
+    }
+  });
+
+  it('refuses fixed text that is not ASCII', () => {
+    assert.throws(() => asciiPiece('é'), /not ASCII/);
+    assert.equal(written((out) => out.piece(asciiPiece('{"a":')).uint(1)), '{"a":1');
+  });
+});
+
+describe('byte helpers', () => {
+  it('read and write in host order and refuse offsets outside the buffer', () => {
+    const buf = Buffer.alloc(6);
+    writeU32(buf, 0x12345678, 2);
+    writeU16(buf, 0xbeef, 0);
+    assert.equal(readU32(buf, 2), buf.readUInt32LE(2));
+    assert.equal(readU16(buf, 0), 0xbeef);
+    writeU32(buf, -1, 2);
+    assert.equal(readU32(buf, 2), 0xffffffff);
+    assert.equal(readS32(buf, 2), -1);
+    for (const offset of [3, -1, 1.5, NaN]) assert.throws(() => readU32(buf, offset), RangeError, `readU32 at ${offset}`);
+    assert.throws(() => writeU32(buf, 1, 3), RangeError);
+    assert.throws(() => writeU16(buf, 0x10000, 0), RangeError);
+    assert.throws(() => readU16(buf, 5), RangeError);
   });
 });

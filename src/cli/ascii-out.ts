@@ -1,12 +1,39 @@
 // Output written byte by byte into one buffer that is flushed when full: `list` writes tens
 // of thousands of records, and a string per value (and per record) was most of its garbage.
 // Only for ASCII: the digits, punctuation and names xaev itself writes.
+//
+// The fixed text of a record (JSON keys, labels) is encoded once, as an AsciiPiece, and
+// copied with one call: a character loop per key was most of the cost of the first few
+// thousand records, which run before V8 optimises the loop. Numbers are written in place
+// with integer arithmetic (a floating-point `%` per digit cost ~4x more).
 
 /** Room a record may take at most before the buffer is flushed (an ESN record with a 4096-bit bitmap is under 2 KiB). */
 const RECORD_ROOM = 4096;
-const DIGITS = Buffer.allocUnsafe(16);
-const ZERO = '0'.charCodeAt(0);
-const LOWER_A = 'a'.charCodeAt(0);
+const ZERO = 0x30;
+const LOWER_A = 0x61;
+const ASCII_MAX = 0x7f;
+const U32_LIMIT = 0x100000000;
+const BILLION = 1e9;
+
+/** Fixed ASCII text, encoded once (see asciiPiece). */
+export type AsciiPiece = Uint8Array;
+
+/** Encode fixed text once, for AsciiOut.piece(). */
+export function asciiPiece(text: string): AsciiPiece {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > ASCII_MAX) throw new Error(`internal: asciiPiece(${JSON.stringify(text)}) is not ASCII`);
+    bytes[i] = code;
+  }
+  return bytes;
+}
+
+/** Decimal digits of an integer in [0, 2^32). */
+function decimalDigits(n: number): number {
+  if (n < 100000) return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : 5;
+  return n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10;
+}
 
 export class AsciiOut {
   private readonly buf: Buffer;
@@ -24,7 +51,22 @@ export class AsciiOut {
     if (this.pos + RECORD_ROOM > this.buf.length) this.flushNow();
   }
 
-  /** ASCII text, as is. */
+  /** Fixed text encoded by asciiPiece(). */
+  piece(piece: AsciiPiece): this {
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < piece.length; i++) buf[pos++] = piece[i]!;
+    this.pos = pos;
+    return this;
+  }
+
+  /** One ASCII character by its code. */
+  char(code: number): this {
+    this.buf[this.pos++] = code;
+    return this;
+  }
+
+  /** ASCII text computed per record (an address, a date), as is. */
   text(s: string): this {
     const buf = this.buf;
     let pos = this.pos;
@@ -35,22 +77,33 @@ export class AsciiOut {
 
   /** A non-negative integer up to 2^53, in decimal. */
   uint(n: number): this {
-    let length = 0;
-    do {
-      const digit = n % 10;
-      DIGITS[length++] = ZERO + digit;
-      n = (n - digit) / 10;
-    } while (n > 0);
+    if (n >= U32_LIMIT) {
+      // Above 32 bits: the high part, then the low nine digits zero-padded.
+      const high = Math.floor(n / BILLION);
+      return this.uint(high).fixedDigits(n - high * BILLION, 9);
+    }
+    return this.fixedDigits(n, decimalDigits(n));
+  }
+
+  /** n < 2^32 in exactly `count` decimal digits (zero-padded on the left). */
+  private fixedDigits(n: number, count: number): this {
     const buf = this.buf;
-    let pos = this.pos;
-    while (length > 0) buf[pos++] = DIGITS[--length]!;
-    this.pos = pos;
+    let at = this.pos + count;
+    this.pos = at;
+    for (let i = 1; i < count; i++) {
+      const rest = (n / 10) >>> 0;
+      buf[--at] = ZERO + n - rest * 10;
+      n = rest;
+    }
+    buf[--at] = ZERO + n;
     return this;
   }
 
   /** An unsigned 32-bit value in hex, as 0x1f (hex() in netlink/bytes.ts). */
   hex(n: number): this {
-    return this.text('0x').hexDigits(n, 1);
+    this.buf[this.pos++] = ZERO;
+    this.buf[this.pos++] = 0x78; // 'x'
+    return this.hexDigits(n, 1);
   }
 
   /** An unsigned 32-bit value as 8 hex digits, zero-padded: 0000001f. */
@@ -59,16 +112,15 @@ export class AsciiOut {
   }
 
   private hexDigits(n: number, width: number): this {
-    let length = 0;
-    do {
-      const digit = n & 15;
-      DIGITS[length++] = digit < 10 ? ZERO + digit : LOWER_A + digit - 10;
-      n >>>= 4;
-    } while (n > 0 || length < width);
+    const count = Math.max(width, (35 - Math.clz32(n)) >> 2);
     const buf = this.buf;
-    let pos = this.pos;
-    while (length > 0) buf[pos++] = DIGITS[--length]!;
-    this.pos = pos;
+    let at = this.pos + count;
+    this.pos = at;
+    for (let i = 0; i < count; i++) {
+      const digit = n & 15;
+      buf[--at] = digit < 10 ? ZERO + digit : LOWER_A + digit - 10;
+      n >>>= 4;
+    }
     return this;
   }
 

@@ -8,16 +8,33 @@ export const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
 export const U32_MAX = 0xffffffff;
 export const U64_MAX = 0xffffffffffffffffn;
 
-export function readU16(buf: Buffer, offset: number): number {
-  return HOST_IS_LITTLE_ENDIAN ? buf.readUInt16LE(offset) : buf.readUInt16BE(offset);
+/**
+ * A RangeError unless buf[offset, offset + size) exists. The u16/u32 helpers below read and
+ * write the bytes themselves rather than through Buffer's readUInt32LE() and friends: `list`
+ * calls them tens of times per SA, and Node's argument validation behind each of those was a
+ * visible share of its cost before V8 optimised it. The check here keeps their guarantee:
+ * no silent read past the end.
+ */
+function checkRange(buf: Uint8Array, offset: number, size: number): void {
+  if ((offset >>> 0) !== offset || offset + size > buf.length) {
+    throw new RangeError(`offset ${offset}: ${size} bytes needed, buffer has ${buf.length}`);
+  }
 }
 
-export function readU32(buf: Buffer, offset: number): number {
-  return HOST_IS_LITTLE_ENDIAN ? buf.readUInt32LE(offset) : buf.readUInt32BE(offset);
+export function readU16(buf: Uint8Array, offset: number): number {
+  checkRange(buf, offset, 2);
+  if (HOST_IS_LITTLE_ENDIAN) return buf[offset]! | (buf[offset + 1]! << 8);
+  return (buf[offset]! << 8) | buf[offset + 1]!;
 }
 
-export function readS32(buf: Buffer, offset: number): number {
-  return HOST_IS_LITTLE_ENDIAN ? buf.readInt32LE(offset) : buf.readInt32BE(offset);
+export function readU32(buf: Uint8Array, offset: number): number {
+  return readS32(buf, offset) >>> 0;
+}
+
+export function readS32(buf: Uint8Array, offset: number): number {
+  checkRange(buf, offset, 4);
+  if (HOST_IS_LITTLE_ENDIAN) return buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24);
+  return (buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!;
 }
 
 /** Unaligned-safe u64 read: lifetime payloads need not be 8-aligned (docs/kernel/structs.md). */
@@ -25,14 +42,22 @@ export function readU64(buf: Buffer, offset: number): bigint {
   return HOST_IS_LITTLE_ENDIAN ? buf.readBigUInt64LE(offset) : buf.readBigUInt64BE(offset);
 }
 
-export function writeU16(buf: Buffer, value: number, offset: number): void {
-  if (HOST_IS_LITTLE_ENDIAN) buf.writeUInt16LE(value, offset);
-  else buf.writeUInt16BE(value, offset);
+export function writeU16(buf: Uint8Array, value: number, offset: number): void {
+  checkRange(buf, offset, 2);
+  if ((value & 0xffff) !== value) throw new RangeError(`${value} does not fit in 16 bits`);
+  buf[offset + (HOST_IS_LITTLE_ENDIAN ? 0 : 1)] = value;
+  buf[offset + (HOST_IS_LITTLE_ENDIAN ? 1 : 0)] = value >>> 8;
 }
 
-export function writeU32(buf: Buffer, value: number, offset: number): void {
-  if (HOST_IS_LITTLE_ENDIAN) buf.writeUInt32LE(value >>> 0, offset);
-  else buf.writeUInt32BE(value >>> 0, offset);
+/** Any number is taken modulo 2^32, as the C field would. */
+export function writeU32(buf: Uint8Array, value: number, offset: number): void {
+  checkRange(buf, offset, 4);
+  const low = HOST_IS_LITTLE_ENDIAN ? 0 : 3;
+  const step = HOST_IS_LITTLE_ENDIAN ? 1 : -1;
+  buf[offset + low] = value;
+  buf[offset + low + step] = value >>> 8;
+  buf[offset + low + 2 * step] = value >>> 16;
+  buf[offset + low + 3 * step] = value >>> 24;
 }
 
 export function writeU64(buf: Buffer, value: bigint, offset: number): void {
