@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { LineTooLongError, MAX_COMMAND_LINE_BYTES, readLines } from '../../line-reader.js';
 import type { CliContext, GlobalOptions } from '../context.js';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, strerror, UsageError } from '../errors.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, systemErrorCause, UsageError } from '../errors.js';
 import { report } from '../output.js';
 import { shown } from '../user-text.js';
 
@@ -88,8 +88,7 @@ function openSource(file: string): Readable {
 }
 
 function readError(error: unknown, name: string): CliError {
-  const errno = (error as NodeJS.ErrnoException).errno;
-  return new CliError(`cannot read ${shown(name)}: ${typeof errno === 'number' ? strerror(-errno) : (error as Error).message}`);
+  return new CliError(`cannot read ${shown(name)}: ${systemErrorCause(error as NodeJS.ErrnoException)}`);
 }
 
 /** One line's exit status: a line that does not split like a shell line is a usage error. */
