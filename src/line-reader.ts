@@ -4,8 +4,8 @@
 // longer than the limit is an error rather than a buffer that grows with the input
 // (`/dev/zero` has no newline at all).
 
-/** A line above this many bytes is refused: no command or record is anywhere near it. */
-export const MAX_LINE_BYTES = 64 * 1024;
+/** A command-file line (`batch`) above this many bytes is refused: no command is anywhere near it. */
+export const MAX_COMMAND_LINE_BYTES = 64 * 1024;
 
 /** A line exceeded the limit; `lineNumber` counts from 1. */
 export class LineTooLongError extends Error {
@@ -30,7 +30,7 @@ const NEWLINE = 0x0a;
  * The lines of `source`, one by one as each completes; the last line may lack its newline.
  * Memory stays within `maxBytes` plus one chunk of the source.
  */
-export async function* readLines(source: AsyncIterable<Buffer | string>, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
+export async function* readLines(source: AsyncIterable<Buffer | string>, maxBytes = MAX_COMMAND_LINE_BYTES): AsyncGenerator<Line> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let number = 0;

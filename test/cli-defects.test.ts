@@ -100,7 +100,7 @@ describe('batch input as a stream', () => {
 
   it('an unreadable file is named once, without the system message echoing the path', () => {
     const result = runXaev(['batch', 'xaev-missing-file\n']);
-    assert.deepEqual([result.status, result.stderr], [1, 'xaev: cannot read "xaev-missing-file\\n": no such file or directory\n']);
+    assert.deepEqual([result.status, result.stderr], [1, 'xaev: cannot read "xaev-missing-file\\n": no such file or directory (ENOENT)\n']);
   });
 
   it('batch - runs each line as it arrives and writes its output before the next line comes', async () => {

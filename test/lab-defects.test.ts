@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import type { ReplayJson } from '../src/cli/record.js';
 import { bootOnce, describeOnLabKernels } from './lab/lab.js';
+import type { SaJson } from './support/record-json.js';
 
 // Issue 8 items that need a VALID SA and real ESP traffic: test/lab/defects.sh runs inside
 // User Mode Linux, on every lab kernel (docs/lab.md). Every value asserted here was measured
 // on both uml-6.1 and uml-6.12 and is the same on both (the SAs have no direction).
 
-type Replay =
-  | { kind: 'legacy'; seq: number; oseq: number; bitmap: number }
-  | { kind: 'esn'; seq: number; seqHi: number; oseq: number; oseqHi: number; window: number; bitmap: number[] };
-interface SaJson {
-  src: string;
-  dst: string;
-  spi: number;
-  replay: Replay;
-}
-
-const legacy = (seq: number, oseq: number, bitmap: number): Replay => ({ kind: 'legacy', seq, oseq, bitmap });
-const esn = (seqHi: number, seq: number, oseqHi: number, oseq: number, window: number, bitmap: number[]): Replay => ({
+// The records' types come from the CLI's own (test/support/record-json.ts); the expected
+// replay states are built as the CLI's ReplayJson, one flavour each.
+const legacy = (seq: number, oseq: number, bitmap: number): ReplayJson => ({ kind: 'legacy', seq, oseq, bitmap });
+const esn = (seqHi: number, seq: number, oseqHi: number, oseq: number, window: number, bitmap: number[]): ReplayJson => ({
   kind: 'esn',
   seq,
   seqHi,
@@ -34,7 +28,7 @@ describeOnLabKernels('kernel lab: set --seq / --bitmap and batch -n against real
       .split('\n')
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as SaJson);
-  const replays = (name: string): [number, Replay][] => records(name).map((r) => [r.spi, r.replay]);
+  const replays = (name: string): [number, SaJson['replay']][] => records(name).map((r) => [r.spi, r.replay]);
   /** "replay-window W replay R failed F" of the SA with this SPI in `ip -s xfrm state` of the right namespace. */
   const ipStats = (name: string, spi: number): { window: number; replay: number; failed: number } => {
     const block = file(`${name}-ip-right.txt`)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { EventRecordJson, GetRecordJson } from '../src/cli/record.js';
 import { bootOnce, describeOnLabKernels, type LabKernel } from './lab/lab.js';
+import type { EventJson, SaJson } from './support/record-json.js';
 
 // Real SAs and real traffic inside User Mode Linux, on every lab kernel (docs/lab.md):
 // uml-6.1 (Debian's, HZ=100, /proc/config.gz) and uml-6.12 (built from Debian's source,
@@ -9,18 +9,6 @@ import { bootOnce, describeOnLabKernels, type LabKernel } from './lab/lab.js';
 // kernel. Values asserted here are what each kernel produces; where the kernels differ the
 // test says which kernel does what. As root, a missing lab is installed (and the 6.12
 // kernel built, once); otherwise each suite says how to enable it.
-
-// The JSON shapes come from the CLI's own types (src/cli/record.ts), so a renamed or removed
-// field fails to compile here. The lab's SAs always carry replay and lifetime state, and the
-// assertions read either replay flavour, hence the widened view of those two fields.
-type ParsedReplay = NonNullable<GetRecordJson['replay']>;
-type Replay = Pick<ParsedReplay, 'kind' | 'seq' | 'oseq'> & { bitmap: number | number[]; seqHi?: number; oseqHi?: number; window?: number };
-type WithState<T extends { replay: unknown; lifetime: unknown }> = Omit<T, 'replay' | 'lifetime'> & {
-  replay: Replay;
-  lifetime: NonNullable<T['lifetime']>;
-};
-type SaJson = WithState<GetRecordJson>;
-type EventJson = WithState<EventRecordJson>;
 
 /** What `ip -s xfrm state` says about one SA, by SPI and destination. */
 interface IpSa {

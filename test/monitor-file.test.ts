@@ -77,6 +77,15 @@ describe('monitor --file on bad input', () => {
     assert.ok(Date.now() - started < 10_000);
   });
 
+  it('a missing file is one line naming it once, escaped, with the errno name; status 1', () => {
+    // Node's own message would repeat the path raw: "ENOENT: no such file or directory, open '...'".
+    const result = runXaev(['monitor', '--file', 'xaev-missing-events\n.bin']);
+    assert.deepEqual(
+      [result.status, result.stdout, result.stderr],
+      [1, '', 'xaev: cannot read "xaev-missing-events\\n.bin": no such file or directory (ENOENT)\n'],
+    );
+  });
+
   it('a 21 MB file streams through a 48 MB heap (0.1.0 read it whole and ran out of memory)', () => {
     const path = file('big.bin', Buffer.concat(Array.from({ length: 25_000 }, () => AE)));
     const result = spawnSync('sh', ['-c', `"${process.execPath}" --max-old-space-size=48 "${XAEV_BIN}" monitor --file "${path}" >/dev/null`], {

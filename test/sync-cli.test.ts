@@ -79,6 +79,34 @@ describe('xaev sync control commands when something else answers', () => {
     }
   });
 
+  it("status escapes the peer's node name and software, which came off the network", async () => {
+    const socket = join(dir, 'hostile-peer.sock');
+    const answer = {
+      mode: 'cache',
+      role: 'standby',
+      link: { connected: true, lastDisconnect: null, command: '-' },
+      peer: { node: 'gw-a\x1b[2J\nforged line', software: 'xaev\x07 0.1.0', rthr: 32, etimeMs: 1000 },
+      totals: { records: 1, updates: 0, applied: 0, writeErrors: 0, streamErrors: 0, sasRefused: 0, reconnects: 0, lostEvents: 0, snapshots: 0, lastSnapshotAt: null },
+      sas: [],
+    };
+    const server = spawn(process.execPath, ['-e', `
+      const server = require('node:net').createServer((c) => c.end(${JSON.stringify(JSON.stringify(answer))} + '\\n'));
+      server.listen(${JSON.stringify(socket)}, () => console.log('ready'));
+      setTimeout(() => process.exit(0), 20000);`]);
+    try {
+      await new Promise((resolve) => server.stdout.once('data', resolve));
+      const result = runXaev(['sync', 'status', '--control', socket]);
+      assert.deepEqual([result.status, result.stderr], [0, '']);
+      assert.equal(
+        result.stdout,
+        'mode cache, role standby, peer gw-a\\x1b[2J\\nforged line (xaev\\x07 0.1.0, rthr 32, etime 1000 ms), stream connected\n' +
+          'totals: records 1, updates 0, applied 0, write errors 0, stream errors 0, SAs over --max-sas 0, reconnects 0, lost events 0, snapshots 0, last snapshot never\n',
+      );
+    } finally {
+      server.kill();
+    }
+  });
+
   it('a socket only root may use: one line saying so, exit 1', { skip: process.getuid?.() === 0 ? false : 'needs root to run xaev as another user' }, async () => {
     const socket = join(dir, 'root-only.sock');
     const server = spawn(process.execPath, ['-e', `

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { AeMessage } from '../src/xfrm/aevent.js';
 import { LineSplitter } from '../src/sync/lines.js';
 import { decodeLine, StreamError } from '../src/sync/stream-decode.js';
-import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate, MAX_LINE_BYTES } from '../src/sync/stream.js';
+import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate, MAX_STREAM_LINE_BYTES } from '../src/sync/stream.js';
 
 function ae(overrides: Partial<AeMessage> = {}): AeMessage {
   const daddr = Buffer.alloc(16);
@@ -159,7 +159,7 @@ describe('line splitting with bounded memory', () => {
 
   it('keeps memory flat on a 100 MB line with no newline', () => {
     let skipped = 0;
-    const splitter = new LineSplitter(MAX_LINE_BYTES, { onLine: () => assert.fail('no line expected'), onOversize: (n) => (skipped = n) });
+    const splitter = new LineSplitter(MAX_STREAM_LINE_BYTES, { onLine: () => assert.fail('no line expected'), onOversize: (n) => (skipped = n) });
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
     const before = process.memoryUsage().arrayBuffers;
     for (let i = 0; i < 100; i++) splitter.push(chunk);

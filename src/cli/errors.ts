@@ -40,6 +40,15 @@ export function strerror(errno: number): string {
   return getSystemErrorMap().get(-errno)?.[1] ?? `error ${errno}`;
 }
 
+/**
+ * Why a system call failed, for a message that names the file itself: "no such file or
+ * directory (ENOENT)". Node's own message would repeat the path, unescaped.
+ */
+export function systemErrorCause(error: NodeJS.ErrnoException): string {
+  if (typeof error.errno !== 'number') return error.message;
+  return error.code === undefined ? strerror(Math.abs(error.errno)) : `${strerror(Math.abs(error.errno))} (${error.code})`;
+}
+
 interface SyscallError extends Error {
   code?: string;
   errno?: number;

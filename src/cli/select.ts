@@ -37,7 +37,7 @@ export function parseSelectors(spiText: string | undefined, options: SelectorOpt
 }
 
 
-export function describeFilter(filter: SaFilter, options: SelectorOptions): string {
+function describeFilter(filter: SaFilter, options: SelectorOptions): string {
   const parts: string[] = [];
   if (options.dst !== undefined) parts.push(`dst ${options.dst}`);
   if (options.src !== undefined) parts.push(`src ${options.src}`);
@@ -47,7 +47,7 @@ export function describeFilter(filter: SaFilter, options: SelectorOptions): stri
   return parts.length ? `${base} and ${parts.join(', ')}` : base;
 }
 
-export function describeEntry(entry: SaEntry): string {
+function describeEntry(entry: SaEntry): string {
   const { saId, saddr, reqid } = entry.info;
   const proto = protoName(saId.proto);
   let text = `src ${formatAddress(saddr, saId.family)} dst ${formatAddress(saId.daddr, saId.family)} proto ${proto} spi ${hex(saId.spi)} reqid ${reqid}`;

@@ -2,7 +2,7 @@
 // write here never blocks the event loop, so SIGINT and SIGTERM are handled even while the
 // reader has stopped reading; and the text waiting for the reader is bounded: past
 // HIGH_WATER_BYTES the producer is told to pause (and the kernel then counts what it drops).
-import { CliError, strerror } from './errors.js';
+import { CliError, systemErrorCause } from './errors.js';
 
 /** Output waiting for a slow reader before the producer pauses. */
 const HIGH_WATER_BYTES = 1 << 20;
@@ -59,8 +59,7 @@ export class StreamOutput {
   private fail(error: NodeJS.ErrnoException): void {
     if (this.failure) return;
     if (error.code === 'EPIPE') process.exit(0);
-    const cause = typeof error.errno === 'number' ? `${strerror(Math.abs(error.errno))} (${error.code ?? ''})` : error.message;
-    this.failure = new CliError(`cannot write to stdout: ${cause}`);
+    this.failure = new CliError(`cannot write to stdout: ${systemErrorCause(error)}`);
     this.onFailure(this.failure);
     this.wakeDrainWaiters();
   }

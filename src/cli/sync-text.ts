@@ -1,5 +1,7 @@
 // Text output of `sync status` and `sync takeover`, from the receiver's JSON answer
 // (src/sync/status.ts). With -j the answer is printed as it came.
+import { oneLine } from './user-text.js';
+
 type Num = number | bigint | null;
 
 interface SaCounters {
@@ -59,7 +61,9 @@ function ageText(ms: number): string {
 }
 
 export function syncStatusText(answer: SyncStatusAnswer): string {
-  const peer = answer.peer ? `${answer.peer.node} (${answer.peer.software}, rthr ${answer.peer.rthr}, etime ${answer.peer.etimeMs} ms)` : 'none yet';
+  // The peer's node name and software came off the network in its hello: escaped, so a hostile
+  // peer cannot move the cursor, clear the screen or forge lines of this output.
+  const peer = answer.peer ? `${oneLine(answer.peer.node)} (${oneLine(answer.peer.software)}, rthr ${answer.peer.rthr}, etime ${answer.peer.etimeMs} ms)` : 'none yet';
   const link = answer.link.connected ? 'connected' : `disconnected${answer.link.lastDisconnect ? ` (${answer.link.lastDisconnect})` : ''}`;
   const lines = [`mode ${answer.mode}, role ${answer.role}, peer ${peer}, stream ${link}`];
   for (const sa of answer.sas) {

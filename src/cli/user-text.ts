@@ -32,7 +32,7 @@ export function shown(text: string, options: { quote?: boolean; max?: number } =
   return cutChars === 0 ? result : `${result}... (${text.length} characters)`;
 }
 
-/** One diagnostic line as written to stderr: control characters escaped, length bounded. */
+/** One diagnostic line as written to stderr, or untrusted text in a line of output: control characters escaped, length bounded. */
 export function oneLine(text: string, max = MAX_DIAGNOSTIC_LINE): string {
   const { head, cutChars } = cut(text, max);
   const line = escapeControl(head);

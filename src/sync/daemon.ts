@@ -9,7 +9,7 @@ import { writeMetricsFile } from './metrics.js';
 import { SyncReceiver, type Mode } from './receiver.js';
 import { statusOf, takeoverAnswer, totalsOf, type LinkState } from './status.js';
 import { decodeLine, StreamError } from './stream-decode.js';
-import { MAX_LINE_BYTES } from './stream.js';
+import { MAX_STREAM_LINE_BYTES } from './stream.js';
 import { CommandTransport, StdinTransport, type Transport } from './transport.js';
 
 export interface ReceiveOptions {
@@ -121,8 +121,8 @@ function openTransport(options: ReceiveOptions, receiver: SyncReceiver, link: Li
     lastReport = now;
     options.note(`refused a stream line: ${message} (${receiver.store.totals.streamErrors} so far; see xaev sync status)`);
   };
-  const splitter = new LineSplitter(MAX_LINE_BYTES, {
-    onOversize: (bytes) => reportError(`a line of ${bytes} bytes, longer than ${MAX_LINE_BYTES}`),
+  const splitter = new LineSplitter(MAX_STREAM_LINE_BYTES, {
+    onOversize: (bytes) => reportError(`a line of ${bytes} bytes, longer than ${MAX_STREAM_LINE_BYTES}`),
     onLine: (line) => {
       if (line.length === 0) return;
       try {

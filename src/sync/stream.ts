@@ -10,8 +10,8 @@ import type { LifetimeCurrent, Mark, ReplayState } from '../xfrm/structs.js';
 
 /** Bumped for any change an older receiver would misread; receivers refuse other versions. */
 export const STREAM_VERSION = 1;
-/** Longest line a receiver accepts: an ESN SA with a 4096-bit window is about 1.6 KiB. */
-export const MAX_LINE_BYTES = 64 * 1024;
+/** Longest sync stream line a receiver accepts: an ESN SA with a 4096-bit window is about 1.6 KiB. */
+export const MAX_STREAM_LINE_BYTES = 64 * 1024;
 /** The sender writes a heartbeat this often, so a receiver can tell a dead stream from a quiet one. */
 export const HEARTBEAT_INTERVAL_MS = 1000;
 

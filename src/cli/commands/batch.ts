@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { LineTooLongError, MAX_LINE_BYTES, readLines } from '../../line-reader.js';
+import { LineTooLongError, MAX_COMMAND_LINE_BYTES, readLines } from '../../line-reader.js';
 import type { CliContext, GlobalOptions } from '../context.js';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, strerror, UsageError } from '../errors.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, systemErrorCause, UsageError } from '../errors.js';
 import { report } from '../output.js';
 import { shown } from '../user-text.js';
 
@@ -27,7 +27,7 @@ Each line is an xaev command without the word xaev, quoted like a shell line; # 
 comment. Global options given before "batch" (-n, -j, --no-color) apply to every line; a
 line's own -n runs that line in its namespace. Lines run as they arrive, so a program can
 feed stdin line by line; each line's output is written before the next line is read.
-A line over ${MAX_LINE_BYTES / 1024} KiB ends the batch (even with --force).
+A line over ${MAX_COMMAND_LINE_BYTES / 1024} KiB ends the batch (even with --force).
 
 Examples:
   printf 'get 0x1000\\nset 0x1000 --rthr 32\\n' | xaev batch -
@@ -84,12 +84,11 @@ export function splitLine(line: string): string[] {
 function openSource(file: string): Readable {
   // process.stdin can be destroyed while a read is pending (a pipe whose writer is still
   // there); a file stream reads a regular file or device in bounded chunks.
-  return file === '-' ? process.stdin : createReadStream(file, { highWaterMark: MAX_LINE_BYTES });
+  return file === '-' ? process.stdin : createReadStream(file, { highWaterMark: MAX_COMMAND_LINE_BYTES });
 }
 
 function readError(error: unknown, name: string): CliError {
-  const errno = (error as NodeJS.ErrnoException).errno;
-  return new CliError(`cannot read ${shown(name)}: ${typeof errno === 'number' ? strerror(-errno) : (error as Error).message}`);
+  return new CliError(`cannot read ${shown(name)}: ${systemErrorCause(error as NodeJS.ErrnoException)}`);
 }
 
 /** One line's exit status: a line that does not split like a shell line is a usage error. */
@@ -119,7 +118,7 @@ async function runBatch(context: CliContext, runLine: RunLine, file: string, opt
     }
   } catch (error) {
     if (!(error instanceof LineTooLongError)) throw readError(error, name);
-    report([`line longer than ${MAX_LINE_BYTES} bytes: this is not a command file`], `${name}:${error.lineNumber}: `);
+    report([`line longer than ${MAX_COMMAND_LINE_BYTES} bytes: this is not a command file`], `${name}:${error.lineNumber}: `);
     firstFailure ||= EXIT_FAILURE;
   } finally {
     source.destroy();

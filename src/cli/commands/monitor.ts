@@ -4,12 +4,13 @@ import { receivedLength } from '../../netlink/message.js';
 import { eventMatches, EventSubscription, readEventFile, type EventLoss, type XfrmEvent } from '../../xfrm/events.js';
 import type { SaIdFilter } from '../../xfrm/sa-filter.js';
 import type { CliContext } from '../context.js';
-import { CliError } from '../errors.js';
+import { CliError, systemErrorCause } from '../errors.js';
 import { toJson } from '../json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
+import { shown } from '../user-text.js';
 
 interface MonitorOptions {
   details?: boolean;
@@ -186,7 +187,7 @@ async function monitorFile(path: string, printer: EventPrinter, stop: MonitorSto
     // What decoded before a framing error is printed first, as `ip xfrm monitor file` does.
     if (error instanceof DecodeError) throw new CliError(`${path} is not a stream of netlink messages: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') throw new CliError(`cannot read ${path}: ${(error as Error).message}`);
+    if (typeof code === 'string') throw new CliError(`cannot read ${shown(path)}: ${systemErrorCause(error as NodeJS.ErrnoException)}`);
     throw error;
   }
   // A signal while waiting ends the process from its handler; a write failure ends the wait.
