@@ -13,17 +13,25 @@ import { formatUnixTime } from './text.js';
 /** Bitmap words per line, as ip prints them. */
 const WORDS_PER_LINE = 8;
 
-/** formatUnixTime for the last value asked: neighbouring SAs were mostly added in the same second. */
-let lastSeconds = -1;
-let lastText = '';
-function unixTime(value: number | bigint): string {
-  if (typeof value === 'bigint') return formatUnixTime(value);
-  if (value !== lastSeconds) {
-    lastText = formatUnixTime(BigInt(value));
-    lastSeconds = value;
+/**
+ * formatUnixTime of the value asked last, one per field: neighbouring SAs were mostly added in
+ * the same second, and an unused SA's use time is 0 ("-").
+ */
+class UnixTimeText {
+  private seconds = -1;
+  private text = '';
+
+  of(value: number | bigint): string {
+    if (typeof value === 'bigint') return formatUnixTime(value);
+    if (value !== this.seconds) {
+      this.text = formatUnixTime(BigInt(value));
+      this.seconds = value;
+    }
+    return this.text;
   }
-  return lastText;
 }
+const addTimeText = new UnixTimeText();
+const useTimeText = new UnixTimeText();
 
 const NEWLINE = 0x0a;
 const TAB = 0x09;
@@ -89,7 +97,7 @@ function lifetimeLines(out: AsciiOut, view: SaStateView): void {
     return;
   }
   out.piece(K.lifetime).u64(view.lifetime('bytes')).piece(K.bytes).u64(view.lifetime('packets')).piece(K.packets);
-  out.piece(K.add).text(unixTime(view.lifetime('addTime'))).piece(K.use).text(unixTime(view.lifetime('useTime'))).char(NEWLINE);
+  out.piece(K.add).text(addTimeText.of(view.lifetime('addTime'))).piece(K.use).text(useTimeText.of(view.lifetime('useTime'))).char(NEWLINE);
 }
 
 function thresholdsLine(out: AsciiOut, view: SaStateView): void {

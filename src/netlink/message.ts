@@ -1,6 +1,7 @@
 import { align4, readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { NLMSG_HDRLEN } from './constants.js';
 import { DecodeError } from './errors.js';
+import { NLMSG_FLAGS_AT, NLMSG_LEN_AT, NLMSG_PID_AT, NLMSG_SEQ_AT, NLMSG_TYPE_AT } from './scan.js';
 
 export interface NetlinkHeader {
   type: number;
@@ -38,11 +39,11 @@ export function encodedLength(parts: Buffer[]): number {
  */
 export function encodeMessageInto(target: Buffer, offset: number, header: NetlinkHeader, parts: Buffer[]): number {
   const length = messageLength(parts);
-  writeU32(target, length, offset);
-  writeU16(target, header.type, offset + 4);
-  writeU16(target, header.flags, offset + 6);
-  writeU32(target, header.seq, offset + 8);
-  writeU32(target, header.pid, offset + 12);
+  writeU32(target, length, offset + NLMSG_LEN_AT);
+  writeU16(target, header.type, offset + NLMSG_TYPE_AT);
+  writeU16(target, header.flags, offset + NLMSG_FLAGS_AT);
+  writeU32(target, header.seq, offset + NLMSG_SEQ_AT);
+  writeU32(target, header.pid, offset + NLMSG_PID_AT);
   let at = offset + NLMSG_HDRLEN;
   for (const part of parts) at += part.copy(target, at);
   target.fill(0, at, offset + align4(length));
@@ -92,10 +93,10 @@ export function splitMessages(buffer: Buffer, baseOffset = 0, partial = false): 
       return { messages, consumed: offset, error: new DecodeError(`netlink message length ${length} at offset ${at} exceeds ${limit}`) };
     }
     messages.push({
-      type: readU16(buffer, offset + 4),
-      flags: readU16(buffer, offset + 6),
-      seq: readU32(buffer, offset + 8),
-      pid: readU32(buffer, offset + 12),
+      type: readU16(buffer, offset + NLMSG_TYPE_AT),
+      flags: readU16(buffer, offset + NLMSG_FLAGS_AT),
+      seq: readU32(buffer, offset + NLMSG_SEQ_AT),
+      pid: readU32(buffer, offset + NLMSG_PID_AT),
       payload: buffer.subarray(offset + NLMSG_HDRLEN, offset + length),
     });
     offset = Math.min(offset + align4(length), buffer.length);

@@ -11,6 +11,7 @@ export const NLMSG_LEN_AT = 0;
 export const NLMSG_TYPE_AT = 4;
 export const NLMSG_FLAGS_AT = 6;
 export const NLMSG_SEQ_AT = 8;
+export const NLMSG_PID_AT = 12;
 
 /**
  * Visit each message in buf[0, end): visit(at, length) with the offset of its header and its
