@@ -52,7 +52,13 @@ export function startupSection(ns: HostNamespace, xaev: string, runs: number): S
     ...(graph?.packages ?? []).map((p) => ({ key: `pkg:${p}`, label: `+ import('${p}') alone`, argv: nodeImport(p), cwd: root, imports: true })),
     ...(loaded && entry
       ? [
-          loaded.how === 'require'
+          loaded.how === 'code-cache'
+            ? {
+                key: 'entry',
+                label: `+ ${relative(root, entry)} from its code cache (what bin/xaev.js loads; nothing run)`,
+                argv: [process.execPath, '-e', `require(${JSON.stringify(loaded.loader)}).loadBundle(${JSON.stringify(entry)})`],
+              }
+            : loaded.how === 'require'
             ? {
                 key: 'entry',
                 label: `+ require ${relative(root, entry)} (what bin/xaev.js loads; nothing run)`,

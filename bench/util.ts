@@ -285,9 +285,15 @@ export function snapshotXaev(repo: string, dir: string, waitMs = 180000): string
   }
 }
 
-/** The module bin/xaev.js loads (e.g. a bundle, or dist/src/cli/main.js) and how: import or require. */
-export function xaevEntry(xaevBin: string): { path: string; how: 'import' | 'require' } | undefined {
+/**
+ * The module bin/xaev.js loads (e.g. a bundle, or dist/src/cli/main.js) and how: import,
+ * require, or through bin/code-cache.cjs's loadBundle() (the bundle from its V8 code cache).
+ */
+export function xaevEntry(xaevBin: string): { path: string; how: 'import' | 'require' | 'code-cache'; loader?: string } | undefined {
   const text = readFileSync(xaevBin, 'utf8').replace(/^\s*\/\/.*$/gm, '');
+  const cached = /loadBundle\(\s*require\.resolve\(\s*['"](\.\.?\/[^'"]+)['"]/.exec(text);
+  const loader = /require\(\s*['"](\.\/code-cache\.cjs)['"]/.exec(text);
+  if (cached && loader) return { path: join(dirname(xaevBin), cached[1]!), how: 'code-cache', loader: join(dirname(xaevBin), loader[1]!) };
   const m = /(from\s*|require\(\s*|import\(\s*)['"](\.\.?\/[^'"]+)['"]/.exec(text);
   if (!m) return undefined;
   return { path: join(dirname(xaevBin), m[2]!), how: m[1]!.startsWith('require') ? 'require' : 'import' };

@@ -97,7 +97,7 @@ describe('a missing or stale native addon is named, with the way to rebuild', ()
   // A copy of the installed layout (the CLI bundle needs no node_modules), so the real build
   // stays untouched.
   const root = mkdtempSync(join(tmpdir(), 'xaev-addon-'));
-  for (const file of ['package.json', 'bin/package.json', 'bin/xaev.js', 'dist/xaev.cjs']) cpSync(join(REPO_ROOT, file), join(root, file));
+  for (const file of ['package.json', 'bin/package.json', 'bin/xaev.js', 'bin/code-cache.cjs', 'dist/xaev.cjs']) cpSync(join(REPO_ROOT, file), join(root, file));
   const run = (): ReturnType<typeof spawnSync> =>
     spawnSync(process.execPath, [join(root, 'bin/xaev.js'), 'get', '0x1000'], { encoding: 'utf8' });
   after(() => rmSync(root, { recursive: true, force: true }));

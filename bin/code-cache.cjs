@@ -1,0 +1,85 @@
+// Loads the CLI bundle (dist/xaev.cjs) with a V8 code cache written at build time, so a run
+// deserialises compiled code instead of parsing and compiling ~165 KB of JavaScript: about
+// 10 ms of every start (bench/RESULTS.md, start-up). Node 20 has no compile cache of its own
+// (module.enableCompileCache() came in Node 22).
+//
+// V8 accepts a cache when the source has the same length, not the same text, so a stale
+// cache could run old code: the build stamps the bundle with the hash of its text (a last
+// line "// xaev-build HASH") and names the cache after it. A bundle without a stamp, or
+// without its cache, or a cache V8 rejects (another Node version) is simply compiled.
+//
+//   node bin/code-cache.cjs --write dist/xaev.cjs   (npm run build:ts does this)
+'use strict';
+
+const { readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const Module = require('node:module');
+const { basename, dirname, join, resolve } = require('node:path');
+const vm = require('node:vm');
+
+const STAMP = '\n// xaev-build ';
+
+function stampOf(source) {
+  const at = source.lastIndexOf(STAMP);
+  return at < 0 ? undefined : source.slice(at + STAMP.length).trim();
+}
+
+function cacheFile(bundle, stamp) {
+  return `${bundle}.${stamp}.cache`;
+}
+
+function compile(bundle, source, cachedData) {
+  return new vm.Script(Module.wrap(source), { filename: bundle, cachedData });
+}
+
+/** Run a compiled bundle as CommonJS would, and return its exports. */
+function run(bundle, script) {
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, Module.createRequire(bundle), module, bundle, dirname(bundle));
+  return module.exports;
+}
+
+/** The bundle's exports, from its code cache when there is a valid one. */
+function loadBundle(bundle) {
+  const source = readFileSync(bundle, 'utf8');
+  const stamp = stampOf(source);
+  let cachedData;
+  try {
+    if (stamp) cachedData = readFileSync(cacheFile(bundle, stamp));
+  } catch {
+    // no cache: compile
+  }
+  return run(bundle, compile(bundle, source, cachedData));
+}
+
+/** Stamp the bundle with its hash and write its code cache, after running `xaev --version` (so the code that runs compiles too). */
+async function writeCache(bundle) {
+  const { createHash } = require('node:crypto');
+  let source = readFileSync(bundle, 'utf8');
+  const old = source.lastIndexOf(STAMP);
+  if (old >= 0) source = source.slice(0, old + 1);
+  const stamp = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  source = `${source.endsWith('\n') ? source : `${source}\n`}${STAMP.slice(1)}${stamp}\n`;
+  writeFileSync(bundle, source);
+  for (const f of readdirSync(dirname(bundle))) {
+    if (f.startsWith(`${basename(bundle)}.`) && f.endsWith('.cache')) rmSync(join(dirname(bundle), f));
+  }
+  const script = compile(bundle, source, undefined);
+  const status = await run(bundle, script).main(['--version']);
+  if (status !== 0) throw new Error(`xaev --version exited ${status} while writing the code cache`);
+  writeFileSync(cacheFile(bundle, stamp), script.createCachedData());
+}
+
+module.exports = { loadBundle };
+
+if (require.main === module) {
+  const [flag, bundle] = process.argv.slice(2);
+  if (flag !== '--write' || !bundle) {
+    process.stderr.write('usage: node bin/code-cache.cjs --write BUNDLE\n');
+    process.exitCode = 2;
+  } else {
+    writeCache(resolve(bundle)).catch((error) => {
+      process.stderr.write(`code cache: ${error.message}\n`);
+      process.exitCode = 1;
+    });
+  }
+}
