@@ -4,7 +4,6 @@
 // (readEventFile) alike. Every received message becomes exactly one event, and every event
 // the kernel dropped or a truncated datagram cut off is reported as a loss: nothing vanishes
 // silently (docs/kernel/events.md, docs/kernel/netlink.md).
-import { open } from 'node:fs/promises';
 import { forEachAttribute } from '../netlink/attributes.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from '../netlink/constants.js';
 import { DecodeError } from '../netlink/errors.js';
@@ -354,6 +353,8 @@ const FILE_CHUNK_BYTES = 64 * 1024;
  * yielded first; then the DecodeError is thrown, naming the file offset.
  */
 export async function* readEventFile(path: string): AsyncGenerator<XfrmEvent[], void, undefined> {
+  // Loaded here, not at the top: node:fs/promises costs every other command ~5 ms of start-up.
+  const { open } = await import('node:fs/promises');
   const handle = await open(path, 'r');
   try {
     let carry = Buffer.alloc(0);
