@@ -4,6 +4,7 @@
 // (readEventFile) alike. Every received message becomes exactly one event, and every event
 // the kernel dropped or a truncated datagram cut off is reported as a loss: nothing vanishes
 // silently (docs/kernel/events.md, docs/kernel/netlink.md).
+import { createRequire } from 'node:module';
 import { forEachAttribute } from '../netlink/attributes.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from '../netlink/constants.js';
 import { DecodeError } from '../netlink/errors.js';
@@ -354,7 +355,9 @@ const FILE_CHUNK_BYTES = 64 * 1024;
  */
 export async function* readEventFile(path: string): AsyncGenerator<XfrmEvent[], void, undefined> {
   // Loaded here, not at the top: node:fs/promises costs every other command ~5 ms of start-up.
-  const { open } = await import('node:fs/promises');
+  // require(), not import(): the CLI bundle runs as a vm.Script (bin/code-cache.cjs), where
+  // import() has no loader.
+  const { open } = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
   const handle = await open(path, 'r');
   try {
     let carry = Buffer.alloc(0);
