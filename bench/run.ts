@@ -118,7 +118,7 @@ function config(): Config {
     mid: quick ? 2000 : 10000,
     large: quick ? 10000 : 50000,
     labLarge: quick ? 2000 : 10000,
-    bulkReps: quick ? 3 : 11,
+    bulkReps: quick ? 3 : 15,
     getRuns: quick ? 5 : 15,
     batchLines: quick ? 100 : 500,
     labBulkReps: quick ? 3 : 7,
