@@ -40,6 +40,8 @@ function run(bundle, script) {
 
 /** The bundle's exports, from its code cache when there is a valid one. */
 function loadBundle(bundle) {
+  // Node maps stack traces to the sources only for modules it loads itself.
+  if (process.sourceMapsEnabled) return require(bundle);
   const source = readFileSync(bundle, 'utf8');
   const stamp = stampOf(source);
   let cachedData;
