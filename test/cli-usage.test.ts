@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -125,5 +125,34 @@ describe('a missing or stale native addon is named, with the way to rebuild', ()
       'xaev: the native addon is stale (native/netlink_socket.cc changed after it was built); ' +
         'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)\n',
     );
+  });
+});
+
+describe('start-up cost', () => {
+  // What the bundle loads before any command runs is paid by every xaev start: the modules
+  // only some commands need are loaded by those commands (bench/RESULTS.md, start-up).
+  const loadedByTheBundle = (): string[] => {
+    const script = `
+      const before = new Set(process.moduleLoadList);
+      require(${JSON.stringify(join(REPO_ROOT, 'bin/code-cache.cjs'))}).loadBundle(${JSON.stringify(join(REPO_ROOT, 'dist/xaev.cjs'))});
+      process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => !before.has(m))));`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout) as string[];
+  };
+
+  it('loading the CLI does not load child_process or fs/promises', () => {
+    const loaded = loadedByTheBundle();
+    for (const module of ['NativeModule child_process', 'NativeModule fs/promises']) assert.ok(!loaded.includes(module), `${module} is loaded at start`);
+  });
+
+  it('the bundle comes with a code cache stamped with its hash', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['-e', `const s = require('fs').readFileSync(${JSON.stringify(join(REPO_ROOT, 'dist/xaev.cjs'))}, 'utf8'); const m = /\\n\\/\\/ xaev-build ([0-9a-f]+)\\n$/.exec(s); process.stdout.write(m ? m[1] : '')`],
+      { encoding: 'utf8' },
+    );
+    assert.match(result.stdout, /^[0-9a-f]{16}$/);
+    assert.ok(existsSync(join(REPO_ROOT, `dist/xaev.cjs.${result.stdout}.cache`)));
   });
 });

@@ -1,0 +1,13 @@
+// Stands in for node:child_process in the CLI bundle (package.json, build:ts: esbuild
+// --alias). commander requires node:child_process when it loads, for subcommands that are
+// separate executables (xaev has none), and so does `sync receive --from CMD`; loading it, and
+// node:net with it, costs every xaev start ~6 ms. Here it loads on the first spawn().
+'use strict';
+
+let loaded;
+module.exports = {
+  spawn(...args) {
+    loaded ??= require('child_process'); // not node:child_process, which the alias maps here
+    return loaded.spawn(...args);
+  },
+};
