@@ -2,17 +2,8 @@
 // running receiver over a unix socket, one JSON request line and one JSON answer line. There
 // is one receiver per network namespace, so the socket is named after the namespace's inode.
 import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Server, Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-
-/**
- * node:net, loaded by the sync commands that use it rather than by every xaev start (~3 ms;
- * see the same for child_process in src/cli/bundle/).
- */
-function net(): typeof import('node:net') {
-  return createRequire(import.meta.url)('node:net') as typeof import('node:net');
-}
 
 export const CONTROL_DIR = '/run/xaev';
 export type ControlCommand = 'status' | 'takeover' | 'release';
@@ -40,7 +31,7 @@ export function controlSocketPath(netns?: string, directory = CONTROL_DIR): stri
 
 function connectTo(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net().createConnection(path);
+    const socket = createConnection(path);
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
@@ -96,7 +87,7 @@ export async function startControlServer(path: string, handler: ControlHandler):
   mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   await claim(path);
   const connections = new Set<Socket>();
-  const server: Server = net().createServer((socket) => {
+  const server: Server = createServer((socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
     serve(socket, handler);
