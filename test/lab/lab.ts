@@ -357,10 +357,19 @@ export function describeOnLabKernels(
 }
 
 /**
+ * Boots of one scenario on the other kernels, waiting for the first of them to start
+ * (bootOnce). A scenario's boots on every kernel run side by side, one UML per kernel, so
+ * `npm test` waits for the slower kernel rather than for both in turn; different scenarios
+ * still run one after another. XAEV_LAB_SEQUENTIAL=1 boots one kernel at a time.
+ */
+const waitingBoots = new Map<string, (() => void)[]>();
+
+/**
  * Inside a describe(): boot `scenario` (a file in LAB_DIR, or an absolute path) on
  * `kernel` once in a before() hook, fail the hook unless it exits 0, and remove
  * its outputs in after() (unless XAEV_LAB_KEEP is set). `file(name)` reads what
- * the scenario wrote into $LAB_OUT.
+ * the scenario wrote into $LAB_OUT. The same scenario's boots on the other kernels
+ * (through describeOnLabKernels) start at the same time as this one.
  */
 export function bootOnce(
   kernel: LabKernel | LabKernelId,
@@ -368,15 +377,29 @@ export function bootOnce(
   opts: RunOptions = {},
 ): { run: () => LabRun; file: (name: string) => string } {
   let run: LabRun | undefined;
+  let boot: Promise<LabRun> | undefined;
   const kernelId = typeof kernel === 'string' ? kernel : kernel.id;
+  const path = resolve(LAB_DIR, scenario);
+  const start = (): Promise<LabRun> => {
+    if (!boot) {
+      boot = runInLab(path, { ...opts, kernel: kernelId });
+      boot.catch(() => undefined); // awaited (and reported) by this kernel's before()
+    }
+    return boot;
+  };
+  const available = typeof kernel === 'string' ? labStatus(kernel).available : kernel.available;
+  if (available && !process.env.XAEV_LAB_SEQUENTIAL) waitingBoots.set(path, [...(waitingBoots.get(path) ?? []), start]);
   before(async () => {
-    run = await runInLab(resolve(LAB_DIR, scenario), { ...opts, kernel: kernelId });
+    for (const other of waitingBoots.get(path)?.splice(0) ?? []) other();
+    run = await start();
     if (run.exitCode !== 0) {
       throw new Error(`${scenario} on ${kernelId} exited ${run.exitCode}\n${run.scenarioLog}\n${run.console.slice(-3000)}`);
     }
   });
-  after(() => {
-    if (run && !process.env.XAEV_LAB_KEEP) cleanupLab(run);
+  after(async () => {
+    // A boot started beside another kernel's is cleaned up even if its own before() never ran.
+    const finished = run ?? (boot ? await boot.catch(() => undefined) : undefined);
+    if (finished && !process.env.XAEV_LAB_KEEP) cleanupLab(finished);
   });
   const current = (): LabRun => {
     if (!run) throw new Error(`${scenario} has not run on ${kernelId} (its before() hook failed)`);
