@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanupLab, describeOnLabKernels, LAB_DIR, labFile, REPO_ROOT, runInLab, type LabKernel, type LabRun } from './lab/lab.js';
+import { bootBeside, cleanupLab, describeOnLabKernels, LAB_DIR, labFile, REPO_ROOT, runInLab, type LabKernel, type LabRun } from './lab/lab.js';
 
 // Issue 9, "Proof": an active/standby pair with real keepalived, real ESP traffic both ways and a
 // failover, with and without `xaev sync` (test/lab/sync-failover.sh inside User Mode Linux).
@@ -223,11 +223,22 @@ function keepUnlessPassed(run: LabRun | undefined, passed: boolean): void {
   else console.log(`lab outputs kept in ${run.outDir}`);
 }
 
-async function failover(kernel: LabKernel, sync: 'on' | 'off', saDir = false): Promise<LabRun> {
+/**
+ * The failover scenario on `kernel`, started (bootBeside) together with the same variant on
+ * the other kernels when the first of them is needed; `run()` waits for this kernel's.
+ */
+function failover(kernel: LabKernel, sync: 'on' | 'off', saDir: boolean, enabled: boolean): { run: () => Promise<LabRun> } {
   const env = { SYNC: sync, S_COUNT: String(S_COUNT), ...(saDir ? { SA_DIR: '1' } : {}) };
-  const run = await runInLab(SCENARIO, { env, timeoutMs: 150_000, kernel: kernel.id });
-  assert.equal(run.exitCode, 0, `${run.scenarioLog}\n(outputs in ${run.outDir})`);
-  return run;
+  const boot = bootBeside(`${SCENARIO} SYNC=${sync} SA_DIR=${saDir}`, kernel.available && enabled, () =>
+    runInLab(SCENARIO, { env, timeoutMs: 150_000, kernel: kernel.id }),
+  );
+  return {
+    run: async () => {
+      const run = await boot.start();
+      assert.equal(run.exitCode, 0, `${run.scenarioLog}\n(outputs in ${run.outDir})`);
+      return run;
+    },
+  };
 }
 
 describeOnLabKernels('kernel lab: failover between two keepalived gateways (issue 9 proof)', { timeout: 400_000 }, (kernel) => {
@@ -235,8 +246,9 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
   describe('baseline: no sync', () => {
     let run: LabRun;
     let passed = false;
+    const baseline = failover(kernel, 'off', false, true);
     before(async () => {
-      run = await failover(kernel, 'off');
+      run = await baseline.run();
     });
     after(() => keepUnlessPassed(run, passed));
 
@@ -276,8 +288,9 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
     describe(`xaev sync: receive on the standby, takeover from notify_master${title}`, { skip: noSync }, () => {
       let run: LabRun;
       let passed = 0;
+      const synced = failover(kernel, 'on', saDir, noSync === false);
       before(async () => {
-        run = await failover(kernel, 'on', saDir);
+        run = await synced.run();
       });
       after(() => keepUnlessPassed(run, passed === 2));
 

@@ -357,12 +357,41 @@ export function describeOnLabKernels(
 }
 
 /**
- * Boots of one scenario on the other kernels, waiting for the first of them to start
- * (bootOnce). A scenario's boots on every kernel run side by side, one UML per kernel, so
- * `npm test` waits for the slower kernel rather than for both in turn; different scenarios
- * still run one after another. XAEV_LAB_SEQUENTIAL=1 boots one kernel at a time.
+ * Boots waiting for the first of their group to start (bootBeside). A scenario's boots on
+ * every kernel run side by side, one UML per kernel, so `npm test` waits for the slower
+ * kernel rather than for both in turn; different scenarios still run one after another.
+ * XAEV_LAB_SEQUENTIAL=1 boots one kernel at a time.
  */
 const waitingBoots = new Map<string, (() => void)[]>();
+
+/**
+ * Register, while describe()s are being collected, a boot that starts together with the
+ * other boots registered under the same key (the same scenario on the other kernels):
+ * start() starts the group (each boot once) and gives this boot's run; running() gives it
+ * only if it has started. A boot started that way and never awaited has its rejection handled.
+ */
+export function bootBeside(
+  key: string,
+  available: boolean,
+  boot: () => Promise<LabRun>,
+): { start: () => Promise<LabRun>; running: () => Promise<LabRun> | undefined } {
+  let started: Promise<LabRun> | undefined;
+  const startThis = (): Promise<LabRun> => {
+    if (!started) {
+      started = boot();
+      started.catch(() => undefined); // awaited (and reported) by this kernel's own hook
+    }
+    return started;
+  };
+  if (available && !process.env.XAEV_LAB_SEQUENTIAL) waitingBoots.set(key, [...(waitingBoots.get(key) ?? []), startThis]);
+  return {
+    start: () => {
+      for (const other of waitingBoots.get(key)?.splice(0) ?? []) other();
+      return startThis();
+    },
+    running: () => started,
+  };
+}
 
 /**
  * Inside a describe(): boot `scenario` (a file in LAB_DIR, or an absolute path) on
@@ -377,28 +406,19 @@ export function bootOnce(
   opts: RunOptions = {},
 ): { run: () => LabRun; file: (name: string) => string } {
   let run: LabRun | undefined;
-  let boot: Promise<LabRun> | undefined;
   const kernelId = typeof kernel === 'string' ? kernel : kernel.id;
   const path = resolve(LAB_DIR, scenario);
-  const start = (): Promise<LabRun> => {
-    if (!boot) {
-      boot = runInLab(path, { ...opts, kernel: kernelId });
-      boot.catch(() => undefined); // awaited (and reported) by this kernel's before()
-    }
-    return boot;
-  };
   const available = typeof kernel === 'string' ? labStatus(kernel).available : kernel.available;
-  if (available && !process.env.XAEV_LAB_SEQUENTIAL) waitingBoots.set(path, [...(waitingBoots.get(path) ?? []), start]);
+  const boot = bootBeside(path, available, () => runInLab(path, { ...opts, kernel: kernelId }));
   before(async () => {
-    for (const other of waitingBoots.get(path)?.splice(0) ?? []) other();
-    run = await start();
+    run = await boot.start();
     if (run.exitCode !== 0) {
       throw new Error(`${scenario} on ${kernelId} exited ${run.exitCode}\n${run.scenarioLog}\n${run.console.slice(-3000)}`);
     }
   });
   after(async () => {
     // A boot started beside another kernel's is cleaned up even if its own before() never ran.
-    const finished = run ?? (boot ? await boot.catch(() => undefined) : undefined);
+    const finished = run ?? (await boot.running()?.catch(() => undefined));
     if (finished && !process.env.XAEV_LAB_KEEP) cleanupLab(finished);
   });
   const current = (): LabRun => {
