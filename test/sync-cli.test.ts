@@ -1,7 +1,7 @@
 // `xaev sync` command lines: usage errors exit 2 before anything touches the kernel, and the
 // control commands say clearly when no receiver runs (exit 1). No root needed.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,18 +58,24 @@ describe('xaev sync control commands without a receiver', () => {
   }
 });
 
+/** A process listening on `socket` that answers every connection with `answerExpression` (JavaScript), once it listens. */
+async function answering(socket: string, answerExpression: string): Promise<ChildProcess> {
+  const server = spawn(process.execPath, ['-e', `
+    const server = require('node:net').createServer((c) => c.end(${answerExpression}));
+    server.listen(${JSON.stringify(socket)}, () => console.log('ready'));
+    setTimeout(() => process.exit(0), 20000);`]);
+  await new Promise((resolve) => server.stdout.once('data', resolve));
+  return server;
+}
+
 describe('xaev sync control commands when something else answers', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-cli-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('an answer that is not JSON is one line (escaped), exit 1, no stack trace', async () => {
     const socket = join(dir, 'other.sock');
-    const server = spawn(process.execPath, ['-e', `
-      const server = require('node:net').createServer((c) => c.end('not json\\x1b[31m\\n'));
-      server.listen(${JSON.stringify(socket)}, () => console.log('ready'));
-      setTimeout(() => process.exit(0), 20000);`]);
+    const server = await answering(socket, `'not json\\x1b[31m\\n'`);
     try {
-      await new Promise((resolve) => server.stdout.once('data', resolve));
       const result = runXaev(['sync', 'status', '--control', socket]);
       assert.equal(result.status, 1);
       assert.equal(result.stdout, '');
@@ -89,12 +95,8 @@ describe('xaev sync control commands when something else answers', () => {
       totals: { records: 1, updates: 0, applied: 0, writeErrors: 0, streamErrors: 0, sasRefused: 0, reconnects: 0, lostEvents: 0, snapshots: 0, lastSnapshotAt: null },
       sas: [],
     };
-    const server = spawn(process.execPath, ['-e', `
-      const server = require('node:net').createServer((c) => c.end(${JSON.stringify(JSON.stringify(answer))} + '\\n'));
-      server.listen(${JSON.stringify(socket)}, () => console.log('ready'));
-      setTimeout(() => process.exit(0), 20000);`]);
+    const server = await answering(socket, `${JSON.stringify(JSON.stringify(answer))} + '\\n'`);
     try {
-      await new Promise((resolve) => server.stdout.once('data', resolve));
       const result = runXaev(['sync', 'status', '--control', socket]);
       assert.deepEqual([result.status, result.stderr], [0, '']);
       assert.equal(
