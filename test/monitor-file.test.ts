@@ -59,7 +59,7 @@ describe('monitor --file on bad input', () => {
     const path = file('junk.bin', Buffer.concat([TWO_EVENTS, Buffer.from('junk')]));
     const result = runXaev(['monitor', '--file', path]);
     assert.equal(result.stdout, TWO_EVENTS_TEXT);
-    assert.equal(result.stderr, `xaev: ${path} is not a stream of netlink messages: truncated netlink header: 4 bytes left at offset 264\n`);
+    assert.equal(result.stderr, `xaev: "${path}" is not a stream of netlink messages: truncated netlink header: 4 bytes left at offset 264\n`);
     assert.equal(result.status, 1);
   });
 
@@ -73,7 +73,7 @@ describe('monitor --file on bad input', () => {
     const started = Date.now();
     const result = runXaev(['monitor', '--file', '/dev/zero']);
     assert.deepEqual([result.status, result.stdout], [1, '']);
-    assert.equal(result.stderr, 'xaev: /dev/zero is not a stream of netlink messages: netlink message length 0 at offset 0 is shorter than its header\n');
+    assert.equal(result.stderr, 'xaev: "/dev/zero" is not a stream of netlink messages: netlink message length 0 at offset 0 is shorter than its header\n');
     assert.ok(Date.now() - started < 10_000);
   });
 

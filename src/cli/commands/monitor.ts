@@ -185,7 +185,7 @@ async function monitorFile(path: string, printer: EventPrinter, stop: MonitorSto
     }
   } catch (error) {
     // What decoded before a framing error is printed first, as `ip xfrm monitor file` does.
-    if (error instanceof DecodeError) throw new CliError(`${path} is not a stream of netlink messages: ${error.message}`);
+    if (error instanceof DecodeError) throw new CliError(`${shown(path)} is not a stream of netlink messages: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code === 'string') throw new CliError(`cannot read ${shown(path)}: ${systemErrorCause(error as NodeJS.ErrnoException)}`);
     throw error;
