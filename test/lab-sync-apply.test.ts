@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { bootOnce, describeOnLabKernels } from './lab/lab.js';
+import type { TakeoverAnswer } from '../src/cli/sync-text.js';
+import type { SaJson as Sa } from './support/record-json.js';
 
 // `sync receive` writing real, VALID SAs on every lab kernel (docs/lab.md; the SAs here carry
 // no XFRMA_SA_DIR, so on both kernels the direction comes from the documented rule):
@@ -9,21 +11,6 @@ import { bootOnce, describeOnLabKernels } from './lab/lab.js';
 // its own `sync send` to show that the receiver's writes are not sent back. On uml-6.12 (no
 // /proc/config.gz) that sender also probes HZ on one SA. (The failover proof with keepalived
 // is another suite.)
-
-interface Replay {
-  kind: 'legacy' | 'esn';
-  seq: number;
-  oseq: number;
-  seqHi?: number;
-  oseqHi?: number;
-  bitmap: number | number[];
-}
-interface Sa {
-  spi: number;
-  dst: string;
-  replay: Replay;
-  lifetime: { packets: number; bytes: number };
-}
 
 describeOnLabKernels('sync receive on the lab kernel', { timeout: 240_000 }, (kernel) => {
   const { file } = bootOnce(kernel, 'sync-apply.sh', { timeoutMs: 180_000 });
@@ -127,7 +114,9 @@ describeOnLabKernels('sync receive on the lab kernel', { timeout: 240_000 }, (ke
 // is the benchmark's to measure (bench/sync.ts); this suite proves every SA is applied.
 describeOnLabKernels('sync takeover with 1,000 SA pairs on the lab kernel', { timeout: 360_000 }, (kernel) => {
   const { file } = bootOnce(kernel, 'sync-scale.sh', { timeoutMs: 300_000 });
-  const answer = (): TakeoverAnswer => JSON.parse(file('takeover.json')) as TakeoverAnswer;
+  // What `sync takeover -j` prints: the CLI's view of the answer, plus the receiver's phase timings.
+  type TakeoverJson = TakeoverAnswer & { phases: { writes: number } };
+  const answer = (): TakeoverJson => JSON.parse(file('takeover.json')) as TakeoverJson;
 
   it('applies every one of the 2,000 SAs and exits 0', () => {
     assert.equal(file('takeover.status').trim(), '0', file('takeover.err'));
@@ -148,7 +137,7 @@ describeOnLabKernels('sync takeover with 1,000 SA pairs on the lab kernel', { ti
     // other work measured --version anywhere from 0.4 to 2.7 s, so a wall-time bound in a test
     // would fail for reasons that have nothing to do with xaev. What must hold on any machine:
     // the receiver read, planned and wrote every SA once, and the guest's timing was recorded.
-    const { elapsedMs, phases } = answer() as TakeoverAnswer & { phases: { writes: number } };
+    const { elapsedMs, phases } = answer();
     assert.equal(phases.writes, 2000);
     assert.ok(elapsedMs > 0);
     const timing = /version_ms=(\d+) (\d+) takeover_ms=(\d+) version_ms=(\d+) (\d+)/.exec(file('timing.txt'));
@@ -160,10 +149,3 @@ describeOnLabKernels('sync takeover with 1,000 SA pairs on the lab kernel', { ti
     );
   });
 });
-
-interface TakeoverAnswer {
-  ok: boolean;
-  elapsedMs: number;
-  phases: object;
-  sas: { state: string; margin: number }[];
-}
