@@ -1,7 +1,7 @@
 // Benchmark 1: event throughput with real ESP traffic in the kernel lab (bench/events.sh).
 import { join } from 'node:path';
 import { cleanupLab, labFile, labStatus, REPO_ROOT, runInLab } from '../test/lab/lab.js';
-import { fmt, log, ratio, scenarioFailure, skippedSection, verdict, type Section, type Target } from './util.js';
+import { fmt, kv, log, ratio, scenarioFailure, skippedSection, verdict, type Section, type Target } from './util.js';
 
 export interface EventsOptions {
   xaev: string;
@@ -40,15 +40,6 @@ function ticksOf(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
   // fields[0] is field 3 (state); utime is field 14, stime field 15.
   return Number(fields[11]) + Number(fields[12]);
-}
-
-function kv(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf(' ');
-    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return m;
 }
 
 /** Packets counted by the inbound SAs of right (dst 192.0.2.2) = replay events the kernel sent. */

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanupLab, labFile, labStatus, REPO_ROOT, runInLab } from '../test/lab/lab.js';
-import { fmt, log, median, renderSection, scenarioFailure, skippedSection, verdict, type Section } from './util.js';
+import { fmt, kv, log, median, renderSection, scenarioFailure, skippedSection, verdict, type Section } from './util.js';
 
 export interface SyncBenchOptions {
   xaev: string;
@@ -99,15 +99,6 @@ function delays(a: Event[], s: Event[], fromMs: number, toMs: number): Delays {
     else (e.dst === P_ADDR ? out.outbound : out.inbound).push(hit.timeMs - e.timeMs);
   }
   return out;
-}
-
-function kv(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf(' ');
-    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return m;
 }
 
 export async function syncBench(o: SyncBenchOptions): Promise<Section> {

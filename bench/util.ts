@@ -299,6 +299,16 @@ export function xaevEntry(xaevBin: string): { path: string; how: 'import' | 'req
   return { path: join(dirname(xaevBin), m[2]!), how: m[1]!.startsWith('require') ? 'require' : 'import' };
 }
 
+/** "KEY VALUE" lines (what the lab scenarios write into env.txt, phases.txt) as a map. */
+export function kv(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(' ');
+    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
 export function makeWorkDir(): string {
   // /var/tmp, not /tmp: the lab guest mounts its own tmpfs on /tmp and must see this
   // directory (the copied xaev, the lab's output directories) through hostfs.
