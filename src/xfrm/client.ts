@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { readU16 } from '../netlink/bytes.js';
 import { NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NetlinkError } from '../netlink/errors.js';
@@ -29,7 +30,8 @@ import {
 } from './sa-dump.js';
 import { SaStateView } from './sa-view.js';
 
-const ESRCH = 3;
+/** No such SA: what GETAE and GETSA answer for an SA that is not (or no longer) there. */
+const { ESRCH } = osConstants.errno;
 /** GETAE requests encoded per dump batch start with room for this many; the buffer grows as needed. */
 const INITIAL_REQUEST_BYTES = 64 * 1024;
 
