@@ -1,5 +1,5 @@
 import { parseAck } from './ack.js';
-import { readS32 } from './bytes.js';
+import { readS32, U32_MAX } from './bytes.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from './constants.js';
 import { readSocketDrops } from './drops.js';
 import { callNative, isOverrun, NetlinkError, NetlinkOverrunError, NetlinkTimeoutError, syscallError, withErrnoCode } from './errors.js';
@@ -150,12 +150,6 @@ export class NetlinkSocket {
     return this.receiveBufferBytes;
   }
 
-  private takeSeq(): number {
-    const seq = this.nextSeq;
-    this.nextSeq = this.nextSeq >= 0xffffffff ? 1 : this.nextSeq + 1;
-    return seq;
-  }
-
   private flagsOf(request: Request): number {
     let flags = NLM_F_REQUEST | (request.flags ?? 0);
     if (request.completion === 'ack') flags |= NLM_F_ACK;
@@ -188,7 +182,7 @@ export class NetlinkSocket {
       let offset = 0;
       for (let i = start; i < end; i++) {
         const request = requests[i]!;
-        const seq = this.takeSeq();
+        const seq = this.reserveSeqs(1);
         pending.set(seq, { index: i, request, replies: [] });
         offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: request.pid ?? 0 }, request.parts);
       }
@@ -223,11 +217,12 @@ export class NetlinkSocket {
   }
 
   /**
-   * For callers that encode and match requests themselves, byte by byte (see pipeline.ts):
-   * `count` consecutive sequence numbers that do not wrap; returns the first.
+   * `count` consecutive sequence numbers that do not wrap (nlmsg_seq is a u32; 0 is never
+   * used); returns the first. request() takes one per request; callers that encode and match
+   * requests themselves, byte by byte (see pipeline.ts), take a block.
    */
   reserveSeqs(count: number): number {
-    if (this.nextSeq > 0xffffffff - count) this.nextSeq = 1;
+    if (this.nextSeq + count - 1 > U32_MAX) this.nextSeq = 1;
     const first = this.nextSeq;
     this.nextSeq += count;
     return first;
