@@ -34,6 +34,8 @@ export function asciiPiece(text: string): AsciiPiece {
   return bytes;
 }
 
+const HEX_PREFIX = asciiPiece('0x');
+
 /** Decimal digits of an integer in [0, 2^32). */
 function decimalDigits(n: number): number {
   if (n < 100000) return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : 5;
@@ -111,9 +113,7 @@ export class AsciiOut {
 
   /** An unsigned 32-bit value in hex, as 0x1f (hex() in netlink/bytes.ts). */
   hex(n: number): this {
-    this.buf[this.pos++] = ZERO;
-    this.buf[this.pos++] = 0x78; // 'x'
-    return this.hexDigits(n, 1);
+    return this.piece(HEX_PREFIX).hexDigits(n, 1);
   }
 
   /** An unsigned 32-bit value as 8 hex digits, zero-padded: 0000001f. */
