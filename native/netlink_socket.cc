@@ -32,7 +32,7 @@ namespace {
 // The TypeScript loader (src/netlink/native.ts: EXPECTED_ADDON_ABI) refuses a
 // build whose number differs, so bump both with every change to the
 // JS-visible interface.
-constexpr uint32_t kAbiVersion = 3;
+constexpr uint32_t kAbiVersion = 4;
 
 // The read size per datagram. Kernel netlink datagrams stay far below it
 // (dumps are cut at 32 KiB), but a userspace sender may send more: such a
@@ -113,6 +113,64 @@ int WaitFor(int fd, short events, int timeout_ms) {
   }
 }
 
+// sendto() the kernel (netlink port 0). Returns 0 or the errno, with the
+// failed call's name in *syscall.
+int SendToKernel(int fd, const uint8_t* data, size_t length, const char** syscall) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  const int64_t deadline = NowMs() + kSendTimeoutMs;
+  for (;;) {
+    *syscall = "sendto";
+    if (sendto(fd, data, length, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) >= 0)
+      return 0;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return errno;
+    int err = WaitFor(fd, POLLOUT, Remaining(deadline, kSendTimeoutMs));
+    if (err) {
+      if (err != ETIMEDOUT) *syscall = "poll";
+      return err;
+    }
+  }
+}
+
+// Reads queued datagrams back to back into target[*used, capacity) without
+// blocking, each at a 4-aligned offset (zero-padded), while a whole
+// kMaxDatagram still fits. Returns 0 when the queue is empty or the buffer
+// full, else the recv() errno (what was read before it stays in *used).
+int ReadQueuedInto(int fd, uint8_t* target, size_t capacity, size_t* used) {
+  while (capacity - *used >= kMaxDatagram) {
+    ssize_t n = recv(fd, target + *used, kMaxDatagram, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN ? 0 : errno;
+    }
+    if (static_cast<size_t>(n) > kMaxDatagram) return EMSGSIZE;
+    size_t end = *used + static_cast<size_t>(n);
+    size_t aligned = (end + 3) & ~static_cast<size_t>(3);
+    std::memset(target + end, 0, aligned - end);
+    *used = aligned;
+  }
+  return 0;
+}
+
+// Waits up to timeout_ms for the first datagram, then reads what is queued
+// (ReadQueuedInto). *used stays 0 after a timeout; the errno of a failed
+// call is returned with its name in *syscall.
+int WaitAndReadInto(int fd, uint8_t* target, size_t capacity, int64_t timeout_ms,
+                    size_t* used, const char** syscall) {
+  const int64_t deadline = NowMs() + timeout_ms;
+  for (;;) {
+    *syscall = "poll";
+    int err = WaitFor(fd, POLLIN, Remaining(deadline, timeout_ms));
+    if (err == ETIMEDOUT) return 0;
+    if (err) return err;
+    *syscall = "recv";
+    err = ReadQueuedInto(fd, target, capacity, used);
+    if (*used || err) return err;
+  }
+}
+
 void EnterNetns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) {
@@ -145,6 +203,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
             InstanceMethod<&NetlinkSocket::Send>("send"),
             InstanceMethod<&NetlinkSocket::ReceiveAll>("receiveAll"),
             InstanceMethod<&NetlinkSocket::ReceiveInto>("receiveInto"),
+            InstanceMethod<&NetlinkSocket::ExchangeInto>("exchangeInto"),
             InstanceMethod<&NetlinkSocket::StartReceiving>("startReceiving"),
             InstanceMethod<&NetlinkSocket::StopReceiving>("stopReceiving"),
             InstanceMethod<&NetlinkSocket::Close>("close"),
@@ -223,19 +282,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     }
     if (!CheckOpen(info)) return Napi::Value();
     Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    const int64_t deadline = NowMs() + kSendTimeoutMs;
-    for (;;) {
-      ssize_t sent =
-          sendto(fd_, data.Data(), data.ByteLength(), 0,
-                 reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-      if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) return ThrowErrno(env, "sendto", errno);
-      int err = WaitFor(fd_, POLLOUT, Remaining(deadline, kSendTimeoutMs));
-      if (err) return ThrowErrno(env, err == ETIMEDOUT ? "sendto" : "poll", err);
-    }
+    const char* syscall = nullptr;
+    int err = SendToKernel(fd_, data.Data(), data.ByteLength(), &syscall);
+    if (err) return ThrowErrno(env, syscall, err);
+    return Napi::Number::New(env, static_cast<double>(data.ByteLength()));
   }
 
   Napi::Value ReceiveAll(const Napi::CallbackInfo& info) {
@@ -245,48 +295,133 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
 
   // receiveAll into the caller's buffer: no allocation and no JS object per
   // datagram, for readers of tens of thousands of replies. Datagrams go back
-  // to back, each at a 4-aligned offset (zero-padded), while a whole
-  // kMaxDatagram still fits. Returns the bytes used; 0 after timeoutMs.
+  // to back (ReadQueuedInto). Returns the bytes used; 0 after timeoutMs.
   Napi::Value ReceiveInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      return ThrowTypeError(env, "buffer must be a Uint8Array");
-    Napi::Uint8Array target = info[0].As<Napi::Uint8Array>();
-    if (target.ByteLength() < kMaxDatagram)
-      return ThrowTypeError(env, "buffer must hold at least " + std::to_string(kMaxDatagram) + " bytes");
+    Napi::Uint8Array target;
     int64_t timeout;
-    if (!GetInteger(info, 1, "timeoutMs", -1, INT_MAX, &timeout) || !CheckOpen(info))
+    if (!GetTarget(info, 0, &target) || !GetInteger(info, 1, "timeoutMs", -1, INT_MAX, &timeout) ||
+        !CheckOpen(info))
       return Napi::Value();
     if (pending_errno_) return ThrowErrno(env, "recv", std::exchange(pending_errno_, 0));
-    const int64_t deadline = NowMs() + timeout;
-    for (;;) {
-      int err = WaitFor(fd_, POLLIN, Remaining(deadline, timeout));
-      if (err == ETIMEDOUT) return Napi::Number::New(env, 0);
-      if (err) return ThrowErrno(env, "poll", err);
-      size_t used = 0;
-      err = ReadInto(target.Data(), target.ByteLength(), &used);
-      if (used) {
-        pending_errno_ = err;  // as in ReceiveBlocking: report it next time
-        return Napi::Number::New(env, static_cast<double>(used));
+    size_t used = 0;
+    const char* syscall = nullptr;
+    int err = WaitAndReadInto(fd_, target.Data(), target.ByteLength(), timeout, &used, &syscall);
+    if (used) {
+      pending_errno_ = err;  // as in ReceiveBlocking: report it next time
+      return Napi::Number::New(env, static_cast<double>(used));
+    }
+    if (err) return ThrowErrno(env, syscall, err);
+    return Napi::Number::New(env, 0);
+  }
+
+  // sendto() `request` (unless empty), then receiveInto `target`, on a libuv
+  // worker thread: the kernel does its share of a bulk request (it answers
+  // inside sendto(), and builds the next dump batch inside recv()) on another
+  // CPU while JavaScript goes on with the previous answers. Resolves to the
+  // bytes used (0 after timeoutMs), rejects with the errno error. Until it
+  // settles the socket is busy: every other call on it throws, close() waits
+  // for it, and neither buffer may be touched.
+  Napi::Value ExchangeInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return ThrowTypeError(env, "request must be a Uint8Array");
+    Napi::Uint8Array request = info[0].As<Napi::Uint8Array>();
+    Napi::Uint8Array target;
+    int64_t timeout;
+    if (!GetTarget(info, 1, &target) || !GetInteger(info, 2, "timeoutMs", -1, INT_MAX, &timeout) ||
+        !CheckOpen(info))
+      return Napi::Value();
+    if (pending_errno_) return ThrowErrno(env, "recv", std::exchange(pending_errno_, 0));
+    auto* worker = new ExchangeWorker(this, request, target, timeout);
+    Napi::Promise promise = worker->Promise();
+    busy_ = true;
+    worker->Queue();
+    return promise;
+  }
+
+  class ExchangeWorker : public Napi::AsyncWorker {
+   public:
+    ExchangeWorker(NetlinkSocket* socket, Napi::Uint8Array request, Napi::Uint8Array target,
+                   int64_t timeout)
+        : Napi::AsyncWorker(socket->Env(), "XaevNetlinkExchange"),
+          deferred_(Napi::Promise::Deferred::New(socket->Env())),
+          socket_(socket),
+          fd_(socket->fd_),
+          request_data_(request.Data()),
+          request_length_(request.ByteLength()),
+          target_data_(target.Data()),
+          target_capacity_(target.ByteLength()),
+          timeout_(timeout) {
+      // Held until the work is done: the buffers' memory, and the socket
+      // (whose destructor would close the fd under the worker).
+      keep_socket_ = Napi::Persistent(socket->Value());
+      keep_request_ = Napi::Persistent(request.As<Napi::Object>());
+      keep_target_ = Napi::Persistent(target.As<Napi::Object>());
+    }
+
+    Napi::Promise Promise() const { return deferred_.Promise(); }
+
+   protected:
+    // The worker thread: syscalls on the fd only, nothing of JavaScript.
+    void Execute() override {
+      if (request_length_ > 0) {
+        err_ = SendToKernel(fd_, request_data_, request_length_, &syscall_);
+        if (err_) return;
       }
-      if (err) return ThrowErrno(env, "recv", err);
+      err_ = WaitAndReadInto(fd_, target_data_, target_capacity_, timeout_, &used_, &syscall_);
+    }
+
+    void OnOK() override {
+      Napi::Env env = Env();
+      socket_->ExchangeDone();
+      if (used_) {
+        socket_->pending_errno_ = err_;  // as in ReceiveInto: report it next time
+        deferred_.Resolve(Napi::Number::New(env, static_cast<double>(used_)));
+      } else if (err_) {
+        deferred_.Reject(ErrnoError(env, syscall_, err_).Value());
+      } else {
+        deferred_.Resolve(Napi::Number::New(env, 0));
+      }
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    NetlinkSocket* socket_;
+    const int fd_;
+    const uint8_t* request_data_;
+    size_t request_length_;
+    uint8_t* target_data_;
+    size_t target_capacity_;
+    int64_t timeout_;
+    Napi::ObjectReference keep_socket_;
+    Napi::ObjectReference keep_request_;
+    Napi::ObjectReference keep_target_;
+    size_t used_ = 0;
+    int err_ = 0;
+    const char* syscall_ = "recv";
+  };
+
+  void ExchangeDone() {
+    busy_ = false;
+    if (close_when_idle_) {
+      close_when_idle_ = false;
+      ReleaseHandles();
     }
   }
 
-  int ReadInto(uint8_t* target, size_t capacity, size_t* used) {
-    while (capacity - *used >= kMaxDatagram) {
-      ssize_t n = recv(fd_, target + *used, kMaxDatagram, MSG_DONTWAIT | MSG_TRUNC);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno == EAGAIN ? 0 : errno;
-      }
-      if (static_cast<size_t>(n) > kMaxDatagram) return EMSGSIZE;
-      size_t end = *used + static_cast<size_t>(n);
-      size_t aligned = (end + 3) & ~static_cast<size_t>(3);
-      std::memset(target + end, 0, aligned - end);
-      *used = aligned;
+  bool GetTarget(const Napi::CallbackInfo& info, size_t index, Napi::Uint8Array* target) {
+    if (!info[index].IsTypedArray() ||
+        info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      ThrowTypeError(info.Env(), "buffer must be a Uint8Array");
+      return false;
     }
-    return 0;
+    *target = info[index].As<Napi::Uint8Array>();
+    if (target->ByteLength() < kMaxDatagram) {
+      ThrowTypeError(info.Env(), "buffer must hold at least " + std::to_string(kMaxDatagram) + " bytes");
+      return false;
+    }
+    return true;
   }
 
   // Calling it again while receiving just swaps the callbacks: that lets a
@@ -339,14 +474,23 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
 
   void Close(const Napi::CallbackInfo&) {
     StopReceivingNow();
-    ReleaseHandles();
     pending_errno_ = 0;
+    if (busy_) {
+      // A worker thread is using the fd: it is closed when the work is done.
+      closed_ = close_when_idle_ = true;
+      return;
+    }
+    ReleaseHandles();
   }
 
   bool CheckOpen(const Napi::CallbackInfo& info) {
-    if (fd_ >= 0) return true;
-    Napi::Error error = Napi::Error::New(info.Env(), "the netlink socket is closed");
-    error.Set("errno", Napi::Number::New(info.Env(), EBADF));
+    if (fd_ >= 0 && !closed_ && !busy_) return true;
+    // Busy is a caller's mistake (one exchange at a time, nothing beside it), reported
+    // like any other syscall failure.
+    const bool busy = fd_ >= 0 && !closed_;
+    Napi::Error error = Napi::Error::New(
+        info.Env(), busy ? "the netlink socket is busy with an exchange" : "the netlink socket is closed");
+    error.Set("errno", Napi::Number::New(info.Env(), busy ? EBUSY : EBADF));
     error.ThrowAsJavaScriptException();
     return false;
   }
@@ -536,6 +680,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 
   int fd_ = -1;
+  // An exchange's worker thread is using fd_ (ExchangeInto).
+  bool busy_ = false;
+  // close() came while busy: closed for JavaScript, the fd once the worker is done.
+  bool closed_ = false;
+  bool close_when_idle_ = false;
   uint32_t port_id_ = 0;
   uv_poll_t* poll_ = nullptr;
   bool receiving_ = false;

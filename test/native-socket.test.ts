@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { callNative } from '../src/netlink/errors.js';
 import { ADDON_PATH, EXPECTED_ADDON_ABI, type NativeAddon, type NativeNetlinkSocket } from '../src/netlink/native.js';
@@ -158,6 +158,43 @@ describe('native netlink socket addon', () => {
     assert.throws(() => socket.receiveInto(Buffer.alloc(1024), 0), TypeError);
   }));
 
+  test('exchangeInto sends and receives on a worker thread; the socket is busy until it settles', { skip: notRoot }, withSocket(async (socket) => {
+    const requests = Buffer.concat([badGetae(11), badGetae(12)]);
+    const buffer = Buffer.alloc(1 << 17);
+    const exchange = socket.exchangeInto(requests, buffer, 2000);
+    assert.ok(exchange instanceof Promise);
+    // One exchange at a time, and nothing beside it: every call that would use the fd is refused.
+    for (const call of [() => socket.receiveAll(0), () => socket.send(badGetae(13)), () => socket.exchangeInto(requests, buffer, 0)]) {
+      assertSystemError(call, 16);
+    }
+    // Both answers were queued inside sendto(), so the worker's one read has them.
+    assert.equal(await exchange, 2 * 36);
+    assert.deepEqual([0, 36].map((at) => parseError(buffer.subarray(at, at + 36))), [
+      { type: NLMSG_ERROR, seq: 11, error: -EINVAL },
+      { type: NLMSG_ERROR, seq: 12, error: -EINVAL },
+    ]);
+    // Nothing to send: only receive, and resolve 0 after the timeout.
+    const start = performance.now();
+    assert.equal(await socket.exchangeInto(new Uint8Array(0), buffer, 100), 0);
+    assert.ok(performance.now() - start >= 90);
+    assert.deepEqual(socket.receiveAll(0), []);
+    await assert.rejects(async () => socket.exchangeInto(requests, Buffer.alloc(1024), 0), TypeError);
+  }));
+
+  test('close during an exchange closes the fd once the worker is done', { skip: notRoot }, async () => {
+    const socket = new NetlinkSocket(NETLINK_XFRM);
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const exchange = socket.exchangeInto(new Uint8Array(0), Buffer.alloc(1 << 16), 200);
+    socket.close();
+    assertSystemError(() => socket.receiveAll(0), 9);
+    // Still open for the worker, which waits out its timeout on it.
+    assert.equal(fds(), before);
+    assert.equal(await exchange, 0);
+    assert.equal(fds(), before - 1);
+    socket.close();
+  });
+
   test('accepts a Uint8Array as well as a Buffer', { skip: notRoot }, withSocket((socket) => {
     const request = badGetae(77);
     const padded = new Uint8Array(request.length + 8);
@@ -222,6 +259,8 @@ describe('native netlink socket addon', () => {
       () => socket.setSockOptInt(constants.SOL_SOCKET, constants.SO_RCVBUF, 4096),
       () => socket.getSockOptInt(constants.SOL_SOCKET, constants.SO_RCVBUF),
       () => socket.startReceiving(() => {}, () => {}),
+      () => socket.receiveInto(Buffer.alloc(1 << 16), 0),
+      () => socket.exchangeInto(badGetae(1), Buffer.alloc(1 << 16), 0),
     ];
     for (const call of calls) assertSystemError(call, 9);
   });

@@ -11,7 +11,7 @@ import { PACKAGE_ROOT } from '../package-root.js';
  * The interface version this code needs; the addon's own is kAbiVersion in
  * native/netlink_socket.cc. Bump both with every change to the addon's JS interface.
  */
-export const EXPECTED_ADDON_ABI = 3;
+export const EXPECTED_ADDON_ABI = 4;
 
 /**
  * The addon's socket. Syscall failures throw an Error with `errno` (positive) and `syscall`;
@@ -35,6 +35,12 @@ export interface NativeNetlinkSocket {
    * offsets, zero-padded. Returns the bytes used, 0 after timeoutMs with nothing received.
    */
   receiveInto(buffer: Uint8Array, timeoutMs: number): number;
+  /**
+   * send(request) unless it is empty, then receiveInto(buffer, timeoutMs), on a libuv worker
+   * thread. Until the promise settles the socket is busy: other calls throw (errno EBUSY),
+   * close() takes effect when it settles, and neither buffer may be touched.
+   */
+  exchangeInto(request: Uint8Array, buffer: Uint8Array, timeoutMs: number): Promise<number>;
   stopReceiving(): void;
   close(): void;
 }

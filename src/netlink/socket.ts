@@ -248,6 +248,23 @@ export class NetlinkSocket {
     return used;
   }
 
+  /**
+   * sendRaw(request) (unless it is empty) and receiveInto(buffer), on a worker thread: the
+   * kernel does its part of a bulk request (it answers inside sendto() and builds the next
+   * dump batch inside recv()) on another CPU while the caller decodes the previous answers.
+   * One exchange at a time; until it settles, nothing else may use the socket or the buffers.
+   */
+  async exchangeInto(request: Uint8Array, buffer: Buffer): Promise<number> {
+    let used: number;
+    try {
+      used = await this.native.exchangeInto(request, buffer, this.timeoutMs);
+    } catch (error) {
+      throw replyLoss(error);
+    }
+    if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+    return used;
+  }
+
   joinGroup(group: number): void {
     const { SOL_NETLINK, NETLINK_ADD_MEMBERSHIP } = this.constants;
     callNative(() => this.native.setSockOptInt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group));
