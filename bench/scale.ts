@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hex } from '../src/netlink/bytes.js';
-import { encodeGetAes } from './kernel-share.js';
+import { encodeGetAes } from '../test/support/host.js';
 import { commandLine, fmt, log, median, ratio, timed, verdict, type HostNamespace, type Section, type Table, type Target } from './util.js';
 
 export interface Usage {

@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { readU16 } from '../netlink/bytes.js';
 import { NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { dumpEach, pipelineEach } from '../netlink/pipeline.js';
+import { BackgroundPipeline, dumpEach, dumpEachInBackground, type MessageVisitor } from '../netlink/pipeline.js';
 import { NLMSG_TYPE_AT } from '../netlink/scan.js';
 import { NetlinkSocket, type OpenOptions } from '../netlink/socket.js';
 import {
@@ -37,6 +37,15 @@ const INITIAL_REQUEST_BYTES = 64 * 1024;
 
 export type SaVisitor = (view: SaStateView) => void;
 
+/** Dump entries through a reused view, filtered. */
+function dumpVisitor(filter: SaFilter, visit: SaVisitor): MessageVisitor {
+  const view = new SaStateView();
+  return (buf, at, length) => {
+    viewDumpEntry(view, readU16(buf, at + NLMSG_TYPE_AT), buf, at + NLMSG_HDRLEN, at + length);
+    if (viewMatchesFilter(view, filter)) visit(view);
+  };
+}
+
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
   private readonly socket: NetlinkSocket;
@@ -63,13 +72,21 @@ export class XfrmClient {
    * Visit every SA that matches the filter as the dump shows it (counters, no thresholds),
    * read in place: the view and its buffer are reused for the next SA.
    */
-  forEachDumpedSa(filter: SaFilter, visit: SaVisitor, afterBatch?: () => void, socket = this.socket): void {
-    const view = new SaStateView();
-    const onMessage = (buf: Buffer, at: number, length: number): void => {
-      viewDumpEntry(view, readU16(buf, at + NLMSG_TYPE_AT), buf, at + NLMSG_HDRLEN, at + length);
-      if (viewMatchesFilter(view, filter)) visit(view);
-    };
-    dumpEach(socket, encodeSaDump(filter.proto), onMessage, afterBatch);
+  forEachDumpedSa(filter: SaFilter, visit: SaVisitor): void {
+    dumpEach(this.socket, encodeSaDump(filter.proto), dumpVisitor(filter, visit));
+  }
+
+  /**
+   * forEachDumpedSa with the kernel's share on a worker thread, for reading the whole table:
+   * the next dump batch is read while this one is visited (and `afterBatch` awaited).
+   */
+  async forEachDumpedSaInBackground(
+    filter: SaFilter,
+    visit: SaVisitor,
+    afterBatch?: () => Promise<void>,
+    socket = this.socket,
+  ): Promise<void> {
+    await dumpEachInBackground(socket, encodeSaDump(filter.proto), dumpVisitor(filter, visit), afterBatch);
   }
 
   /**
@@ -77,9 +94,10 @@ export class XfrmClient {
    * The kernel has no aevent dump and SA dumps carry no thresholds (docs/kernel/sa-lookup.md#reply-stream;
    * net/xfrm/xfrm_user.c: copy_to_user_state_extra(), build_aevent()): after each dump batch
    * one GETAE per SA goes out, encoded straight from the dump bytes and pipelined. SAs deleted
-   * since the dump (ESRCH) are skipped.
+   * since the dump (ESRCH) are skipped. The dump and the GETAEs each run on a worker thread,
+   * on their own sockets, while the answers before are visited here.
    */
-  forEachAeState(filter: SaFilter, visit: SaVisitor): void {
+  async forEachAeState(filter: SaFilter, visit: SaVisitor): Promise<void> {
     const reply = new SaStateView();
     let requests = Buffer.allocUnsafe(INITIAL_REQUEST_BYTES);
     let end = 0;
@@ -95,12 +113,14 @@ export class XfrmClient {
     const onError = (error: NetlinkError): void => {
       if (error.errno !== ESRCH) throw error;
     };
-    const sendBatch = (): void => {
-      if (end > 0) pipelineEach(this.socket, requests, end, onReply, onError);
+    const pipeline = new BackgroundPipeline(this.socket, onReply, onError);
+    const sendBatch = async (): Promise<void> => {
+      if (end > 0) await pipeline.send(requests, end);
       end = 0;
     };
     this.dumpSocket ??= NetlinkSocket.open(NETLINK_XFRM);
-    this.forEachDumpedSa(filter, onEntry, sendBatch, this.dumpSocket);
+    await this.forEachDumpedSaInBackground(filter, onEntry, sendBatch, this.dumpSocket);
+    await pipeline.finish();
   }
 
   /**

@@ -2,6 +2,11 @@
 // holding larval SAs. The host kernel has XFRM but no ESP, so `ip xfrm state allocspi` is the
 // way to make SAs there; GETAE answers them like any SA (docs/kernel/getae.md).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { NLM_F_REQUEST } from '../../src/netlink/constants.js';
+import { encodedLength, encodeMessageInto } from '../../src/netlink/message.js';
+import { parseAddress } from '../../src/xfrm/address.js';
+import { encodeGetAe } from '../../src/xfrm/aevent.js';
+import { IPPROTO_ESP } from '../../src/xfrm/constants.js';
 
 /**
  * Host-kernel tests need root (CAP_NET_ADMIN for NETLINK_XFRM, CAP_SYS_ADMIN for netns) and
@@ -53,4 +58,20 @@ export function allocSpiLine(sa: LarvalSa): string {
 /** Add larval SAs with one `ip -batch` process (10,000 take well under a second). */
 export function addLarvalSas(netns: string, sas: LarvalSa[]): void {
   execFileSync('ip', ['-n', netns, '-batch', '-'], { input: sas.map(allocSpiLine).join(''), stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
+/**
+ * One GETAE per ESP SA, back to back in one buffer, as `list` pipelines them (sequence
+ * numbers 0: the pipeline writes its own). For the bulk tests and bench/kernel-share.ts.
+ */
+export function encodeGetAes(sas: { dst: string; spi: number }[]): Buffer {
+  const requests = sas.map((sa) => {
+    const dst = parseAddress(sa.dst);
+    if (!dst) throw new Error(`not an address: ${sa.dst}`);
+    return encodeGetAe({ saId: { daddr: dst.bytes, spi: sa.spi, family: dst.family, proto: IPPROTO_ESP } });
+  });
+  const out = Buffer.alloc(requests.reduce((n, r) => n + encodedLength(r.parts), 0));
+  let end = 0;
+  for (const r of requests) end = encodeMessageInto(out, end, { type: r.type, flags: NLM_F_REQUEST, seq: 0, pid: 0 }, r.parts);
+  return out;
 }

@@ -14,6 +14,8 @@ export function runXaev(args: string[], options: { env?: NodeJS.ProcessEnv; inpu
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     input: options.input ?? '',
     timeout: 30_000,
+    // `list` of thousands of SAs prints megabytes (the default cap, 1 MiB, kills the child).
+    maxBuffer: 64 * 1024 * 1024,
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };

@@ -49,13 +49,13 @@ function stateText(context: CliContext, ae: AeMessage, showBitmap: boolean, coun
   return countersOnly ? text.slice(0, text.lastIndexOf('\n', text.length - 2) + 1) : text;
 }
 
-export function runList(context: CliContext, options: ListOptions): void {
+export async function runList(context: CliContext, options: ListOptions): Promise<void> {
   const filter = parseSelectors(options.spi, options);
   const client = context.client();
   const countersOnly = options.countersOnly === true;
   const visit = context.globals.json ? jsonWriter(countersOnly) : textWriter(context, options.bitmap === true, countersOnly);
-  if (countersOnly) client.forEachDumpedSa(filter, visit.write);
-  else client.forEachAeState(filter, visit.write);
+  if (countersOnly) await client.forEachDumpedSaInBackground(filter, visit.write);
+  else await client.forEachAeState(filter, visit.write);
   visit.end();
 }
 
