@@ -89,6 +89,11 @@ export class AsciiOut {
 
   /** A non-negative integer up to 2^53, in decimal. */
   uint(n: number): this {
+    // Most counters of most SAs are single digits (0 above all): one store, no digit loop.
+    if (n < 10 && n >= 0) {
+      this.buf[this.pos++] = ZERO + n;
+      return this;
+    }
     if (n >= U32_LIMIT) {
       // Above 32 bits: the high part, then the low nine digits zero-padded.
       const high = Math.floor(n / BILLION);

@@ -30,6 +30,12 @@ export function readU32(buf: Uint8Array, offset: number): number {
   return ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
 }
 
+/** A big-endian u32 (SPIs): network order on every host. */
+export function readU32BE(buf: Uint8Array, offset: number): number {
+  if ((offset >>> 0) !== offset || offset + 4 > buf.length) throw outOfRange(buf, offset, 4);
+  return ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
+}
+
 export function readS32(buf: Uint8Array, offset: number): number {
   return readU32(buf, offset) | 0;
 }

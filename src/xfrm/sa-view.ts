@@ -3,7 +3,7 @@
 // reused: from*() points it at the next message and checks every length there (DecodeError),
 // and the getters read single fields at offsets taken from the struct table. Nothing is
 // allocated per SA. The buffer is the caller's receive buffer: copy what must outlive it.
-import { HOST_IS_LITTLE_ENDIAN, readU16, readU32, readU64 } from '../netlink/bytes.js';
+import { HOST_IS_LITTLE_ENDIAN, readU16, readU32, readU32BE, readU64 } from '../netlink/bytes.js';
 import { DecodeError } from '../netlink/errors.js';
 import { attributeLength, indexAttributes } from '../netlink/scan.js';
 import { NLA_HDRLEN } from '../netlink/constants.js';
@@ -139,7 +139,7 @@ export class SaStateView {
     this.saddrAt = start + id.saddr;
     this.family = readU16(buf, start + id.family);
     this.proto = buf[start + id.proto]!;
-    this.spi = buf.readUInt32BE(start + id.spi);
+    this.spi = readU32BE(buf, start + id.spi);
     this.reqid = readU32(buf, start + id.reqid);
     indexAttributes(buf, start + fixedSize, end, this.index);
     this.readAttributes();
