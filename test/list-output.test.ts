@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DecodeError } from '../src/netlink/errors.js';
 import { encodeMessage } from '../src/netlink/message.js';
-import { readS32, readU16, readU32, writeU16, writeU32 } from '../src/netlink/bytes.js';
+import { readS32, readU16, readU32, readU32BE, writeU16, writeU32 } from '../src/netlink/bytes.js';
 import { AsciiOut, asciiPiece } from '../src/cli/ascii-out.js';
 import { toJson } from '../src/cli/json.js';
 import { getRecord, saRecord } from '../src/cli/record.js';
@@ -201,5 +201,9 @@ describe('byte helpers', () => {
     assert.throws(() => writeU32(buf, 1, 3), RangeError);
     assert.throws(() => writeU16(buf, 0x10000, 0), RangeError);
     assert.throws(() => readU16(buf, 5), RangeError);
+    // SPIs are big-endian on every host, and exact above 2^31.
+    const spi = Buffer.from([0, 0xc3, 0x5a, 0x01, 0xff, 0]);
+    assert.equal(readU32BE(spi, 1), 0xc35a01ff);
+    for (const offset of [3, -1, 0.5]) assert.throws(() => readU32BE(spi, offset), RangeError, `readU32BE at ${offset}`);
   });
 });
