@@ -14,9 +14,12 @@ export type ProtoName = (typeof PROTOCOLS)[number]['name'];
 /** The names for help texts and completion, in table order. */
 export const PROTO_NAMES: readonly ProtoName[] = PROTOCOLS.map((p) => p.name);
 
+/** Looked up once per SA by `list`: a map, not a search with a callback. */
+const NAME_OF_NUMBER = new Map<number, ProtoName>(PROTOCOLS.map((p) => [p.number, p.name]));
+
 /** The name xaev prints for a protocol number, or the number when it has none. */
 export function protoName(proto: number): ProtoName | number {
-  return PROTOCOLS.find((p) => p.number === proto)?.name ?? proto;
+  return NAME_OF_NUMBER.get(proto) ?? proto;
 }
 
 /** The protocol number for a name or alias (any case); undefined if it names none. */
