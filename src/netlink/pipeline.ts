@@ -129,16 +129,20 @@ export async function dumpEachInBackground(
 ): Promise<void> {
   const answers = new DumpAnswers(socket.reserveSeqs(1), visit);
   const buffers = [Buffer.allocUnsafe(RECEIVE_BUFFER_BYTES), Buffer.allocUnsafe(RECEIVE_BUFFER_BYTES)] as const;
-  let reading = observed(socket.exchangeInto(dumpRequest(request, answers.seq), buffers[0]));
-  for (let which = 0; ; which ^= 1) {
-    const buf = buffers[which]!;
-    const used = await reading;
-    // Another read after the end would wait for the timeout: nothing more is coming.
-    const ends = answers.endsIn(buf, used);
-    if (!ends) reading = observed(socket.exchangeInto(NOTHING_TO_SEND, buffers[which ^ 1]!));
-    answers.take(buf, used);
-    await afterBatch?.();
-    if (ends) return;
+  let reading: Promise<number> | undefined = observed(socket.exchangeInto(dumpRequest(request, answers.seq), buffers[0]));
+  try {
+    for (let which = 0; reading; which ^= 1) {
+      const buf = buffers[which]!;
+      const used: number = await reading;
+      // Another read after the end would wait for the timeout: nothing more is coming.
+      reading = answers.endsIn(buf, used) ? undefined : observed(socket.exchangeInto(NOTHING_TO_SEND, buffers[which ^ 1]!));
+      answers.take(buf, used);
+      await afterBatch?.();
+    }
+  } catch (error) {
+    // Hand the socket back idle: a read still in flight would make every later call on it fail.
+    await reading?.catch(() => undefined);
+    throw error;
   }
 }
 
@@ -259,6 +263,17 @@ export class BackgroundPipeline {
 
   /** The requests encoded back to back in requests[0, end), answered in order as in pipelineEach. */
   async send(requests: Buffer, end: number): Promise<void> {
+    try {
+      await this.sendBatches(requests, end);
+    } catch (error) {
+      // Hand the socket back idle (its unread answers are skipped by sequence number later).
+      await this.inFlight?.exchange.catch(() => undefined);
+      this.inFlight = undefined;
+      throw error;
+    }
+  }
+
+  private async sendBatches(requests: Buffer, end: number): Promise<void> {
     for (let start = 0; start < end; ) {
       const answered = await this.settle();
       const batch = this.batches[this.next]!;

@@ -49,7 +49,7 @@ function dumpVisitor(filter: SaFilter, visit: SaVisitor): MessageVisitor {
 /** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
 export class XfrmClient {
   private readonly socket: NetlinkSocket;
-  /** `list` dumps on a second socket while it pipelines GETAE on the first. */
+  /** `list` dumps on a second socket, read on a worker thread while GETAEs go out on the first. */
   private dumpSocket: NetlinkSocket | undefined;
 
   private constructor(socket: NetlinkSocket) {
@@ -80,13 +80,17 @@ export class XfrmClient {
    * forEachDumpedSa with the kernel's share on a worker thread, for reading the whole table:
    * the next dump batch is read while this one is visited (and `afterBatch` awaited).
    */
-  async forEachDumpedSaInBackground(
-    filter: SaFilter,
-    visit: SaVisitor,
-    afterBatch?: () => Promise<void>,
-    socket = this.socket,
-  ): Promise<void> {
-    await dumpEachInBackground(socket, encodeSaDump(filter.proto), dumpVisitor(filter, visit), afterBatch);
+  async forEachDumpedSaInBackground(filter: SaFilter, visit: SaVisitor, afterBatch?: () => Promise<void>): Promise<void> {
+    this.dumpSocket ??= NetlinkSocket.open(NETLINK_XFRM);
+    try {
+      await dumpEachInBackground(this.dumpSocket, encodeSaDump(filter.proto), dumpVisitor(filter, visit), afterBatch);
+    } catch (error) {
+      // A dump left half-read keeps the kernel from starting another on that socket (EBUSY):
+      // the next one (a later line of a `batch --force`) gets a fresh socket.
+      this.dumpSocket.close();
+      this.dumpSocket = undefined;
+      throw error;
+    }
   }
 
   /**
@@ -118,8 +122,7 @@ export class XfrmClient {
       if (end > 0) await pipeline.send(requests, end);
       end = 0;
     };
-    this.dumpSocket ??= NetlinkSocket.open(NETLINK_XFRM);
-    await this.forEachDumpedSaInBackground(filter, onEntry, sendBatch, this.dumpSocket);
+    await this.forEachDumpedSaInBackground(filter, onEntry, sendBatch);
     await pipeline.finish();
   }
 
