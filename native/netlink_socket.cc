@@ -276,12 +276,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
 
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      return ThrowTypeError(env, "data must be a Buffer or Uint8Array");
-    }
-    if (!CheckOpen(info)) return Napi::Value();
-    Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
+    Napi::Uint8Array data;
+    if (!GetBytes(info, 0, "data must be a Buffer or Uint8Array", &data) || !CheckOpen(info))
+      return Napi::Value();
     const char* syscall = nullptr;
     int err = SendToKernel(fd_, data.Data(), data.ByteLength(), &syscall);
     if (err) return ThrowErrno(env, syscall, err);
@@ -324,12 +321,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   // for it, and neither buffer may be touched.
   Napi::Value ExchangeInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      return ThrowTypeError(env, "request must be a Uint8Array");
-    Napi::Uint8Array request = info[0].As<Napi::Uint8Array>();
+    Napi::Uint8Array request;
     Napi::Uint8Array target;
     int64_t timeout;
-    if (!GetTarget(info, 1, &target) || !GetInteger(info, 2, "timeoutMs", -1, INT_MAX, &timeout) ||
+    if (!GetBytes(info, 0, "request must be a Uint8Array", &request) || !GetTarget(info, 1, &target) || !GetInteger(info, 2, "timeoutMs", -1, INT_MAX, &timeout) ||
         !CheckOpen(info))
       return Napi::Value();
     if (pending_errno_) return ThrowErrno(env, "recv", std::exchange(pending_errno_, 0));
@@ -404,19 +399,24 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
 
   void ExchangeDone() {
     busy_ = false;
-    if (close_when_idle_) {
-      close_when_idle_ = false;
-      ReleaseHandles();
-    }
+    if (closed_) ReleaseHandles();  // close() came meanwhile
   }
 
-  bool GetTarget(const Napi::CallbackInfo& info, size_t index, Napi::Uint8Array* target) {
+  // A Buffer or Uint8Array argument (a Buffer is a Uint8Array).
+  static bool GetBytes(const Napi::CallbackInfo& info, size_t index, const char* wrong_type,
+                       Napi::Uint8Array* bytes) {
     if (!info[index].IsTypedArray() ||
         info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      ThrowTypeError(info.Env(), "buffer must be a Uint8Array");
+      ThrowTypeError(info.Env(), wrong_type);
       return false;
     }
-    *target = info[index].As<Napi::Uint8Array>();
+    *bytes = info[index].As<Napi::Uint8Array>();
+    return true;
+  }
+
+  // A receive buffer: bytes that hold at least one whole datagram.
+  static bool GetTarget(const Napi::CallbackInfo& info, size_t index, Napi::Uint8Array* target) {
+    if (!GetBytes(info, index, "buffer must be a Uint8Array", target)) return false;
     if (target->ByteLength() < kMaxDatagram) {
       ThrowTypeError(info.Env(), "buffer must hold at least " + std::to_string(kMaxDatagram) + " bytes");
       return false;
@@ -477,7 +477,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     pending_errno_ = 0;
     if (busy_) {
       // A worker thread is using the fd: it is closed when the work is done.
-      closed_ = close_when_idle_ = true;
+      closed_ = true;
       return;
     }
     ReleaseHandles();
@@ -684,7 +684,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   bool busy_ = false;
   // close() came while busy: closed for JavaScript, the fd once the worker is done.
   bool closed_ = false;
-  bool close_when_idle_ = false;
   uint32_t port_id_ = 0;
   uv_poll_t* poll_ = nullptr;
   bool receiving_ = false;
