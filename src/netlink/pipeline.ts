@@ -158,8 +158,6 @@ class RequestBatch {
   base = 0;
   answered = 0;
   private buf: Buffer = Buffer.alloc(0);
-  private onReply: ReplyVisitor = () => undefined;
-  private onError: ErrorVisitor = () => undefined;
   private readonly onMessage = (at: number, length: number): void => {
     const buf = this.buf;
     const offset = readU32(buf, at + NLMSG_SEQ_AT) - this.first;
@@ -171,6 +169,11 @@ class RequestBatch {
     if (!error) throw new Error('internal: a pipelined request was acked instead of answered (no NLM_F_ACK here)');
     this.onError(error, this.base + offset);
   };
+
+  constructor(
+    private readonly onReply: ReplyVisitor,
+    private readonly onError: ErrorVisitor,
+  ) {}
 
   /**
    * Number the requests in requests[start, end), at most REQUESTS_PER_SEND of them, in place
@@ -191,10 +194,8 @@ class RequestBatch {
   }
 
   /** Hand over the answers in buf[0, used), in order; `answered` counts them. */
-  take(buf: Buffer, used: number, onReply: ReplyVisitor, onError: ErrorVisitor): void {
+  take(buf: Buffer, used: number): void {
     this.buf = buf;
-    this.onReply = onReply;
-    this.onError = onError;
     forEachMessage(buf, used, this.onMessage);
   }
 
@@ -222,12 +223,12 @@ function prepareForPipelining(socket: NetlinkSocket): void {
 export function pipelineEach(socket: NetlinkSocket, requests: Buffer, end: number, onReply: ReplyVisitor, onError: ErrorVisitor): void {
   prepareForPipelining(socket);
   const buf = Buffer.allocUnsafe(RECEIVE_BUFFER_BYTES);
-  const batch = new RequestBatch();
+  const batch = new RequestBatch(onReply, onError);
   let sent = 0;
   for (let start = 0; start < end; ) {
     const next = batch.number(socket, requests, start, end, sent);
     socket.sendRaw(requests.subarray(start, next));
-    while (batch.answered < batch.count) batch.take(buf, socket.receiveInto(buf), onReply, onError);
+    while (batch.answered < batch.count) batch.take(buf, socket.receiveInto(buf));
     sent += batch.count;
     start = next;
   }
@@ -248,17 +249,18 @@ class BackgroundBatch extends RequestBatch {
  * buffer is free again when send() resolves. The socket is busy until finish() settles.
  */
 export class BackgroundPipeline {
-  private readonly batches = [new BackgroundBatch(), new BackgroundBatch()] as const;
+  private readonly batches: readonly [BackgroundBatch, BackgroundBatch];
   private next = 0;
   private sent = 0;
   private inFlight: { batch: BackgroundBatch; exchange: Promise<number> } | undefined;
 
   constructor(
     private readonly socket: NetlinkSocket,
-    private readonly onReply: ReplyVisitor,
-    private readonly onError: ErrorVisitor,
+    onReply: ReplyVisitor,
+    onError: ErrorVisitor,
   ) {
     prepareForPipelining(socket);
+    this.batches = [new BackgroundBatch(onReply, onError), new BackgroundBatch(onReply, onError)];
   }
 
   /** The requests encoded back to back in requests[0, end), answered in order as in pipelineEach. */
@@ -285,7 +287,7 @@ export class BackgroundPipeline {
       // number() wrote the sequence numbers into the caller's buffer, copied with the rest.
       this.sent += batch.count;
       this.inFlight = { batch, exchange: observed(this.socket.exchangeInto(batch.requests.subarray(0, batch.length), batch.answers)) };
-      answered?.take(answered.answers, answered.used, this.onReply, this.onError);
+      answered?.take(answered.answers, answered.used);
       start = next;
     }
   }
@@ -293,7 +295,7 @@ export class BackgroundPipeline {
   /** Hand over the answers still outstanding. */
   async finish(): Promise<void> {
     const answered = await this.settle();
-    answered?.take(answered.answers, answered.used, this.onReply, this.onError);
+    answered?.take(answered.answers, answered.used);
   }
 
   /**

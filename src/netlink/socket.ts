@@ -203,6 +203,11 @@ export class NetlinkSocket {
     return results;
   }
 
+  /** What every receive that waited out the socket's timeout throws. */
+  private noAnswer(): NetlinkTimeoutError {
+    return new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+  }
+
   private receiveDatagrams(): Buffer[] {
     let datagrams: Buffer[];
     try {
@@ -211,7 +216,7 @@ export class NetlinkSocket {
       throw replyLoss(error);
     }
     if (datagrams.length === 0) {
-      throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+      throw this.noAnswer();
     }
     return datagrams;
   }
@@ -244,7 +249,7 @@ export class NetlinkSocket {
     } catch (error) {
       throw replyLoss(error);
     }
-    if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+    if (used === 0) throw this.noAnswer();
     return used;
   }
 
@@ -261,7 +266,7 @@ export class NetlinkSocket {
     } catch (error) {
       throw replyLoss(error);
     }
-    if (used === 0) throw new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);
+    if (used === 0) throw this.noAnswer();
     return used;
   }
 
