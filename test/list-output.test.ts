@@ -174,6 +174,14 @@ describe('AsciiOut numbers', () => {
     assert.equal(written((out) => out.u64(2n ** 64n - 1n)), '18446744073709551615');
   });
 
+  it('writes every IPv4 octet value as the dotted quad does', () => {
+    for (let octet = 0; octet < 256; octet++) {
+      const bytes = Uint8Array.of(7, octet, 255 - octet, octet);
+      assert.equal(written((out) => out.ipv4(bytes, 0)), `7.${octet}.${255 - octet}.${octet}`, `octet ${octet}`);
+    }
+    assert.equal(written((out) => out.ipv4(Uint8Array.of(9, 192, 0, 2, 1), 1)), '192.0.2.1');
+  });
+
   it('writes hex as 0x%x and as eight zero-padded digits', () => {
     for (const n of [0, 1, 0xf, 0x10, 0xabc, 0x7fffffff, 0x80000000, 0xffffffff]) {
       assert.equal(written((out) => out.hex(n)), `0x${n.toString(16)}`);

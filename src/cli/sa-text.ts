@@ -36,7 +36,6 @@ const useTimeText = new UnixTimeText();
 const NEWLINE = 0x0a;
 const TAB = 0x09;
 const SPACE = 0x20;
-const DOT = 0x2e;
 const SLASH = 0x2f;
 /** The block's fixed text, encoded once (ascii-out.ts). */
 const K = {
@@ -113,7 +112,7 @@ function thresholdsLine(out: AsciiOut, view: SaStateView): void {
 /** An address as formatAddressAt() prints it; IPv4 digit by digit, without a string (also for sa-json.ts). */
 export function writeAddress(out: AsciiOut, view: SaStateView, at: number): void {
   const { buf } = view;
-  if (view.family === AF_INET) out.uint(buf[at]!).char(DOT).uint(buf[at + 1]!).char(DOT).uint(buf[at + 2]!).char(DOT).uint(buf[at + 3]!);
+  if (view.family === AF_INET) out.ipv4(buf, at);
   else out.text(formatAddressAt(buf, at, view.family));
 }
 
