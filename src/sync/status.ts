@@ -64,7 +64,7 @@ export function statusOf(receiver: SyncReceiver, link: LinkState, now: number): 
       dir: tracked.direction ?? tracked.synced.dir,
       ageMs: now - tracked.receivedAt,
       ratePps: Math.round(tracked.rate.packetsPerSecond),
-      margin: receiver.marginFor(tracked, false),
+      margin: receiver.marginFor(tracked, false, now),
       synced: counters(tracked.synced.replay, tracked.synced.lifetime),
       local: local ? counters(local.replay, local.lifetime) : null,
       notes: tracked.notes,
