@@ -205,6 +205,45 @@ describe('native netlink socket addon', () => {
     assert.equal(parseError(reply).seq, 77);
   }));
 
+  test('many queued datagrams are read several to a system call (recvmmsg), in order', { skip: notRoot }, withSocket((socket) => {
+    setRcvbuf(socket, 1 << 20);
+    const seqs = Array.from({ length: 40 }, (_, i) => 100 + i);
+    for (const seq of seqs) socket.send(badGetae(seq));
+    const buffer = Buffer.alloc(1 << 20);
+    assert.equal(socket.receiveInto(buffer, 2000), 40 * 36);
+    assert.deepEqual(seqs.map((_, i) => parseError(buffer.subarray(36 * i, 36 * i + 36)).seq), seqs);
+    for (const seq of seqs) socket.send(badGetae(seq));
+    assert.deepEqual(socket.receiveAll(2000).map((d) => parseError(d).seq), seqs);
+    assert.deepEqual(socket.receiveAll(0), []);
+  }));
+
+  // Another socket (Python's AF_NETLINK) sends to ours: root may unicast between user sockets.
+  const sendFromPython = (portId: number, sizes: number[]): void => {
+    const script = 'import socket, sys\ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 6)\ns.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)\ns.bind((0, 0))\nfor n in sys.argv[2:]:\n    s.sendto(bytes([7]) * int(n), (int(sys.argv[1]), 0))';
+    const result = spawnSync('python3', ['-c', script, String(portId), ...sizes.map(String)], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+  };
+
+  test('a datagram over 64 KiB is left out and said so: receiveInto keeps the others, then fails with EMSGSIZE', { skip: notRoot }, withSocket((socket) => {
+    setRcvbuf(socket, 1 << 20);
+    sendFromPython(socket.portId, [40, 70_000, 8]);
+    const buffer = Buffer.alloc(1 << 20, 0xee);
+    assert.equal(socket.receiveInto(buffer, 2000), 48);
+    assert.ok(buffer.subarray(0, 48).every((byte) => byte === 7));
+    assertSystemError(() => socket.receiveInto(buffer, 0), 90 /* EMSGSIZE */, 'recv');
+    assert.equal(socket.receiveInto(buffer, 0), 0);
+  }));
+
+  test('startReceiving gives a cut datagram with its real size', { skip: notRoot }, withSocket(async (socket) => {
+    setRcvbuf(socket, 1 << 20);
+    const received = new Promise<[number[], number[] | undefined]>((resolve, reject) => {
+      socket.startReceiving((datagrams: Buffer[], fullSizes?: number[]) => resolve([datagrams.map((d) => d.length), fullSizes]), (errno) => reject(new Error(`unexpected error ${errno}`)));
+    });
+    sendFromPython(socket.portId, [40, 70_000, 8]);
+    assert.deepEqual(await received, [[40, 65536, 8], [40, 70_000, 8]]);
+    socket.stopReceiving();
+  }));
+
   test('receiveAll returns nothing after the timeout', withSocket((socket) => {
     const start = performance.now();
     assert.deepEqual(socket.receiveAll(150), []);
