@@ -122,7 +122,11 @@ export class AsciiOut {
     return this;
   }
 
-  /** An IPv4 address from its four bytes in network order: 192.0.2.1. */
+  /**
+   * An IPv4 address from its four bytes in network order: 192.0.2.1. The digits are written
+   * here rather than by fixedDigits(): a call per octet made `list --counters-only` of 10k SAs
+   * ~30% slower before V8 optimises it (in-process, --no-opt: 129 to 149 against 98 to 104 ms).
+   */
   ipv4(bytes: Uint8Array, at: number): this {
     const buf = this.buf;
     let pos = this.pos;
