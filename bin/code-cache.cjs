@@ -10,9 +10,8 @@
 //
 //   node bin/code-cache.cjs --write dist/xaev.cjs   (npm run build:ts does this)
 //
-// V8 is also told not to inline in its optimising compiler (tuneV8 below). V8 checks a cache
-// against the flags it was written with, so the writer sets the same flags: a cache written
-// by other flags is rejected, never used.
+// V8 checks a cache against the flags it was written with and rejects it under others: flags
+// xaev sets itself (src/cli/v8-tuning.ts) are set after the bundle is compiled.
 'use strict';
 
 const { readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
@@ -31,20 +30,7 @@ function cacheFile(bundle, stamp) {
   return `${bundle}.${stamp}.cache`;
 }
 
-/**
- * Without inlining, TurboFan's jobs for list's per-SA functions are small, so their optimised
- * code arrives after far fewer SAs: on a 2-CPU machine, in-process, `list -j` of 10k SAs took
- * 110 instead of 163 ms and `--counters-only` 59 instead of 96 ms (medians of 8 runs), while
- * 1k and 50k SAs took no longer (bench/RESULTS.md measures it end to end). A short run spends
- * most of its time before V8 optimises anything; a long one (monitor, sync) is bound by the
- * kernel and the network, not by calls inlining would save.
- */
-function tuneV8() {
-  require('node:v8').setFlagsFromString('--no-turbo-inlining');
-}
-
 function compile(bundle, source, cachedData) {
-  tuneV8();
   return new vm.Script(Module.wrap(source), { filename: bundle, cachedData });
 }
 
@@ -58,10 +44,7 @@ function run(bundle, script) {
 /** The bundle's exports, from its code cache when there is a valid one. */
 function loadBundle(bundle) {
   // Node maps stack traces to the sources only for modules it loads itself.
-  if (process.sourceMapsEnabled) {
-    tuneV8();
-    return require(bundle);
-  }
+  if (process.sourceMapsEnabled) return require(bundle);
   const source = readFileSync(bundle, 'utf8');
   const stamp = stampOf(source);
   let cachedData;
@@ -75,7 +58,7 @@ function loadBundle(bundle) {
   return run(bundle, script);
 }
 
-/** Whether the last loadBundle() ran from its code cache (a test holds the writer's flags to the loader's). */
+/** Whether the last loadBundle() ran from its code cache: one V8 rejects costs every start its ~10 ms (tested). */
 let cacheUsed = false;
 function lastLoadUsedCache() {
   return cacheUsed;

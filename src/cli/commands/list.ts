@@ -10,6 +10,7 @@ import { writeSaRecordJson } from '../sa-json.js';
 import { writeSaStateText } from '../sa-text.js';
 import { addSelectorOptions, parseSelectors, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
+import { tuneV8ForBulkWork } from '../v8-tuning.js';
 
 interface ListOptions extends SelectorOptions {
   spi?: string;
@@ -54,6 +55,7 @@ export async function runList(context: CliContext, options: ListOptions): Promis
   const client = context.client();
   const countersOnly = options.countersOnly === true;
   const visit = context.globals.json ? jsonWriter(countersOnly) : textWriter(context, options.bitmap === true, countersOnly);
+  tuneV8ForBulkWork();
   if (countersOnly) await client.forEachDumpedSaInBackground(filter, visit.write);
   else await client.forEachAeState(filter, visit.write);
   visit.end();
