@@ -203,6 +203,49 @@ export class NetlinkSocket {
     return results;
   }
 
+  /**
+   * Requests the kernel answers with an ack alone (XFRM NEWAE), packed several to a datagram
+   * as in requestMany, but with NLM_F_ACK on the last of each datagram only. The kernel runs
+   * a datagram's messages in order and answers every failure whether NLM_F_ACK was set or
+   * not, so that last ack comes after every error before it (docs/kernel/netlink.md#one-ack-per-datagram;
+   * net/netlink/af_netlink.c: netlink_rcv_skb()). One ack per datagram instead of one per
+   * request: the kernel builds, and we read, a fraction of the messages.
+   * Each result is undefined (done) or the kernel's refusal; other messages with the
+   * requests' seqs (a subscribed socket's own NEWAE events) are skipped.
+   */
+  writeMany(requests: Request[]): (NetlinkError | undefined)[] {
+    const results = new Array<NetlinkError | undefined>(requests.length).fill(undefined);
+    if (requests.length > 1 && this.receiveBufferBytes < PIPELINE_RCVBUF) this.setReceiveBufferBytes(PIPELINE_RCVBUF);
+    for (let start = 0; start < requests.length; start += PIPELINE_CHUNK) {
+      const end = Math.min(start + PIPELINE_CHUNK, requests.length);
+      let size = 0;
+      for (let i = start; i < end; i++) size += encodedLength(requests[i]!.parts);
+      const datagram = Buffer.allocUnsafe(size);
+      const firstSeq = this.reserveSeqs(end - start);
+      const lastSeq = firstSeq + (end - start - 1);
+      let offset = 0;
+      for (let i = start; i < end; i++) {
+        const request = requests[i]!;
+        if (request.completion !== 'ack') throw new Error('internal: writeMany takes requests answered by an ack alone');
+        const flags = NLM_F_REQUEST | (request.flags ?? 0) | (i === end - 1 ? NLM_F_ACK : 0);
+        offset = encodeMessageInto(datagram, offset, { type: request.type, flags, seq: firstSeq + (i - start), pid: request.pid ?? 0 }, request.parts);
+      }
+      callNative(() => this.native.send(datagram));
+      let acked = false;
+      while (!acked) {
+        for (const received of this.receiveDatagrams()) {
+          for (const message of parseMessages(received)) {
+            if (message.type !== NLMSG_ERROR || message.seq < firstSeq || message.seq > lastSeq) continue;
+            const ack = parseAck(message);
+            if (ack.errno !== 0) results[start + (message.seq - firstSeq)] = new NetlinkError(ack.errno, ack.kernelMessage, ack.attributeOffset);
+            if (message.seq === lastSeq) acked = true;
+          }
+        }
+      }
+    }
+    return results;
+  }
+
   /** What every receive that waited out the socket's timeout throws. */
   private noAnswer(): NetlinkTimeoutError {
     return new NetlinkTimeoutError(`no answer from the kernel within ${this.timeoutMs} ms`);

@@ -176,12 +176,12 @@ export class XfrmClient {
   }
 
   /**
-   * NEWAE for many SAs, pipelined; each result is undefined (acked) or the kernel's refusal.
-   * `pid` goes in every request's header and comes back in the CU events they cause.
+   * NEWAE for many SAs, pipelined with one ack per datagram (NetlinkSocket.writeMany); each
+   * result is undefined (done) or the kernel's refusal. `pid` goes in every request's header
+   * and comes back in the CU events they cause.
    */
   newAeMany(writes: { key: SaKey; update: AeUpdate }[], pid = 0): (NetlinkError | undefined)[] {
-    const requests = writes.map(({ key, update }) => ({ ...encodeNewAe(key, update), pid }));
-    return this.socket.requestMany(requests).map((result) => ('error' in result ? result.error : undefined));
+    return this.socket.writeMany(writes.map(({ key, update }) => ({ ...encodeNewAe(key, update), pid })));
   }
 
   close(): void {
