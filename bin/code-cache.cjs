@@ -41,6 +41,12 @@ function run(bundle, script) {
   return module.exports;
 }
 
+/** Whether the last loadBundle() ran from its code cache: one V8 rejects costs every start its ~10 ms (tested). */
+let cacheUsed = false;
+function lastLoadUsedCache() {
+  return cacheUsed;
+}
+
 /** The bundle's exports, from its code cache when there is a valid one. */
 function loadBundle(bundle) {
   // Node maps stack traces to the sources only for modules it loads itself.
@@ -56,12 +62,6 @@ function loadBundle(bundle) {
   const script = compile(bundle, source, cachedData);
   cacheUsed = cachedData !== undefined && !script.cachedDataRejected;
   return run(bundle, script);
-}
-
-/** Whether the last loadBundle() ran from its code cache: one V8 rejects costs every start its ~10 ms (tested). */
-let cacheUsed = false;
-function lastLoadUsedCache() {
-  return cacheUsed;
 }
 
 /** Stamp the bundle with its hash and write its code cache, after running `xaev --version` (so the code that runs compiles too). */

@@ -156,7 +156,7 @@ describe('start-up cost', () => {
     assert.ok(existsSync(join(REPO_ROOT, `dist/xaev.cjs.${result.stdout}.cache`)));
   });
 
-  it('the loader runs the bundle from that cache (V8 rejects one written under other flags)', () => {
+  it('the loader runs the bundle from that cache (V8 rejects one written by another Node or under other flags)', () => {
     const loader = JSON.stringify(join(REPO_ROOT, 'bin/code-cache.cjs'));
     const script = `const c = require(${loader}); c.loadBundle(${JSON.stringify(join(REPO_ROOT, 'dist/xaev.cjs'))}); process.stdout.write(String(c.lastLoadUsedCache()));`;
     const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
