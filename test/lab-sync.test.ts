@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { bootBeside, cleanupLab, describeOnLabKernels, LAB_DIR, labFile, REPO_ROOT, runInLab, type LabKernel, type LabRun } from './lab/lab.js';
 
 // Issue 9, "Proof": an active/standby pair with real keepalived, real ESP traffic both ways and a
@@ -216,10 +216,23 @@ function checked(f: PairFigures): Record<string, number> {
   };
 }
 
-/** Remove the run's outputs when its tests passed; otherwise say where they are. */
-function keepUnlessPassed(run: LabRun | undefined, passed: boolean): void {
+/**
+ * Counts the tests of the current describe() that started and that passed: its run's outputs
+ * are kept only when one that started did not pass (tests left out by --test-name-pattern
+ * never start, so a filtered run leaves nothing behind).
+ */
+function outcomes(): { started: number; passed: number } {
+  const counts = { started: 0, passed: 0 };
+  beforeEach(() => {
+    counts.started++;
+  });
+  return counts;
+}
+
+/** Remove the run's outputs unless a test that started failed; otherwise say where they are. */
+function keepUnlessPassed(run: LabRun | undefined, counts: { started: number; passed: number }): void {
   if (!run) return;
-  if (passed) cleanupLab(run);
+  if (counts.passed === counts.started) cleanupLab(run);
   else console.log(`lab outputs kept in ${run.outDir}`);
 }
 
@@ -245,12 +258,12 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
   const label = kernel.id;
   describe('baseline: no sync', () => {
     let run: LabRun;
-    let passed = false;
+    const tests = outcomes();
     const baseline = failover(kernel, 'off', false, true);
     before(async () => {
       run = await baseline.run();
     });
-    after(() => keepUnlessPassed(run, passed));
+    after(() => keepUnlessPassed(run, tests));
 
     it('the peer drops every packet the standby sends, the standby accepts every replay', () => {
       const figs = report(`${label}, sync off`, run);
@@ -275,7 +288,7 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
       // sequence number below the window, so the ICV fails: integrity errors.
       assert.equal(figs.legacy!.peerDroppedReplay, S_COUNT);
       assert.equal(figs.esn!.peerDroppedIntegrity, S_COUNT);
-      passed = true;
+      tests.passed++;
     });
   });
 
@@ -287,16 +300,16 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
   for (const { saDir, title } of variants) {
     describe(`xaev sync: receive on the standby, takeover from notify_master${title}`, { skip: noSync }, () => {
       let run: LabRun;
-      let passed = 0;
+      const tests = outcomes();
       const synced = failover(kernel, 'on', saDir, noSync === false);
       before(async () => {
         run = await synced.run();
       });
-      after(() => keepUnlessPassed(run, passed === 2));
+      after(() => keepUnlessPassed(run, tests));
 
       it('takeover succeeded and the receiver stopped cleanly', () => {
         assert.match(labFile(run, 'notify-S.txt'), /takeover-status 0 /, labFile(run, 'takeover-S.err'));
-        passed++;
+        tests.passed++;
       });
 
       it('the peer drops none of the standby packets, replays from before the last update are rejected', () => {
@@ -320,7 +333,7 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
             sDroppedNew: 0,
           }, `${name} (outputs in ${run.outDir})`);
         }
-        passed++;
+        tests.passed++;
       });
     });
   }

@@ -365,10 +365,25 @@ export function describeOnLabKernels(
 const waitingBoots = new Map<string, (() => void)[]>();
 
 /**
+ * Boots that started beside another kernel's but that no hook of their own ever took (their
+ * tests were filtered out, or the run was aborted): their outputs are removed when the test
+ * process exits. It exits only after they finished: their UML child keeps it alive.
+ */
+const unclaimedBoots: (() => LabRun | undefined)[] = [];
+process.once('exit', () => {
+  if (process.env.XAEV_LAB_KEEP) return;
+  for (const unclaimed of unclaimedBoots) {
+    const run = unclaimed();
+    if (run) cleanupLab(run);
+  }
+});
+
+/**
  * Register, while describe()s are being collected, a boot that starts together with the
  * other boots registered under the same key (the same scenario on the other kernels):
  * start() starts the group (each boot once) and gives this boot's run; running() gives it
- * only if it has started. A boot started that way and never awaited has its rejection handled.
+ * only if it has started. Either way the caller takes over its outputs; a boot started beside
+ * others and never taken has its rejection handled and its outputs removed at exit.
  */
 export function bootBeside(
   key: string,
@@ -376,20 +391,28 @@ export function bootBeside(
   boot: () => Promise<LabRun>,
 ): { start: () => Promise<LabRun>; running: () => Promise<LabRun> | undefined } {
   let started: Promise<LabRun> | undefined;
+  let finished: LabRun | undefined;
+  let claimed = false;
   const startThis = (): Promise<LabRun> => {
     if (!started) {
       started = boot();
-      started.catch(() => undefined); // awaited (and reported) by this kernel's own hook
+      // Awaited (and reported) by this kernel's own hook; if none ever takes it, swept at exit.
+      started.then((run) => (finished = run)).catch(() => undefined);
+      unclaimedBoots.push(() => (claimed ? undefined : finished));
     }
     return started;
   };
   if (available && !process.env.XAEV_LAB_SEQUENTIAL) waitingBoots.set(key, [...(waitingBoots.get(key) ?? []), startThis]);
   return {
     start: () => {
+      claimed = true;
       for (const other of waitingBoots.get(key)?.splice(0) ?? []) other();
       return startThis();
     },
-    running: () => started,
+    running: () => {
+      claimed = true;
+      return started;
+    },
   };
 }
 
