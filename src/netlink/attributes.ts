@@ -9,20 +9,26 @@ export interface Attribute {
   payload: Buffer;
 }
 
-/** One attribute, padded to 4 bytes. */
-export function encodeAttribute(type: number, payload: Buffer): Buffer {
-  const length = NLA_HDRLEN + payload.length;
-  const out = Buffer.alloc(align4(length));
-  writeU16(out, length, 0);
-  writeU16(out, type, 2);
-  payload.copy(out, NLA_HDRLEN);
-  return out;
+/** Bytes an attribute with a payload of `payloadLength` bytes takes, padding included. */
+export function attributeSpace(payloadLength: number): number {
+  return align4(NLA_HDRLEN + payloadLength);
 }
 
-export function encodeU32Attribute(type: number, value: number): Buffer {
-  const payload = Buffer.alloc(4);
-  writeU32(payload, value, 0);
-  return encodeAttribute(type, payload);
+/**
+ * The header of an attribute at `at` in `out`, for encoders that write the payload in place;
+ * returns where the payload starts. Its padding is whatever `out` holds there (zeros).
+ */
+export function writeAttributeHeader(out: Buffer, at: number, type: number, payloadLength: number): number {
+  writeU16(out, NLA_HDRLEN + payloadLength, at);
+  writeU16(out, type, at + 2);
+  return at + NLA_HDRLEN;
+}
+
+/** One attribute, padded to 4 bytes. */
+export function encodeAttribute(type: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc(attributeSpace(payload.length));
+  payload.copy(out, writeAttributeHeader(out, 0, type, payload.length));
+  return out;
 }
 
 export function encodeU8Attribute(type: number, value: number): Buffer {

@@ -7,6 +7,8 @@ export const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
 /** The largest values of the kernel's __u32 and __u64 fields. */
 export const U32_MAX = 0xffffffff;
 export const U64_MAX = 0xffffffffffffffffn;
+/** sizeof(__u32): the payload of a u32 attribute. */
+export const U32_BYTES = 4;
 
 // The u16/u32 helpers read and write the bytes themselves rather than through Buffer's
 // readUInt32LE() and friends: `list` calls them tens of times per SA, and Node's argument

@@ -1,8 +1,8 @@
 // GETAE / NEWAE encoding and NEWAE decoding (docs/kernel/getae.md, docs/kernel/newae.md,
 // docs/kernel/events.md). GETAE replies, events and our own NEWAE requests all share the
 // NEWAE layout (net/xfrm/xfrm_user.c: build_aevent()), so one decoder serves all of them.
-import { encodeAttribute, encodeU32Attribute, forEachAttribute, payloadU32, payloadU8, type Attribute } from '../netlink/attributes.js';
-import { readU32, writeU16, writeU32 } from '../netlink/bytes.js';
+import { attributeSpace, forEachAttribute, payloadU32, payloadU8, writeAttributeHeader, type Attribute } from '../netlink/attributes.js';
+import { readU32, U32_BYTES, writeU16, writeU32 } from '../netlink/bytes.js';
 import { NLA_HDRLEN, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NLMSG_FLAGS_AT, NLMSG_LEN_AT, NLMSG_PID_AT, NLMSG_SEQ_AT, NLMSG_TYPE_AT } from '../netlink/scan.js';
 import { DecodeError, type NetlinkError } from '../netlink/errors.js';
@@ -24,7 +24,7 @@ import {
   XFRMA_SA_DIR,
 } from './constants.js';
 import type { SaStateView } from './sa-view.js';
-import { ADDRESS_BYTES, AEVENT_ID, encodeStruct, fieldOffset, MARK } from './struct-table.js';
+import { ADDRESS_BYTES, AEVENT_ID, encodeStruct, fieldOffset, LIFETIME_CUR, MARK, REPLAY_STATE } from './struct-table.js';
 import {
   decodeAeventId,
   decodeEsnReplay,
@@ -35,6 +35,7 @@ import {
   encodeLegacyReplay,
   encodeLifetime,
   encodeMark,
+  esnReplayLength,
   type AeventId,
   type LifetimeCurrent,
   type Mark,
@@ -72,15 +73,25 @@ export interface AeMessage {
 const NO_ADDRESS = Buffer.alloc(ADDRESS_BYTES);
 const MARK_ATTRIBUTE_LENGTH = NLA_HDRLEN + MARK.size;
 
+/** Bytes of the xfrm_aevent_id and, for a marked SA, its XFRMA_MARK. */
+function aeventHeaderLength(key: SaKey): number {
+  return AEVENT_ID.size + (key.mark ? MARK_ATTRIBUTE_LENGTH : 0);
+}
+
 /**
- * The xfrm_aevent_id and, for a marked SA, its XFRMA_MARK, in one buffer: `list` encodes one
- * per SA, so this path avoids every allocation it can.
+ * The xfrm_aevent_id and, for a marked SA, its XFRMA_MARK, into `out` (zeroed) from offset 0;
+ * returns where they end.
  */
-function aeventHeader(key: SaKey, flags: number): Buffer[] {
-  const out = Buffer.alloc(AEVENT_ID.size + (key.mark ? MARK_ATTRIBUTE_LENGTH : 0));
+function writeAeventHeader(out: Buffer, key: SaKey, flags: number): number {
   // saddr and reqid are ignored by the kernel's lookup (docs/kernel/getae.md): send zeros.
   encodeStruct(AEVENT_ID, { saId: key.saId, saddr: NO_ADDRESS, flags, reqid: 0 }, out, 0);
-  if (key.mark) encodeAttribute(XFRMA_MARK, encodeMark(key.mark)).copy(out, AEVENT_ID.size);
+  if (key.mark) encodeMark(key.mark, out, writeAttributeHeader(out, AEVENT_ID.size, XFRMA_MARK, MARK.size));
+  return aeventHeaderLength(key);
+}
+
+function aeventHeader(key: SaKey, flags: number): Buffer[] {
+  const out = Buffer.alloc(aeventHeaderLength(key));
+  writeAeventHeader(out, key, flags);
   return [out];
 }
 
@@ -156,19 +167,41 @@ export interface AeUpdate {
   replayThreshold?: number;
 }
 
+/**
+ * The NEWAE of one SA, header and values in one buffer written in place: sync writes one per
+ * SA at takeover, and a buffer per struct and per attribute (five or six) was a tenth of that
+ * takeover's time on the lab kernel, where every new allocation costs page faults.
+ */
 export function encodeNewAe(key: SaKey, update: AeUpdate): Request {
-  const parts = aeventHeader(key, 0);
-  if (update.replay?.kind === 'legacy') parts.push(encodeAttribute(XFRMA_REPLAY_VAL, encodeLegacyReplay(update.replay)));
-  if (update.replay?.kind === 'esn') parts.push(encodeAttribute(XFRMA_REPLAY_ESN_VAL, encodeEsnReplay(update.replay)));
-  if (update.lifetime) parts.push(encodeAttribute(XFRMA_LTIME_VAL, encodeLifetime(update.lifetime)));
-  if (update.timerJiffies !== undefined) parts.push(encodeU32Attribute(XFRMA_ETIMER_THRESH, update.timerJiffies));
-  if (update.replayThreshold !== undefined) parts.push(encodeU32Attribute(XFRMA_REPLAY_THRESH, update.replayThreshold));
-  if (parts.length === 1) {
+  const { replay, lifetime, timerJiffies, replayThreshold } = update;
+  if (replay === undefined && lifetime === undefined && timerJiffies === undefined && replayThreshold === undefined) {
     // The kernel would refuse it with a bare EINVAL on 6.1 (docs/kernel/newae.md;
     // net/xfrm/xfrm_user.c: xfrm_new_ae()); say why here.
     throw new RangeError('NEWAE needs at least one value to set');
   }
-  return { type: XFRM_MSG_NEWAE, flags: NLM_F_REPLACE, parts, completion: 'ack' };
+  const replayLength = replay === undefined ? 0 : replay.kind === 'legacy' ? REPLAY_STATE.size : esnReplayLength(replay.bitmap.length);
+  const length =
+    aeventHeaderLength(key) +
+    (replay === undefined ? 0 : attributeSpace(replayLength)) +
+    (lifetime === undefined ? 0 : attributeSpace(LIFETIME_CUR.size)) +
+    (timerJiffies === undefined ? 0 : attributeSpace(U32_BYTES)) +
+    (replayThreshold === undefined ? 0 : attributeSpace(U32_BYTES));
+  // From the shared pool, then zeroed: padding and unused fields are zeros.
+  const out = Buffer.allocUnsafe(length).fill(0);
+  let at = writeAeventHeader(out, key, 0);
+  if (replay?.kind === 'legacy') encodeLegacyReplay(replay, out, writeAttributeHeader(out, at, XFRMA_REPLAY_VAL, replayLength));
+  if (replay?.kind === 'esn') encodeEsnReplay(replay, out, writeAttributeHeader(out, at, XFRMA_REPLAY_ESN_VAL, replayLength));
+  if (replay !== undefined) at += attributeSpace(replayLength);
+  if (lifetime !== undefined) {
+    encodeLifetime(lifetime, out, writeAttributeHeader(out, at, XFRMA_LTIME_VAL, LIFETIME_CUR.size));
+    at += attributeSpace(LIFETIME_CUR.size);
+  }
+  if (timerJiffies !== undefined) {
+    writeU32(out, timerJiffies, writeAttributeHeader(out, at, XFRMA_ETIMER_THRESH, U32_BYTES));
+    at += attributeSpace(U32_BYTES);
+  }
+  if (replayThreshold !== undefined) writeU32(out, replayThreshold, writeAttributeHeader(out, at, XFRMA_REPLAY_THRESH, U32_BYTES));
+  return { type: XFRM_MSG_NEWAE, flags: NLM_F_REPLACE, parts: [out], completion: 'ack' };
 }
 
 /**

@@ -3,7 +3,7 @@
 // reused: from*() points it at the next message and checks every length there (DecodeError),
 // and the getters read single fields at offsets taken from the struct table. Nothing is
 // allocated per SA. The buffer is the caller's receive buffer: copy what must outlive it.
-import { HOST_IS_LITTLE_ENDIAN, readU16, readU32, readU32BE, readU64 } from '../netlink/bytes.js';
+import { HOST_IS_LITTLE_ENDIAN, readU16, readU32, readU32BE, readU64, U32_BYTES } from '../netlink/bytes.js';
 import { DecodeError } from '../netlink/errors.js';
 import { attributeLength, indexAttributes } from '../netlink/scan.js';
 import { NLA_HDRLEN } from '../netlink/constants.js';
@@ -72,7 +72,6 @@ export type ReplayField = 'seq' | 'oseq';
 /** Attribute types the views read; the index covers every type below this. */
 const INDEXED_TYPES = 32;
 const EMPTY = Buffer.alloc(0);
-const U32_BYTES = 4;
 /** Above 2^53 a u64 is not exact as a double. */
 const EXACT_HIGH_WORD = 0x200000;
 

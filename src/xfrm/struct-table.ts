@@ -247,7 +247,7 @@ function writeFields<F extends Fields>(layout: StructLayout<F>, value: StructVal
 }
 
 /** Encode one struct into `out` at `offset` (a new buffer by default); padding is zeroed. */
-export function encodeStruct<F extends Fields>(layout: StructLayout<F>, value: StructValue<F>, out = Buffer.alloc(layout.size), offset = 0): Buffer {
+export function encodeStruct<F extends Fields>(layout: StructLayout<F>, value: StructValue<F>, out: Buffer = Buffer.alloc(layout.size), offset = 0): Buffer {
   out.fill(0, offset, offset + layout.size);
   writeFields(layout, value, out, offset);
   return out;

@@ -62,8 +62,8 @@ export function decodeLegacyReplay(buf: Buffer): LegacyReplayState {
   return state;
 }
 
-export function encodeLegacyReplay(state: LegacyReplayState): Buffer {
-  return encodeStruct(REPLAY_STATE, state);
+export function encodeLegacyReplay(state: LegacyReplayState, out?: Buffer, offset = 0): Buffer {
+  return encodeStruct(REPLAY_STATE, state, out, offset);
 }
 
 const BITMAP_WORD_BYTES = 4;
@@ -83,10 +83,10 @@ export function decodeEsnReplay(buf: Buffer): EsnReplayState {
   return { kind: 'esn', ...counters, bitmap };
 }
 
-export function encodeEsnReplay(state: EsnReplayState): Buffer {
-  const out = Buffer.alloc(esnReplayLength(state.bitmap.length));
-  encodeStruct(REPLAY_STATE_ESN, { ...state, bmpLen: state.bitmap.length }, out);
-  state.bitmap.forEach((word, i) => writeU32(out, word, esnReplayLength(i)));
+/** The state and its bitmap words, esnReplayLength(bitmap.length) bytes, into `out` at `offset` (a new buffer by default). */
+export function encodeEsnReplay(state: EsnReplayState, out = Buffer.alloc(esnReplayLength(state.bitmap.length)), offset = 0): Buffer {
+  encodeStruct(REPLAY_STATE_ESN, { ...state, bmpLen: state.bitmap.length }, out, offset);
+  state.bitmap.forEach((word, i) => writeU32(out, word, offset + esnReplayLength(i)));
   return out;
 }
 
@@ -94,16 +94,16 @@ export function decodeLifetime(buf: Buffer): LifetimeCurrent {
   return decodeStruct(LIFETIME_CUR, buf, 0, 'XFRMA_LTIME_VAL');
 }
 
-export function encodeLifetime(lifetime: LifetimeCurrent): Buffer {
-  return encodeStruct(LIFETIME_CUR, lifetime);
+export function encodeLifetime(lifetime: LifetimeCurrent, out?: Buffer, offset = 0): Buffer {
+  return encodeStruct(LIFETIME_CUR, lifetime, out, offset);
 }
 
 export function decodeMark(buf: Buffer): Mark {
   return decodeStruct(MARK, buf, 0, 'XFRMA_MARK');
 }
 
-export function encodeMark(mark: Mark): Buffer {
-  return encodeStruct(MARK, mark);
+export function encodeMark(mark: Mark, out?: Buffer, offset = 0): Buffer {
+  return encodeStruct(MARK, mark, out, offset);
 }
 
 /** The parts of struct xfrm_usersa_info (GETSA dump body) that xaev uses. */
