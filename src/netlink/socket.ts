@@ -157,6 +157,24 @@ export class NetlinkSocket {
     return flags;
   }
 
+  /**
+   * requests[start, end) in one datagram, numbered from firstSeq. With ackLastOnly, NLM_F_ACK
+   * is left off every request but the last (writeMany).
+   */
+  private packDatagram(requests: Request[], start: number, end: number, firstSeq: number, ackLastOnly: boolean): Buffer {
+    let size = 0;
+    for (let i = start; i < end; i++) size += encodedLength(requests[i]!.parts);
+    const datagram = Buffer.allocUnsafe(size);
+    let offset = 0;
+    for (let i = start; i < end; i++) {
+      const request = requests[i]!;
+      let flags = this.flagsOf(request);
+      if (ackLastOnly && i < end - 1) flags &= ~NLM_F_ACK;
+      offset = encodeMessageInto(datagram, offset, { type: request.type, flags, seq: firstSeq + (i - start), pid: request.pid ?? 0 }, request.parts);
+    }
+    return datagram;
+  }
+
   /** Send one request and wait for its complete answer; a kernel error throws NetlinkError. */
   request(request: Request): NetlinkMessage[] {
     const [result] = this.requestMany([request]);
@@ -175,18 +193,10 @@ export class NetlinkSocket {
     if (requests.length > 1 && this.receiveBufferBytes < PIPELINE_RCVBUF) this.setReceiveBufferBytes(PIPELINE_RCVBUF);
     for (let start = 0; start < requests.length; start += PIPELINE_CHUNK) {
       const end = Math.min(start + PIPELINE_CHUNK, requests.length);
+      const firstSeq = this.reserveSeqs(end - start);
       const pending = new Map<number, { index: number; request: Request; replies: NetlinkMessage[] }>();
-      let size = 0;
-      for (let i = start; i < end; i++) size += encodedLength(requests[i]!.parts);
-      const datagram = Buffer.allocUnsafe(size);
-      let offset = 0;
-      for (let i = start; i < end; i++) {
-        const request = requests[i]!;
-        const seq = this.reserveSeqs(1);
-        pending.set(seq, { index: i, request, replies: [] });
-        offset = encodeMessageInto(datagram, offset, { type: request.type, flags: this.flagsOf(request), seq, pid: request.pid ?? 0 }, request.parts);
-      }
-      callNative(() => this.native.send(datagram));
+      for (let i = start; i < end; i++) pending.set(firstSeq + (i - start), { index: i, request: requests[i]!, replies: [] });
+      callNative(() => this.native.send(this.packDatagram(requests, start, end, firstSeq, false)));
       while (pending.size > 0) {
         for (const datagram of this.receiveDatagrams()) {
           for (const message of parseMessages(datagram)) {
@@ -218,19 +228,12 @@ export class NetlinkSocket {
     if (requests.length > 1 && this.receiveBufferBytes < PIPELINE_RCVBUF) this.setReceiveBufferBytes(PIPELINE_RCVBUF);
     for (let start = 0; start < requests.length; start += PIPELINE_CHUNK) {
       const end = Math.min(start + PIPELINE_CHUNK, requests.length);
-      let size = 0;
-      for (let i = start; i < end; i++) size += encodedLength(requests[i]!.parts);
-      const datagram = Buffer.allocUnsafe(size);
+      for (let i = start; i < end; i++) {
+        if (requests[i]!.completion !== 'ack') throw new Error('internal: writeMany takes requests answered by an ack alone');
+      }
       const firstSeq = this.reserveSeqs(end - start);
       const lastSeq = firstSeq + (end - start - 1);
-      let offset = 0;
-      for (let i = start; i < end; i++) {
-        const request = requests[i]!;
-        if (request.completion !== 'ack') throw new Error('internal: writeMany takes requests answered by an ack alone');
-        const flags = NLM_F_REQUEST | (request.flags ?? 0) | (i === end - 1 ? NLM_F_ACK : 0);
-        offset = encodeMessageInto(datagram, offset, { type: request.type, flags, seq: firstSeq + (i - start), pid: request.pid ?? 0 }, request.parts);
-      }
-      callNative(() => this.native.send(datagram));
+      callNative(() => this.native.send(this.packDatagram(requests, start, end, firstSeq, true)));
       let acked = false;
       while (!acked) {
         for (const received of this.receiveDatagrams()) {

@@ -3,7 +3,7 @@
 // NEWAE layout (net/xfrm/xfrm_user.c: build_aevent()), so one decoder serves all of them.
 import { attributeSpace, forEachAttribute, payloadU32, payloadU8, writeAttributeHeader, type Attribute } from '../netlink/attributes.js';
 import { readU32, U32_BYTES, writeU16, writeU32 } from '../netlink/bytes.js';
-import { NLA_HDRLEN, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_HDRLEN } from '../netlink/constants.js';
+import { NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NLMSG_FLAGS_AT, NLMSG_LEN_AT, NLMSG_PID_AT, NLMSG_SEQ_AT, NLMSG_TYPE_AT } from '../netlink/scan.js';
 import { DecodeError, type NetlinkError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
@@ -71,7 +71,7 @@ export interface AeMessage {
 }
 
 const NO_ADDRESS = Buffer.alloc(ADDRESS_BYTES);
-const MARK_ATTRIBUTE_LENGTH = NLA_HDRLEN + MARK.size;
+const MARK_ATTRIBUTE_LENGTH = attributeSpace(MARK.size);
 
 /** Bytes of the xfrm_aevent_id and, for a marked SA, its XFRMA_MARK. */
 function aeventHeaderLength(key: SaKey): number {
@@ -141,11 +141,9 @@ export function encodeGetAeFromDump(entry: SaStateView, out: Buffer, at: number)
   writeU32(out, 0, body + LOOKUP.reqid);
   writeU32(out, GETAE_FLAGS, body + LOOKUP.flags);
   if (entry.markAt >= 0) {
-    const mark = body + AEVENT_ID.size;
-    writeU16(out, MARK_ATTRIBUTE_LENGTH, mark);
-    writeU16(out, XFRMA_MARK, mark + 2);
-    writeU32(out, entry.markValue, mark + NLA_HDRLEN + MARK.fields.value.offset);
-    writeU32(out, entry.markMask, mark + NLA_HDRLEN + MARK.fields.mask.offset);
+    const mark = writeAttributeHeader(out, body + AEVENT_ID.size, XFRMA_MARK, MARK.size);
+    writeU32(out, entry.markValue, mark + MARK.fields.value.offset);
+    writeU32(out, entry.markMask, mark + MARK.fields.mask.offset);
   }
   return at + length;
 }
