@@ -295,7 +295,7 @@ describeOnLabKernels('kernel lab: failover between two keepalived gateways (issu
   // SAs with a direction (XFRMA_SA_DIR) exist from Linux 6.10: on the 6.12 lab kernel the proof
   // runs once more with A's and S's SAs created `dir in` / `dir out`.
   const variants = [{ saDir: false, title: '' }];
-  if (kernel.id === 'uml-6.12') variants.push({ saDir: true, title: ', SAs with direction' });
+  if (kernel.saDirection) variants.push({ saDir: true, title: ', SAs with direction' });
   const noSync = hasSync() ? false : 'this build has no `xaev sync` yet (issue 9)';
   for (const { saDir, title } of variants) {
     describe(`xaev sync: receive on the standby, takeover from notify_master${title}`, { skip: noSync }, () => {

@@ -11,14 +11,21 @@
 // Exit status: 0 when the demo ran to the end, 1 otherwise (e.g. the lab is unavailable).
 
 import { join } from 'node:path';
-import { cleanupLab, ensureLab, LAB_DIR, labStatus, runInLab } from './lab.js';
+import { cleanupLab, LAB_DIR, labStatus, runInLab } from './lab.js';
+import { provisionLab, ProvisionError } from './provision.js';
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   let status = labStatus();
   if (!status.available && process.getuid?.() === 0 && !args.includes('--no-install')) {
     console.log(`The kernel lab is not ready (${status.reason}); trying to install it (apt-get, a few minutes) ...`);
-    status = ensureLab({ install: true });
+    try {
+      await provisionLab(['uml-6.1'], (line) => console.log(`provision: ${line}`));
+    } catch (error) {
+      if (!(error instanceof ProvisionError)) throw error;
+      console.error(error.message);
+    }
+    status = labStatus();
   }
   if (!status.available) {
     console.error(`xaev demo: the kernel lab is unavailable: ${status.reason}`);

@@ -4,10 +4,12 @@
 // output. The guest sees the host's / read-only (hostfs) and writes results
 // into a fresh host temp directory (outDir) mounted writable.
 //
-// Two kernels (docs/lab.md): 'uml-6.1' (Debian's user-mode-linux package,
-// the default) and 'uml-6.12' (built once from Debian's linux-source-6.12 by
-// test/lab/build-uml.sh and cached outside the checkout). Run a scenario on
-// every kernel with describeOnLabKernels:
+// Three kernels (docs/lab.md): 'uml-6.1' (Debian's user-mode-linux package,
+// the default), 'uml-6.12' and 'uml-7.3' (built once from Debian's
+// linux-source-6.12 and trixie-backports' linux-source-7.3 by
+// test/lab/build-uml.sh and cached outside the checkout). Nothing here installs
+// or builds: test/lab/provision.ts does, once, before the suites run. Run a
+// scenario on every kernel with describeOnLabKernels:
 //
 //   import { bootOnce, describeOnLabKernels } from './lab/lab.js';
 //   describeOnLabKernels('kernel lab: my scenario', { timeout: 300_000 }, (kernel) => {
@@ -15,11 +17,10 @@
 //     it('...', () => assert.equal(file('out.txt'), kernel.id === 'uml-6.12' ? '...' : '...'));
 //   });
 //
-// Requirements: Debian/Ubuntu packages `user-mode-linux` (/usr/bin/linux.uml,
-// modules in /usr/lib/uml/modules/<version>) and `kmod` (modprobe), iproute2
-// on the host (the guest runs the host's binaries); for uml-6.12
-// `linux-source-6.12 bc flex bison build-essential`. Root on the host is
-// required (see labStatus).
+// Requirements (provision.ts LAB_PACKAGES): Debian's `user-mode-linux`
+// (/usr/bin/linux.uml, modules in /usr/lib/uml/modules/<version>) and `kmod`
+// (modprobe), iproute2 on the host (the guest runs the host's binaries); the
+// kernels built from source. Root on the host is required (see labStatus).
 
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -83,13 +84,17 @@ export interface RunOptions {
   modules?: string[];
   /** Which lab kernel boots (LAB_KERNEL_IDS), default DEFAULT_LAB_KERNEL ('uml-6.1'). */
   kernel?: LabKernelId;
+  /** Extra kernel command-line words, e.g. ['lockdown=confidentiality'] (no spaces). */
+  cmdline?: string[];
 }
 
 /** The lab kernels, in the order tests run on them. */
-export const LAB_KERNEL_IDS = ['uml-6.1', 'uml-6.12'] as const;
+export const LAB_KERNEL_IDS = ['uml-6.1', 'uml-6.12', 'uml-7.3'] as const;
 export type LabKernelId = (typeof LAB_KERNEL_IDS)[number];
+/** The kernels test/lab/build-uml.sh builds from Debian's source, by the version it is given. */
+export const SOURCE_KERNELS: Partial<Record<LabKernelId, string>> = { 'uml-6.12': '6.12', 'uml-7.3': '7.3' };
 /**
- * The kernel runInLab, labStatus and ensureLab use when none is given: uml-6.1, or
+ * The kernel runInLab and labStatus use when none is given: uml-6.1, or
  * $XAEV_LAB_DEFAULT_KERNEL (to run a test file not yet written for every kernel on another).
  */
 export const DEFAULT_LAB_KERNEL: LabKernelId = defaultKernel(process.env.XAEV_LAB_DEFAULT_KERNEL);
@@ -113,6 +118,10 @@ export interface LabKernel extends LabStatus {
   hz?: number;
   /** Whether /proc/config.gz exists in the guest (xaev then reads HZ from it instead of probing). */
   configGz: boolean;
+  /** Whether the kernel checks and reports XFRMA_SA_DIR (6.10+; docs/kernel/versions.md). */
+  saDirection: boolean;
+  /** Whether `lockdown=confidentiality` on its command line redacts SA keys (the lockdown LSM is built in). */
+  lockdown: boolean;
 }
 
 /** The uml-6.1 kernel (Debian's user-mode-linux). */
@@ -141,12 +150,8 @@ export const BUILD_SCRIPT = join(LAB_DIR, 'build-uml.sh');
 /** Compiled traffic generator (run inside the guest with `ip netns exec NS node ...`). */
 export const TRAFFIC_JS = join(REPO_ROOT, 'dist/test/lab/traffic.js');
 
-/** What building the uml-6.12 kernel needs from apt. */
-const SOURCE_PACKAGES = ['linux-source-6.12', 'bc', 'flex', 'bison', 'build-essential', 'xz-utils', 'user-mode-linux', 'kmod'];
-
-const INSTALL_HINT =
-  'as root run `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y user-mode-linux kmod` ' +
-  '(or call ensureLab({ install: true }) as root)';
+/** How to get what is missing: npm test provisions the lab itself (test/lab/provision.ts). */
+const PROVISION_HINT = 'as root with apt, `npm test` installs and builds it (test/lab/provision.ts)';
 
 function isExecutable(p: string): boolean {
   try {
@@ -180,16 +185,20 @@ function hasModule(dir: string, rel: string): boolean {
   return ['', '.xz', '.zst', '.gz'].some((ext) => existsSync(join(dir, rel + ext)));
 }
 
-/** CONFIG_HZ from a kernel build configuration (plain or gzip), undefined if unreadable. */
-function configHz(configFile: string): number | undefined {
+/** A kernel build configuration's text (plain or gzip), undefined if unreadable. */
+function readText(file: string): string | undefined {
   try {
-    let text = readFileSync(configFile);
-    if (configFile.endsWith('.gz')) text = gunzipSync(text);
-    const m = /^CONFIG_HZ=(\d+)$/m.exec(text.toString('utf8'));
-    return m ? Number(m[1]) : undefined;
+    const bytes = readFileSync(file);
+    return (file.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
   } catch {
     return undefined;
   }
+}
+
+/** A numeric CONFIG_ value of a kernel build configuration. */
+function configValue(config: string, name: string): number | undefined {
+  const m = new RegExp(`^CONFIG_${name}=(\\d+)$`, 'm').exec(config);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Is the lab usable here with `kernel` (default DEFAULT_LAB_KERNEL)? Checks Linux, root, the kernel, its modules, modprobe, ip, and the lab scripts. */
@@ -198,42 +207,27 @@ export function labStatus(kernel: LabKernelId = DEFAULT_LAB_KERNEL): LabStatus {
   return { available, reason };
 }
 
-type Checked = LabKernel & { installable: boolean; buildable: boolean };
-
-/** Everything about one kernel, plus whether installing packages or building could make it available. */
-function check(id: LabKernelId): Checked {
-  const base = id === 'uml-6.12' ? kernel612() : kernel61();
-  const no = (reason: string, fix: { installable?: boolean; buildable?: boolean } = {}): Checked => ({
-    ...base,
-    available: false,
-    reason,
-    installable: fix.installable ?? false,
-    buildable: fix.buildable ?? false,
-  });
+/** Everything about one kernel: what it is, and whether it can boot here (with the reason). */
+function check(id: LabKernelId): LabKernel {
+  const source = SOURCE_KERNELS[id] ? sourceKernelDir(id) : undefined;
+  const base = source ? kernelFromSource(id, source) : kernel61();
+  const no = (reason: string): LabKernel => ({ ...base, available: false, reason });
   if (process.platform !== 'linux') return no(`the kernel lab needs Linux (this is ${process.platform})`);
-  // UML itself would run unprivileged, but the lab (hostfs root, installing the
-  // package, test expectations) is only supported as root.
+  // UML itself would run unprivileged, but the lab (hostfs root, test expectations) is only
+  // supported as root.
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return no('the kernel lab must run as root (uid 0): run the tests with sudo or in a root container');
   }
   const selected = process.env.XAEV_LAB_KERNELS;
   if (selected !== undefined && !selected.split(/[ ,]+/).includes(id)) return no(`not selected by XAEV_LAB_KERNELS=${selected}`);
-  const problem = id === 'uml-6.12' ? missing612(base) : missing61(base);
-  if (problem) return no(problem.reason, problem);
-  if (!existsSync('/sbin/modprobe') && !existsSync('/usr/sbin/modprobe')) {
-    return no(`modprobe (package kmod) not found: ${INSTALL_HINT}`, { installable: true });
-  }
-  if (!which('ip')) return no('`ip` (iproute2) not found: as root run `apt-get install -y iproute2`');
+  const problem = source ? missingFromSource(base, source) : missing61(base);
+  if (problem) return no(problem);
+  if (!existsSync('/sbin/modprobe') && !existsSync('/usr/sbin/modprobe')) return no(`modprobe (package kmod) not found: ${PROVISION_HINT}`);
+  if (!which('ip')) return no(`\`ip\` (iproute2) not found: ${PROVISION_HINT}`);
   if (!existsSync(INIT_SCRIPT)) return no(`${INIT_SCRIPT} missing (broken checkout?)`);
-  if (!existsSync(TRAFFIC_JS)) return no(`${TRAFFIC_JS} missing: run \`npx tsc -p tsconfig.json\` in ${REPO_ROOT}`);
+  if (!existsSync(TRAFFIC_JS)) return no(`${TRAFFIC_JS} missing: run \`npm run build:ts\` in ${REPO_ROOT}`);
   const where = base.modulesDir ? `modules in ${base.modulesDir}` : 'everything built in';
-  return {
-    ...base,
-    available: true,
-    reason: `ok: ${id} ${base.binary} ${base.release ?? ''} (HZ=${base.hz ?? '?'}, ${where})`,
-    installable: false,
-    buildable: false,
-  };
+  return { ...base, available: true, reason: `ok: ${id} ${base.binary} ${base.release ?? ''} (HZ=${base.hz ?? '?'}, ${where})` };
 }
 
 function kernel61(): LabKernel {
@@ -244,115 +238,77 @@ function kernel61(): LabKernel {
     modulesDir: release ? join(UML_MODULES, release) : undefined,
     release,
     // Debian's UML is HZ=100 and has /proc/config.gz (module `configs`).
-    hz: configHz(UML_CONFIG) ?? 100,
+    hz: configValue(readText(UML_CONFIG) ?? '', 'HZ') ?? 100,
     configGz: true,
+    saDirection: false,
+    lockdown: false,
     available: false,
     reason: '',
   };
 }
 
-type Problem = { reason: string; installable?: boolean; buildable?: boolean };
-
-function missing61(k: LabKernel): Problem | undefined {
-  if (!isExecutable(k.binary)) return { reason: `${k.binary} not found: ${INSTALL_HINT}`, installable: true };
-  if (!k.release || !k.modulesDir) return { reason: `\`${k.binary} --version\` failed: reinstall with ${INSTALL_HINT}`, installable: true };
+function missing61(k: LabKernel): string | undefined {
+  if (!isExecutable(k.binary)) return `${k.binary} not found (package user-mode-linux): ${PROVISION_HINT}`;
+  if (!k.release || !k.modulesDir) return `\`${k.binary} --version\` failed: reinstall user-mode-linux (${PROVISION_HINT})`;
   for (const m of ['kernel/net/xfrm/xfrm_user.ko', 'kernel/net/ipv4/esp4.ko', 'kernel/drivers/net/veth.ko']) {
-    if (!hasModule(k.modulesDir, m)) {
-      return { reason: `UML module ${join(k.modulesDir, m)} missing (linux.uml ${k.release} without matching modules): ${INSTALL_HINT}`, installable: true };
-    }
+    if (!hasModule(k.modulesDir, m)) return `UML module ${join(k.modulesDir, m)} missing (linux.uml ${k.release} without matching modules): reinstall user-mode-linux`;
   }
   return undefined;
 }
 
-/** Where build-uml.sh keeps (or would keep) the 6.12 kernel; undefined when it cannot say (no source package). */
-function kernel612Dir(): { dir?: string; error?: string } {
-  const r = spawnSync('sh', [BUILD_SCRIPT, 'path'], { encoding: 'utf8', timeout: 20000 });
+/** Where build-uml.sh keeps (or would keep) a kernel built from source; its error when it cannot say (no source yet). */
+export function sourceKernelDir(id: LabKernelId): { dir?: string; error?: string } {
+  const version = SOURCE_KERNELS[id];
+  if (!version) return { error: `${id} is not built from source` };
+  const r = spawnSync('sh', [BUILD_SCRIPT, 'path', version], { encoding: 'utf8', timeout: 20000 });
   if (r.status === 0 && r.stdout.trim()) return { dir: r.stdout.trim() };
-  return { error: (r.stderr || String(r.error ?? r.status)).trim() };
+  return { error: (r.stderr || String(r.error ?? r.status)).trim().replace(/^build-uml: /, '') };
 }
 
-function kernel612(): LabKernel {
-  const { dir } = kernel612Dir();
+function kernelFromSource(id: LabKernelId, { dir }: { dir?: string }): LabKernel {
   const binary = dir ? join(dir, 'linux') : '(not built)';
   const built = dir !== undefined && isExecutable(binary);
+  const config = dir ? readText(join(dir, 'config')) : undefined;
   return {
-    id: 'uml-6.12',
+    id,
     binary,
     modulesDir: undefined,
     release: built ? umlVersion(binary) : undefined,
-    hz: dir ? configHz(join(dir, 'config')) : undefined,
+    hz: config === undefined ? undefined : configValue(config, 'HZ'),
     configGz: false,
+    saDirection: true,
+    lockdown: config !== undefined && /^CONFIG_SECURITY_LOCKDOWN_LSM=y$/m.test(config),
     available: false,
     reason: '',
   };
 }
 
-const BUILD_HINT = `as root run \`sh test/lab/build-uml.sh build\` (about 4 minutes; needs ${SOURCE_PACKAGES.join(' ')})`;
-
-function missing612(k: LabKernel): Problem | undefined {
-  const { error } = kernel612Dir();
-  if (error) return { reason: `${error.split('\n').at(-1)}`, installable: true, buildable: true };
-  if (!isExecutable(k.binary) || !k.release) return { reason: `${k.binary} not built yet: ${BUILD_HINT}`, buildable: true };
+function missingFromSource(k: LabKernel, { error }: { error?: string }): string | undefined {
+  if (error) return error.split('\n').at(-1);
+  if (!isExecutable(k.binary) || !k.release) return `${k.binary} not built yet: ${PROVISION_HINT} (or \`sh test/lab/build-uml.sh build ${SOURCE_KERNELS[k.id]}\`)`;
   return undefined;
 }
 
-/** Run `cmd args` for ensureLab; a one-line failure reason, or undefined on success. */
-function runStep(cmd: string, args: string[], timeoutMs: number, env = process.env): string | undefined {
-  const r = spawnSync(cmd, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-  if (r.status === 0) return undefined;
-  const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-5).join(' | ');
-  return `\`${[cmd, ...args].join(' ')}\` failed (${r.status ?? r.signal}): ${tail}`;
+/** Every lab kernel with its status. */
+export function labKernels(): LabKernel[] {
+  return LAB_KERNEL_IDS.map(check);
 }
 
 /**
- * labStatus(kernel), first fixing what can be fixed when we are root and
- * opts.install !== false: installing user-mode-linux + kmod (and, for
- * uml-6.12, the source package and build tools) with apt-get, and building
- * the uml-6.12 kernel (once; cached, see build-uml.sh; minutes).
+ * One describe() per lab kernel, named "NAME [uml-6.12]" and skipped with the kernel's reason
+ * when it is unavailable (each skip is recorded, so that npm test can tell a skipped lab suite
+ * from one that ran: the runner's own count does not see a skipped describe()).
  */
-export function ensureLab(opts: { install?: boolean; kernel?: LabKernelId } = {}): LabStatus {
-  const id = opts.kernel ?? DEFAULT_LAB_KERNEL;
-  const { installable, buildable, available, reason } = check(id);
-  if (available || opts.install === false || !(installable || buildable)) return { available, reason };
-  if (installable) {
-    const apt = which('apt-get');
-    if (!apt) return { available: false, reason: `${reason} (apt-get not found: install the packages by other means)` };
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const packages = id === 'uml-6.12' ? SOURCE_PACKAGES : ['user-mode-linux', 'kmod'];
-    for (const args of [['update'], ['install', '-y', ...packages]]) {
-      const failed = runStep(apt, args, 15 * 60 * 1000, env);
-      if (failed) return { available: false, reason: `${failed}; ${reason}` };
-    }
-    versionCache.clear();
-  }
-  if (id === 'uml-6.12' && check(id).buildable) {
-    process.stderr.write(`kernel lab: building the uml-6.12 kernel once (${BUILD_SCRIPT} build, about 4 minutes)\n`);
-    const failed = runStep('sh', [BUILD_SCRIPT, 'build'], 40 * 60 * 1000);
-    if (failed) return { available: false, reason: failed };
-  }
-  return labStatus(id);
-}
-
-/** Every lab kernel with its status (as ensureLab when opts.ensure, else as labStatus). */
-export function labKernels(opts: { ensure?: boolean } = {}): LabKernel[] {
-  return LAB_KERNEL_IDS.map((id) => {
-    if (opts.ensure) ensureLab({ kernel: id });
-    const { installable: _i, buildable: _b, ...kernel } = check(id);
-    return kernel;
-  });
-}
-
-/** One describe() per lab kernel, named "NAME [uml-6.12]" and skipped with the kernel's reason when it is unavailable. As root, missing kernels are installed or built first. */
 export function describeOnLabKernels(
   name: string,
   options: { timeout?: number; concurrency?: number | boolean },
   fn: (kernel: LabKernel) => void,
 ): void {
-  const asRoot = process.getuid?.() === 0;
-  for (const kernel of labKernels({ ensure: asRoot })) {
+  for (const kernel of labKernels()) {
+    const suite = `${name} [${kernel.id}]`;
     const skip = kernel.available ? false : `kernel lab (${kernel.id}) unavailable: ${kernel.reason}`;
-    if (skip) recordKernel(kernel, 'skipped');
-    describe(`${name} [${kernel.id}]`, { ...options, skip }, () => fn(kernel));
+    if (skip) recordKernel(kernel, 'skipped', suite);
+    describe(suite, { ...options, skip }, () => fn(kernel));
   }
 }
 
@@ -452,14 +408,14 @@ export function bootOnce(
 }
 
 /**
- * Record which kernels ran (or were skipped) in $XAEV_LAB_REPORT, a file that
- * test/lab/kernel-report.ts gives to `npm test` and summarises in one line.
+ * Record which kernels ran (or which suites were skipped, and why) in $XAEV_LAB_REPORT, a file
+ * that test/run-suites.ts gives to the suites and summarises in its last line.
  */
-function recordKernel(kernel: LabKernel, what: 'ran' | 'skipped'): void {
+function recordKernel(kernel: LabKernel, what: 'ran' | 'skipped', suite?: string): void {
   const file = process.env.XAEV_LAB_REPORT;
   if (!file) return;
   const detail = what === 'ran' ? `HZ=${kernel.hz ?? '?'}` : kernel.reason;
-  appendFileSync(file, `${JSON.stringify({ kernel: kernel.id, what, detail })}\n`);
+  appendFileSync(file, `${JSON.stringify({ kernel: kernel.id, what, detail, ...(suite ? { suite } : {}) })}\n`);
 }
 
 /** Directory for UML's own files (memory file via TMPDIR, umid dir): /dev/shm when usable (not noexec), else os.tmpdir(). */
@@ -539,6 +495,7 @@ export async function runInLab(scenarioScript: string, opts: RunOptions = {}): P
   const scenarioSrc = resolve(scenarioScript);
   if (!existsSync(scenarioSrc)) throw new Error(`scenario ${scenarioSrc} not found`);
   if (!SAFE_PATH.test(INIT_SCRIPT)) throw new Error(`path of ${INIT_SCRIPT} must not contain spaces or commas`);
+  for (const word of opts.cmdline ?? []) if (!/^[A-Za-z0-9_.=,-]+$/.test(word)) throw new Error(`runInLab: kernel command-line word '${word}' must not contain spaces or quotes`);
 
   const outDir = mkdtempSync(join(outBase(), 'xaev-lab-'));
   const runtimeDir = mkdtempSync(join(umlRuntimeBase(), 'xaev-uml-'));
@@ -582,6 +539,7 @@ export async function runInLab(scenarioScript: string, opts: RunOptions = {}): P
     `umid=${umid}`,
     `uml_dir=${runtimeDir}`,
     ...(quiet ? ['quiet'] : []),
+    ...(opts.cmdline ?? []),
     `LAB_OUT=${outDir}`,
     `LAB_SCENARIO=${join(outDir, 'scenario.sh')}`,
     `LAB_TIMEOUT=${scenarioTimeoutS}`,

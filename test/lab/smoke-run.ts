@@ -1,6 +1,6 @@
 // xaev kernel lab smoke test runner: boots UML, runs test/lab/smoke.sh, prints
 // the files it saved and the timings. Usage (after `npx tsc -p tsconfig.json`):
-//   node dist/test/lab/smoke-run.js [--interactive] [--keep] [--no-install] [--kernel uml-6.1|uml-6.12]
+//   node dist/test/lab/smoke-run.js [--interactive] [--keep] [--no-install] [--kernel uml-6.1|uml-6.12|uml-7.3]
 // Exit status: the scenario's (0 = all smoke checks passed); 3 = lab unavailable.
 //
 // Note: `node --test dist/test/` (not `npm test`, which runs dist/test/*.test.js)
@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cleanupLab, DEFAULT_LAB_KERNEL, ensureLab, LAB_DIR, LAB_KERNEL_IDS, labFile, labOutputs, labStatus, runInLab, type LabKernelId, type LabRun } from './lab.js';
+import { cleanupLab, DEFAULT_LAB_KERNEL, LAB_DIR, LAB_KERNEL_IDS, labFile, labOutputs, labStatus, runInLab, type LabKernelId, type LabRun } from './lab.js';
+import { provisionLab } from './provision.js';
 
 const SMOKE = join(LAB_DIR, 'smoke.sh');
 
@@ -33,7 +34,8 @@ async function main(): Promise<number> {
     console.error(`--kernel must be one of ${LAB_KERNEL_IDS.join(', ')}`);
     return 2;
   }
-  const st = ensureLab({ install: !process.argv.includes('--no-install'), kernel });
+  if (!labStatus(kernel).available && !process.argv.includes('--no-install')) await provisionLab([kernel], (line) => console.log(`provision: ${line}`));
+  const st = labStatus(kernel);
   if (!st.available) {
     console.error(`kernel lab unavailable: ${st.reason}`);
     return 3;
