@@ -65,9 +65,9 @@ kernel_dir() {
 		7.3) die "$PKG has not been fetched into $CACHE yet: as root run \`sh test/lab/build-uml.sh build 7.3\` (npm test does it)" ;;
 		esac
 	fi
-	# Only the settings count: a reworded comment does not build a new kernel.
+	# Only the settings count: a reworded comment or a setting moved between fragments does not build a new kernel.
 	# shellcheck disable=SC2086
-	hash=$({ grep -h -E '^(CONFIG_|# CONFIG_.* is not set)' $FRAGMENTS; echo "recipe $RECIPE"; } | sha256sum | cut -c1-12)
+	hash=$({ grep -h -E '^(CONFIG_|# CONFIG_.* is not set)' $FRAGMENTS | LC_ALL=C sort; echo "recipe $RECIPE"; } | sha256sum | cut -c1-12)
 	echo "$CACHE/uml-$KERNEL-$(path_safe "$v")-$hash"
 }
 

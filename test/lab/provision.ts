@@ -22,6 +22,8 @@ export const LAB_PACKAGES: readonly { name: string; for: string }[] = [
   { name: 'user-mode-linux', for: 'the uml-6.1 lab kernel' },
   { name: 'kmod', for: 'the uml-6.1 lab kernel (modprobe)' },
   { name: 'keepalived', for: 'the failover suites (VRRP)' },
+  { name: 'strongswan-charon', for: 'the IKE failover suite (charon)' },
+  { name: 'strongswan-swanctl', for: 'the IKE failover suite (swanctl)' },
   { name: 'linux-source-6.12', for: 'the uml-6.12 lab kernel' },
   { name: 'build-essential', for: 'building the lab kernels' },
   { name: 'bc', for: 'building the lab kernels' },
