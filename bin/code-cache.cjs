@@ -5,8 +5,11 @@
 //
 // V8 accepts a cache when the source has the same length, not the same text, so a stale
 // cache could run old code: the build stamps the bundle with the hash of its text (a last
-// line "// xaev-build HASH") and names the cache after it. A bundle without a stamp, or
-// without its cache, or a cache V8 rejects (another Node version) is simply compiled.
+// line "// xaev-build HASH") and names the cache after it and after the V8 version that
+// wrote it, which alone can read it. A bundle without a stamp, or without a cache for this
+// V8 (another Node.js line than the build's), or a cache V8 rejects is simply compiled.
+// Node 22's own module.enableCompileCache() measured no faster for this bundle than
+// compiling it, so the other Node.js lines simply compile it.
 //
 //   node bin/code-cache.cjs --write dist/xaev.cjs   (npm run build:ts does this)
 //
@@ -27,7 +30,7 @@ function stampOf(source) {
 }
 
 function cacheFile(bundle, stamp) {
-  return `${bundle}.${stamp}.cache`;
+  return `${bundle}.${stamp}.v8-${process.versions.v8}.cache`;
 }
 
 function compile(bundle, source, cachedData) {

@@ -126,7 +126,7 @@ async function main(argv: string[]): Promise<number> {
       continue;
     }
     process.stdout.write(`\n# the ${hostFiles.length} suites that need no lab kernel, under Node.js ${line.version}\n`);
-    const run = await runTests(line.node, hostFiles, { ...process.env, XAEV_LAB_REPORT: '' });
+    const run = await runTests(line.node, hostFiles, { ...process.env, XAEV_LAB_REPORT: '', XAEV_TEST_OTHER_NODE_LINE: line.version });
     if (run.status !== 0) status = run.status;
     summary.push(`Node.js ${line.version}: the suites without a lab kernel: ${describeTotals(run.totals)}`);
   }
