@@ -2,16 +2,18 @@
 // a reader that stops reading; and text that must match `ip xfrm monitor file` where ip
 // prints something odd (control messages, unusual families, far-away dates).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { encodeMessage } from '../src/netlink/message.js';
 import { formatUnixTime } from '../src/cli/text.js';
 import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
+import { startProcess, until } from './support/monitor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xaev-monitor-file-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -146,6 +148,84 @@ describe('monitor --file when stdout fails', () => {
     assert.deepEqual({ code, signal }, { code: 0, signal: null });
     assert.ok(Date.now() - signalledAt < 3000, `took ${Date.now() - signalledAt} ms`);
     assert.equal(stderr, '');
+  });
+});
+
+describe('monitor --file while it waits for input', () => {
+  function fifo(name: string): string {
+    const path = join(dir, name);
+    execFileSync('mkfifo', [path]);
+    return path;
+  }
+
+  /** Signal a running monitor; it must end by itself with status 0 within 3 s (SIGKILL after 5). */
+  async function signalEndsIt(run: ReturnType<typeof startProcess>, signal: NodeJS.Signals): Promise<void> {
+    const signalledAt = Date.now();
+    run.child.kill(signal);
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 5000);
+    const ended = await run.exited;
+    clearTimeout(timer);
+    assert.deepEqual(ended, { code: 0, signal: null });
+    assert.ok(Date.now() - signalledAt < 3000, `took ${Date.now() - signalledAt} ms`);
+    assert.equal(run.stderr(), '');
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} ends it at once with status 0 while a FIFO has no writer (as ip xfrm monitor file)`, async () => {
+      const run = startProcess(process.execPath, [XAEV_BIN, 'monitor', '--file', fifo(`nowriter-${signal}`)]);
+      await sleep(500);
+      assert.equal(run.child.exitCode, null, 'still waiting for a writer');
+      await signalEndsIt(run, signal);
+      assert.equal(run.stdout(), '');
+    });
+  }
+
+  it('SIGTERM ends it at once while the writer of a FIFO is idle, after the events it wrote', async () => {
+    const path = fifo('idle');
+    const run = startProcess(process.execPath, [XAEV_BIN, 'monitor', '--file', path]);
+    const writer = openSync(path, 'w');
+    try {
+      writeSync(writer, TWO_EVENTS);
+      await until(() => run.stdout() === TWO_EVENTS_TEXT, 10_000, 'the two events');
+      await signalEndsIt(run, 'SIGTERM');
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  it('SIGINT ends it at once while a producer on /dev/stdin is idle', async () => {
+    // stdin is a pipe the test holds open (Node's own stdio pipes are sockets, which /dev/stdin
+    // cannot reopen); O_RDWR opens a FIFO without waiting for a reader.
+    const producer = openSync(fifo('stdin'), 'r+');
+    try {
+      const child = spawn(process.execPath, [XAEV_BIN, 'monitor', '--file', '/dev/stdin'], { stdio: [producer, 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = once(child, 'exit');
+      writeSync(producer, TWO_EVENTS);
+      await until(() => stdout === TWO_EVENTS_TEXT, 10_000, 'the two events');
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const [code, signal] = await exited;
+      clearTimeout(timer);
+      assert.deepEqual({ code, signal, stderr }, { code: 0, signal: null, stderr: '' });
+    } finally {
+      closeSync(producer);
+    }
+  });
+
+  it('a FIFO opened before its writer is read until the writer closes it, then status 0', async () => {
+    const path = fifo('late');
+    const run = startProcess(process.execPath, [XAEV_BIN, 'monitor', '--file', path]);
+    await sleep(300);
+    assert.equal(run.child.exitCode, null, 'no writer yet is not the end of the file');
+    writeFileSync(path, Buffer.concat([TWO_EVENTS, TWO_EVENTS]));
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+    assert.deepEqual(await run.exited, { code: 0, signal: null });
+    clearTimeout(timer);
+    assert.deepEqual([run.stdout(), run.stderr()], [TWO_EVENTS_TEXT + TWO_EVENTS_TEXT, '']);
   });
 });
 

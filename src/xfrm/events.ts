@@ -4,7 +4,7 @@
 // (readEventFile) alike. Every received message becomes exactly one event, and every event
 // the kernel dropped or a truncated datagram cut off is reported as a loss: nothing vanishes
 // silently (docs/kernel/events.md, docs/kernel/netlink.md).
-import { createRequire } from 'node:module';
+import { readFileChunks } from '../file-chunks.js';
 import { forEachAttribute } from '../netlink/attributes.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from '../netlink/constants.js';
 import { DecodeError } from '../netlink/errors.js';
@@ -354,29 +354,17 @@ const FILE_CHUNK_BYTES = 64 * 1024;
  * yielded first; then the DecodeError is thrown, naming the file offset.
  */
 export async function* readEventFile(path: string): AsyncGenerator<XfrmEvent[], void, undefined> {
-  // Loaded here, not at the top: node:fs/promises costs every other command ~5 ms of start-up.
-  // require(), not import(): the CLI bundle runs as a vm.Script (bin/code-cache.cjs), where
-  // import() has no loader.
-  const { open } = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
-  const handle = await open(path, 'r');
-  try {
-    let carry = Buffer.alloc(0);
-    let carryOffset = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
-      const { bytesRead } = await handle.read(chunk, 0, FILE_CHUNK_BYTES, null);
-      if (bytesRead === 0) break;
-      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      const { messages, error, consumed } = splitMessages(data, carryOffset, true);
-      if (messages.length > 0) yield messages.map(classifyMessage);
-      if (error) throw error;
-      carry = data.subarray(consumed);
-      carryOffset += consumed;
-    }
-    // What is left is a message the file ends in the middle of: report it as the datagram case would.
-    const { error } = splitMessages(carry, carryOffset);
+  let carry: Buffer = Buffer.alloc(0);
+  let carryOffset = 0;
+  for await (const chunk of readFileChunks(path, FILE_CHUNK_BYTES)) {
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    const { messages, error, consumed } = splitMessages(data, carryOffset, true);
+    if (messages.length > 0) yield messages.map(classifyMessage);
     if (error) throw error;
-  } finally {
-    await handle.close();
+    carry = data.subarray(consumed);
+    carryOffset += consumed;
   }
+  // What is left is a message the file ends in the middle of: report it as the datagram case would.
+  const { error } = splitMessages(carry, carryOffset);
+  if (error) throw error;
 }

@@ -138,8 +138,10 @@ class MonitorStop {
   readonly stopped: Promise<Error | undefined>;
   private settle: (error: Error | undefined) => void = () => {};
   private onStop: () => void = () => {};
+  private exitEvenWhenIdle = false;
   private readonly onSignal = (): void => {
     this.onStop();
+    if (this.exitEvenWhenIdle) process.exit(0);
     exitAbandoningOutput(0);
     this.settle(undefined);
   };
@@ -156,6 +158,15 @@ class MonitorStop {
   /** Run `cleanup` first when a signal arrives (it then ends the process). */
   beforeSignalExit(cleanup: () => void): void {
     this.onStop = cleanup;
+  }
+
+  /**
+   * A signal ends the process from its handler even when no output waits: the producer may
+   * wait for input forever (a FIFO without a writer, an idle stdin) and would never look
+   * at a stop flag.
+   */
+  exitOnSignal(): void {
+    this.exitEvenWhenIdle = true;
   }
 
   finish(): void {
@@ -175,13 +186,13 @@ class MonitorStop {
 }
 
 async function monitorFile(path: string, printer: EventPrinter, stop: MonitorStop): Promise<void> {
-  let stopped = false;
-  void stop.stopped.then(() => (stopped = true));
+  // No thread is blocked in the file's open() or read() (file-chunks.ts), so exit is immediate.
+  stop.exitOnSignal();
   try {
     for await (const events of readEventFile(path)) {
       const text = printer.format(events, undefined);
       if (text && !stop.output.write(text)) await stop.output.drained();
-      if (stopped || printer.done) break;
+      if (printer.done) break;
     }
   } catch (error) {
     // What decoded before a framing error is printed first, as `ip xfrm monitor file` does.
@@ -190,7 +201,7 @@ async function monitorFile(path: string, printer: EventPrinter, stop: MonitorSto
     if (typeof code === 'string') throw new CliError(`cannot read ${shown(path)}: ${systemErrorCause(error as NodeJS.ErrnoException)}`);
     throw error;
   }
-  // A signal while waiting ends the process from its handler; a write failure ends the wait.
+  // A write failure ends the wait.
   await stop.output.drained();
   if (stop.output.failure) throw stop.output.failure;
 }
