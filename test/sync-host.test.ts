@@ -126,6 +126,31 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
     );
   });
 
+  it('counts and reports a hello without a version mid-stream and stays up; another version ends it', async () => {
+    const control = join(dir, 'hello.sock');
+    const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--control', control]);
+    const exited = exitOf(receiver);
+    let stderr = '';
+    receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The stream up to the snapshot's end, then the corrupt hello, then a heartbeat.
+    receiver.stdin.write(stream.slice(0, stream.indexOf('\n', stream.indexOf('"snapshot-end"')) + 1));
+    receiver.stdin.write('{"type":"hello","node":"x"}\n{"type":"heartbeat","time":5}\n');
+    for (let i = 0; i < 100 && !stderr.includes('refused a stream line'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const result = runXaev(['-n', standby.name, '-j', 'sync', 'status', '--control', control]);
+    assert.equal(result.status, 0, `the receiver is still up: ${stderr}`);
+    const status = JSON.parse(result.stdout) as { totals: Json; peer: Json };
+    assert.deepEqual([status.totals.streamErrors, status.peer.node], [1, 'gw-a']);
+    assert.equal(
+      stderr,
+      'xaev: following gw-a: snapshot of 2 SAs received\n' +
+        'xaev: refused a stream line: version: expected an integer from 1 to 4294967295 (1 so far; see xaev sync status)\n',
+    );
+    receiver.stdin.write('{"type":"hello","version":2,"node":"x"}\n');
+    assert.equal(await exitOf(receiver).then(() => receiver.exitCode), 1);
+    await exited;
+    assert.match(stderr, /\nxaev: the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes\n$/);
+  });
+
   it('receives from stdin, reports status, and refuses takeover while SAs are missing or not VALID', async () => {
     const control = join(dir, 'ctl.sock');
     const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--mode', 'cache', '--control', control]);
