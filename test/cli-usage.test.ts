@@ -128,6 +128,22 @@ describe('a missing or stale native addon is named, with the way to rebuild', ()
   });
 });
 
+describe('a checkout that was not built', () => {
+  it('bin/xaev.js says in one line how to build it, exit 1, no stack trace', () => {
+    const root = mkdtempSync(join(tmpdir(), 'xaev-unbuilt-'));
+    try {
+      for (const file of ['package.json', 'bin/package.json', 'bin/xaev.js', 'bin/code-cache.cjs']) cpSync(join(REPO_ROOT, file), join(root, file));
+      const result = spawnSync(process.execPath, [join(root, 'bin/xaev.js'), '--version'], { encoding: 'utf8' });
+      assert.deepEqual(
+        [result.status, result.stdout, result.stderr],
+        [1, '', `xaev: xaev is not built (${root}/dist/xaev.cjs is missing): run \`npm install\` or \`npm run build\` in ${root}\n`],
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('start-up cost', () => {
   // What the bundle loads before any command runs is paid by every xaev start: the modules
   // only some commands need are loaded by those commands (bench/RESULTS.md, start-up).
