@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { encodeMessage, parseMessages } from '../src/netlink/message.js';
 import { addLarvalSas, hostKernelSkipReason, ip, makeNetns, type Netns } from './support/host.js';
 import { injectAevents, killStragglers, startListeners, startProcess, until, type RunningProcess } from './support/monitor.js';
+import { LONGER, NINE_LABELS, NO_BOTTOM } from './support/mpls.js';
 import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
@@ -276,6 +277,22 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
     injectAevents(ns.name, [ONE_EVENT]);
     assert.deepEqual(await xaev.exited, { code: 1, signal: null });
     assert.equal(xaev.stderr(), 'xaev: cannot write to stdout: no space left on device (ENOSPC)\n');
+  });
+
+  it('MPLS addresses read on as ip reads them: into the next message of a datagram, and what earlier datagrams left', async () => {
+    const [xaev, iproute] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, 'monitor']),
+      startProcess('ip', ['-n', ns.name, 'xfrm', 'monitor', 'aevent']),
+    ])) as [RunningProcess, RunningProcess];
+    injectAevents(ns.name, [NINE_LABELS, LONGER, NO_BOTTOM, Buffer.concat([NO_BOTTOM, NINE_LABELS])]);
+    await until(() => xaev.stdout().split('\n').length > 10 && iproute.stdout().split('\n').length > 10);
+    xaev.child.kill('SIGTERM');
+    iproute.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    await iproute.exited;
+    assert.equal(xaev.stdout(), iproute.stdout());
+    assert.match(xaev.stdout(), /^\tsrc 6\/7\/8 dst 1\/2\/3\/4\/5\/114691\/6\/7\/8 /m);
+    assert.equal(xaev.stderr(), '');
   });
 
   it('SIGTERM ends it at once with status 0 while the reader of stdout has stopped reading', async () => {

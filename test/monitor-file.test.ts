@@ -14,6 +14,8 @@ import { formatUnixTime } from '../src/cli/text.js';
 import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 import { startProcess, until } from './support/monitor.js';
+import { prng } from './support/prng.js';
+import { LONGER, mplsLabel, NINE_LABELS, NO_BOTTOM } from './support/mpls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xaev-monitor-file-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,11 +52,6 @@ function aevent(family: number, daddr: Buffer, saddr: Buffer): Buffer {
   return encodeMessage({ type: 30, flags: 0, seq: 0, pid: 0 }, body);
 }
 
-const mplsLabel = (label: number, bottom = false): Buffer => {
-  const entry = Buffer.alloc(4);
-  entry.writeUInt32BE(((label << 12) | (bottom ? 0x100 : 0)) >>> 0);
-  return entry;
-};
 
 describe('monitor --file on bad input', () => {
   it('prints the events before a framing error, then one line, status 1 (as ip does)', () => {
@@ -268,6 +265,54 @@ describe('monitor --file prints what ip prints', { skip: noIp }, () => {
     assert.equal(result.stdout, expected);
     assert.match(expected, / dst 01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10 /, 'ip prints packet addresses in hex');
     assert.match(expected, /src 102:304:506:708:2000:0:100:0 dst 192\.0\.2\.1 /, 'ip reads bridge/inet6 past the field');
+  });
+});
+
+describe('MPLS labels as iproute2 prints them (lib/mpls_ntop.c: mpls_ntop1())', () => {
+  const head = 'Async event  (0x20)  timer expired \n';
+  const tailText = '  reqid 0x1 protocol esp  SPI 0x5000\n';
+  const [nineLabels, noBottom, longer] = [NINE_LABELS, NO_BOTTOM, LONGER];
+
+  it('more than 8 labels, up to the bottom of stack', () => {
+    const result = runXaev(['monitor', '--file', file('mpls-nine.bin', nineLabels)]);
+    assert.deepEqual([result.status, result.stderr], [0, '']);
+    assert.equal(result.stdout, `${head}\tsrc 6/7/8 dst 1/2/3/4/5/114691/6/7/8${tailText}`);
+    const json = JSON.parse(runXaev(['-j', 'monitor', '--file', file('mpls-nine.bin', nineLabels)]).stdout) as { src: string; dst: string; family: number };
+    assert.deepEqual([json.family, json.src, json.dst], [28, '6/7/8', '1/2/3/4/5/114691/6/7/8']);
+  });
+
+  it('past the message: (null) in a fresh buffer, else what the longer message before it left there', () => {
+    const alone = runXaev(['monitor', '--file', file('mpls-alone.bin', noBottom)]);
+    assert.equal(alone.stdout, `${head}\tsrc (null) dst 1${tailText}`);
+    const after = runXaev(['monitor', '--file', file('mpls-after.bin', Buffer.concat([longer, noBottom]))]);
+    assert.equal(after.stdout, `${head}\tsrc 6/7/8/9 dst 1/2/3/4/5/114691/6/7/8/9${tailText}${head}\tsrc 6/7/8/9/131072/4096/671751 dst 1${tailText}`);
+  });
+
+  it('the same text as ip for 400 random MPLS and bridge aevents in one file', { skip: noIp }, () => {
+    const random = prng(20);
+    const messages = Array.from({ length: 400 }, () => {
+      const extra = Math.floor(random() * 200);
+      const body = Buffer.alloc(52 + extra);
+      for (let i = 0; i < body.length; i++) body[i] = random() < 0.5 ? 0 : Math.floor(random() * 256);
+      // Mostly without the bottom-of-stack bit, so that labels run far.
+      for (let i = 2; i < body.length; i += 4) if (random() < 0.97) body[i]! &= 0xfe;
+      body.writeUInt16LE(random() < 0.8 ? 28 : 7, 20);
+      body[22] = 50;
+      body.writeUInt16LE(4 + extra, 48);
+      body.writeUInt16LE(0x7f, 50);
+      return encodeMessage({ type: 30, flags: 0, seq: 0, pid: 0 }, body);
+    });
+    const path = file('mpls-random.bin', Buffer.concat(messages));
+    const result = runXaev(['monitor', '--file', path]);
+    assert.equal(result.stderr, '');
+    assert.equal(result.stdout, ipMonitorFile(path));
+  });
+
+  it('the same text as ip for the cases above', { skip: noIp }, () => {
+    for (const [name, data] of [['mpls-nine.bin', nineLabels], ['mpls-alone.bin', noBottom], ['mpls-after.bin', Buffer.concat([longer, noBottom])]] as const) {
+      const path = file(name, data);
+      assert.equal(runXaev(['monitor', '--file', path]).stdout, ipMonitorFile(path), name);
+    }
   });
 });
 
