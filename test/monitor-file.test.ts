@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -146,6 +146,60 @@ describe('monitor --file when stdout fails', () => {
     assert.ok(Date.now() - signalledAt < 3000, `took ${Date.now() - signalledAt} ms`);
     assert.equal(stderr, '');
   });
+});
+
+describe('SIGTERM while stdout is a full pipe leaves whole events only', () => {
+  // 70,000 events, megabytes of text: the pipe (64 KiB) fills and xaev waits for room.
+  const path = file('whole.bin', Buffer.concat(Array.from({ length: 10_000 }, () => AE)));
+
+  for (const [name, globals, options, split] of [
+    ['-j', ['-j'], [], /(?<=\n)/],
+    ['--details', [], ['--details'], /(?=^Async event)/m],
+  ] as const) {
+    it(`${name}: what the pipe holds ends at an event's end`, async () => {
+      const events = runXaev([...globals, 'monitor', '--file', path, ...options]).stdout.split(split);
+      const pipe = join(dir, `whole${name}`);
+      execFileSync('mkfifo', [pipe]);
+      // O_RDWR opens the FIFO without waiting; nothing reads it until xaev has exited.
+      const writeEnd = openSync(pipe, 'r+');
+      const readEnd = openSync(pipe, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      try {
+        const child = spawn(process.execPath, [XAEV_BIN, ...globals, 'monitor', '--file', path, ...options], { stdio: ['ignore', writeEnd, 'pipe'] });
+        const exited = once(child, 'exit');
+        await sleep(500);
+        assert.equal(child.exitCode, null, 'still waiting for room in the pipe');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        const [code, signal] = await exited;
+        clearTimeout(timer);
+        assert.deepEqual({ code, signal }, { code: 0, signal: null });
+        const chunks: Buffer[] = [];
+        for (;;) {
+          const chunk = Buffer.alloc(65536);
+          let count = 0;
+          try {
+            count = readSync(readEnd, chunk);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+            throw error;
+          }
+          chunks.push(chunk.subarray(0, count));
+        }
+        const taken = Buffer.concat(chunks).toString();
+        assert.ok(taken.length > 60_000, `the pipe held ${taken.length} bytes`);
+        let whole = '';
+        for (const event of events) {
+          if (whole.length >= taken.length) break;
+          whole += event;
+        }
+        assert.equal(taken.length, whole.length, 'a cut event at the end of the pipe');
+        assert.equal(taken, whole);
+      } finally {
+        closeSync(readEnd);
+        closeSync(writeEnd);
+      }
+    });
+  }
 });
 
 describe('monitor --file while it waits for input', () => {
