@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { REPO_ROOT } from './support/paths.js';
 import { runXaev } from './support/run.js';
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 // Every one of these is a bad command line: exit 2, one line on stderr, nothing on stdout,
 // and no socket is opened (they also pass as an unprivileged user).
@@ -81,7 +83,13 @@ describe('help and version', () => {
   it('--version prints the package version and exits 0', () => {
     const result = runXaev(['--version']);
     assert.equal(result.status, 0);
-    assert.match(result.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.equal(result.stdout, `${VERSION}\n`);
+  });
+
+  it('CHANGELOG.md starts with this version, and the version is past the 0.2 that issue 20 tested', () => {
+    const headings = [...readFileSync(join(REPO_ROOT, 'CHANGELOG.md'), 'utf8').matchAll(/^## (\d+\.\d+\.\d+) \(/gm)].map((m) => m[1]);
+    assert.deepEqual(headings.slice(0, 3), [VERSION, '0.2.0', '0.1.0']);
+    assert.notEqual(VERSION, '0.1.0');
   });
 
   it('each command has help with examples, exit 0', () => {

@@ -4,13 +4,15 @@
 // state, status and takeover's verdict; writes on VALID SAs are in test/lab-sync-apply.test.ts.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addLarvalSas, hostKernelSkipReason, ip, makeNetns } from './support/host.js';
-import { XAEV_BIN } from './support/paths.js';
+import { REPO_ROOT, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 const skip = hostKernelSkipReason() ?? false;
 
@@ -74,7 +76,7 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
     assert.equal(await exited, 0);
     const records = stream.trim().split('\n').map((line) => JSON.parse(line) as Json);
     const [hello, begin, ...rest] = records;
-    assert.deepEqual({ ...hello, time: 0, hz: 0 }, { type: 'hello', version: 1, node: 'gw-a', software: 'xaev 0.1.0', hz: 0, rthr: 64, etimeMs: 500, time: 0 });
+    assert.deepEqual({ ...hello, time: 0, hz: 0 }, { type: 'hello', version: 1, node: 'gw-a', software: `xaev ${VERSION}`, hz: 0, rthr: 64, etimeMs: 500, time: 0 });
     assert.deepEqual({ ...begin, time: 0 }, { type: 'snapshot-begin', snapshot: 1, time: 0 });
     const sas = rest.filter((r) => r.type === 'sa').map(({ type, snapshot, time, dir, ...sa }) => {
       assert.deepEqual([type, snapshot, typeof time, dir], ['sa', 1, 'number', null]);
