@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { encodeMessage } from '../src/netlink/message.js';
 import { formatUnixTime } from '../src/cli/text.js';
-import { FIXTURES, XAEV_BIN } from './support/paths.js';
+import { FIXTURES, REPO_ROOT, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 import { startProcess, until } from './support/monitor.js';
 import { prng } from './support/prng.js';
@@ -367,6 +367,31 @@ describe('MPLS labels as iproute2 prints them (lib/mpls_ntop.c: mpls_ntop1())', 
       const path = file(name, data);
       assert.equal(runXaev(['monitor', '--file', path]).stdout, ipMonitorFile(path), name);
     }
+  });
+});
+
+describe('what the README says monitor does with odd input', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\n/g, ' ');
+
+  it('a NEWAE whose body does not decode: the warning the README quotes, the events around it printed', () => {
+    const short = encodeMessage({ type: 30, flags: 0, seq: 0, pid: 0 }, AE.subarray(16, 56));
+    const result = runXaev(['monitor', '--file', file('short-newae.bin', Buffer.concat([TWO_EVENTS, short]))]);
+    assert.deepEqual([result.status, result.stdout], [0, TWO_EVENTS_TEXT]);
+    const quoted = /`(xaev: warning: skipped a malformed message[^`]*)`/.exec(readme);
+    assert.ok(quoted, 'the README quotes the warning');
+    assert.equal(result.stderr, `${quoted[1]}\n`);
+  });
+
+  it('JSON family: a number for families other than inet and inet6, as the table in the README says', () => {
+    const result = runXaev(['-j', 'monitor', '--file', file('family-json.bin', aevent(17, Buffer.alloc(16, 1), Buffer.alloc(16, 2)))]);
+    const record = JSON.parse(result.stdout) as { family: unknown; src: string };
+    assert.deepEqual([record.family, record.src], [17, '02:02:02:02:02:02:02:02:02:02:02:02:02:02:02:02']);
+    assert.match(readme, /\| `family` \| `"inet"` or `"inet6"`; the family's number for any other/);
+  });
+
+  it('times glibc cannot convert: raw seconds, as the README says', () => {
+    assert.equal(formatUnixTime(2n ** 63n), String(2n ** 63n));
+    assert.match(readme, /a time glibc cannot convert, where `ip` prints garbage or crashes, prints as raw seconds/);
   });
 });
 
