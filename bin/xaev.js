@@ -7,7 +7,17 @@
 
 const { loadBundle } = require('./code-cache.cjs');
 
-loadBundle(require.resolve('../dist/xaev.cjs'))
+let bundle;
+try {
+  bundle = require.resolve('../dist/xaev.cjs');
+} catch {
+  // A checkout nobody built yet: one line with the fix, not Node's stack trace.
+  const root = require('node:path').dirname(__dirname);
+  process.stderr.write(`xaev: xaev is not built (${root}/dist/xaev.cjs is missing): run \`npm install\` or \`npm run build\` in ${root}\n`);
+  process.exit(1);
+}
+
+loadBundle(bundle)
   .main(process.argv.slice(2))
   .then((status) => {
     process.exitCode = status;

@@ -7,6 +7,8 @@ import { after, describe, it } from 'node:test';
 import { REPO_ROOT } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
 // Every one of these is a bad command line: exit 2, one line on stderr, nothing on stdout,
 // and no socket is opened (they also pass as an unprivileged user).
 const BAD_INPUTS: [string[], RegExp][] = [
@@ -81,7 +83,13 @@ describe('help and version', () => {
   it('--version prints the package version and exits 0', () => {
     const result = runXaev(['--version']);
     assert.equal(result.status, 0);
-    assert.match(result.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.equal(result.stdout, `${VERSION}\n`);
+  });
+
+  it('CHANGELOG.md starts with this version, and the version is past the 0.2 that issue 20 tested', () => {
+    const headings = [...readFileSync(join(REPO_ROOT, 'CHANGELOG.md'), 'utf8').matchAll(/^## (\d+\.\d+\.\d+) \(/gm)].map((m) => m[1]);
+    assert.deepEqual(headings.slice(0, 3), [VERSION, '0.2.0', '0.1.0']);
+    assert.notEqual(VERSION, '0.1.0');
   });
 
   it('each command has help with examples, exit 0', () => {
@@ -125,6 +133,22 @@ describe('a missing or stale native addon is named, with the way to rebuild', ()
       'xaev: the native addon is stale (native/netlink_socket.cc changed after it was built); ' +
         'rebuild it with `npm run build:native` (needs make, g++, python3 and the Node.js headers)\n',
     );
+  });
+});
+
+describe('a checkout that was not built', () => {
+  it('bin/xaev.js says in one line how to build it, exit 1, no stack trace', () => {
+    const root = mkdtempSync(join(tmpdir(), 'xaev-unbuilt-'));
+    try {
+      for (const file of ['package.json', 'bin/package.json', 'bin/xaev.js', 'bin/code-cache.cjs']) cpSync(join(REPO_ROOT, file), join(root, file));
+      const result = spawnSync(process.execPath, [join(root, 'bin/xaev.js'), '--version'], { encoding: 'utf8' });
+      assert.deepEqual(
+        [result.status, result.stdout, result.stderr],
+        [1, '', `xaev: xaev is not built (${root}/dist/xaev.cjs is missing): run \`npm install\` or \`npm run build\` in ${root}\n`],
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

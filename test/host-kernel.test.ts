@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { encodeMessage, parseMessages } from '../src/netlink/message.js';
 import { addLarvalSas, hostKernelSkipReason, ip, makeNetns, type Netns } from './support/host.js';
-import { injectAevents, killStragglers, startListeners, startProcess, until, type RunningProcess } from './support/monitor.js';
+import { aeventListeners, injectAevents, killStragglers, startListeners, startProcess, until, type RunningProcess } from './support/monitor.js';
+import { LONGER, NINE_LABELS, NO_BOTTOM } from './support/mpls.js';
 import { FIXTURES, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
@@ -14,6 +18,8 @@ import { runXaev } from './support/run.js';
 // (docs/kernel/versions.md#differences-between-the-kernels-xaev-is-tested-on).
 const skip = hostKernelSkipReason();
 const ALLOC_TIME_SLACK = 120;
+const scratch = mkdtempSync(join(tmpdir(), 'xaev-host-kernel-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** The first event of ae.bin: one 132-byte NEWAE message. */
 const ONE_EVENT = readFileSync(`${FIXTURES}ae.bin`).subarray(0, 132);
@@ -276,6 +282,66 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
     injectAevents(ns.name, [ONE_EVENT]);
     assert.deepEqual(await xaev.exited, { code: 1, signal: null });
     assert.equal(xaev.stderr(), 'xaev: cannot write to stdout: no space left on device (ENOSPC)\n');
+  });
+
+  it('SIGTERM while stdout is a full pipe leaves whole events only (-j --details, 30 events a datagram)', async () => {
+    const expected = runXaev(['-j', 'monitor', '--file', `${FIXTURES}ae.bin`]).stdout.split(/(?<=\n)/);
+    const pipe = join(scratch, 'full-pipe');
+    execFileSync('mkfifo', [pipe]);
+    // O_RDWR opens the FIFO without waiting; nothing reads it until xaev has exited.
+    const writeEnd = openSync(pipe, 'r+');
+    const readEnd = openSync(pipe, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    try {
+      const baseline = aeventListeners(ns.name);
+      const child = spawn(process.execPath, [XAEV_BIN, '-n', ns.name, '-j', 'monitor', '--details'], { stdio: ['ignore', writeEnd, 'pipe'] });
+      const exited = once(child, 'exit');
+      await until(() => aeventListeners(ns.name) > baseline, 10_000, 'the monitor to subscribe');
+      // 6,000 events of ae.bin, 30 to a datagram: far more text than the pipe holds.
+      const events = parseMessages(readFileSync(`${FIXTURES}ae.bin`));
+      injectAevents(ns.name, Array.from({ length: 200 }, (_, d) => Buffer.concat(Array.from({ length: 30 }, (_, i) => {
+        const m = events[(d * 30 + i) % events.length]!;
+        return encodeMessage(m, m.payload);
+      }))));
+      await sleep(500);
+      assert.equal(child.exitCode, null, 'still waiting for room in the pipe');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const [code, signal] = await exited;
+      clearTimeout(timer);
+      assert.deepEqual({ code, signal }, { code: 0, signal: null });
+      const chunks: Buffer[] = [];
+      for (;;) {
+        const chunk = Buffer.alloc(65536);
+        try {
+          chunks.push(chunk.subarray(0, readSync(readEnd, chunk)));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+          throw error;
+        }
+      }
+      const lines = Buffer.concat(chunks).toString().split(/(?<=\n)/);
+      assert.ok(lines.length > 100, `the pipe held ${lines.length} lines`);
+      lines.forEach((line, i) => assert.equal(line, expected[i % expected.length], `line ${i + 1} of ${lines.length}`));
+    } finally {
+      closeSync(readEnd);
+      closeSync(writeEnd);
+    }
+  });
+
+  it('MPLS addresses read on as ip reads them: into the next message of a datagram, and what earlier datagrams left', async () => {
+    const [xaev, iproute] = (await startListeners(ns.name, () => [
+      startProcess(process.execPath, [XAEV_BIN, '-n', ns.name, 'monitor']),
+      startProcess('ip', ['-n', ns.name, 'xfrm', 'monitor', 'aevent']),
+    ])) as [RunningProcess, RunningProcess];
+    injectAevents(ns.name, [NINE_LABELS, LONGER, NO_BOTTOM, Buffer.concat([NO_BOTTOM, NINE_LABELS])]);
+    await until(() => xaev.stdout().split('\n').length > 10 && iproute.stdout().split('\n').length > 10);
+    xaev.child.kill('SIGTERM');
+    iproute.child.kill('SIGTERM');
+    assert.deepEqual(await xaev.exited, { code: 0, signal: null });
+    await iproute.exited;
+    assert.equal(xaev.stdout(), iproute.stdout());
+    assert.match(xaev.stdout(), /^\tsrc 6\/7\/8 dst 1\/2\/3\/4\/5\/114691\/6\/7\/8 /m);
+    assert.equal(xaev.stderr(), '');
   });
 
   it('SIGTERM ends it at once with status 0 while the reader of stdout has stopped reading', async () => {

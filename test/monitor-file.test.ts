@@ -2,16 +2,20 @@
 // a reader that stops reading; and text that must match `ip xfrm monitor file` where ip
 // prints something odd (control messages, unusual families, far-away dates).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { encodeMessage } from '../src/netlink/message.js';
 import { formatUnixTime } from '../src/cli/text.js';
-import { FIXTURES, XAEV_BIN } from './support/paths.js';
+import { FIXTURES, REPO_ROOT, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
+import { startProcess, until } from './support/monitor.js';
+import { prng } from './support/prng.js';
+import { LONGER, mplsLabel, NINE_LABELS, NO_BOTTOM } from './support/mpls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xaev-monitor-file-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,11 +52,6 @@ function aevent(family: number, daddr: Buffer, saddr: Buffer): Buffer {
   return encodeMessage({ type: 30, flags: 0, seq: 0, pid: 0 }, body);
 }
 
-const mplsLabel = (label: number, bottom = false): Buffer => {
-  const entry = Buffer.alloc(4);
-  entry.writeUInt32BE(((label << 12) | (bottom ? 0x100 : 0)) >>> 0);
-  return entry;
-};
 
 describe('monitor --file on bad input', () => {
   it('prints the events before a framing error, then one line, status 1 (as ip does)', () => {
@@ -149,6 +148,138 @@ describe('monitor --file when stdout fails', () => {
   });
 });
 
+describe('SIGTERM while stdout is a full pipe leaves whole events only', () => {
+  // 70,000 events, megabytes of text: the pipe (64 KiB) fills and xaev waits for room.
+  const path = file('whole.bin', Buffer.concat(Array.from({ length: 10_000 }, () => AE)));
+
+  for (const [name, globals, options, split] of [
+    ['-j', ['-j'], [], /(?<=\n)/],
+    ['--details', [], ['--details'], /(?=^Async event)/m],
+  ] as const) {
+    it(`${name}: what the pipe holds ends at an event's end`, async () => {
+      const events = runXaev([...globals, 'monitor', '--file', path, ...options]).stdout.split(split);
+      const pipe = join(dir, `whole${name}`);
+      execFileSync('mkfifo', [pipe]);
+      // O_RDWR opens the FIFO without waiting; nothing reads it until xaev has exited.
+      const writeEnd = openSync(pipe, 'r+');
+      const readEnd = openSync(pipe, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      try {
+        const child = spawn(process.execPath, [XAEV_BIN, ...globals, 'monitor', '--file', path, ...options], { stdio: ['ignore', writeEnd, 'pipe'] });
+        const exited = once(child, 'exit');
+        await sleep(500);
+        assert.equal(child.exitCode, null, 'still waiting for room in the pipe');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        const [code, signal] = await exited;
+        clearTimeout(timer);
+        assert.deepEqual({ code, signal }, { code: 0, signal: null });
+        const chunks: Buffer[] = [];
+        for (;;) {
+          const chunk = Buffer.alloc(65536);
+          let count = 0;
+          try {
+            count = readSync(readEnd, chunk);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+            throw error;
+          }
+          chunks.push(chunk.subarray(0, count));
+        }
+        const taken = Buffer.concat(chunks).toString();
+        assert.ok(taken.length > 60_000, `the pipe held ${taken.length} bytes`);
+        let whole = '';
+        for (const event of events) {
+          if (whole.length >= taken.length) break;
+          whole += event;
+        }
+        assert.equal(taken.length, whole.length, 'a cut event at the end of the pipe');
+        assert.equal(taken, whole);
+      } finally {
+        closeSync(readEnd);
+        closeSync(writeEnd);
+      }
+    });
+  }
+});
+
+describe('monitor --file while it waits for input', () => {
+  function fifo(name: string): string {
+    const path = join(dir, name);
+    execFileSync('mkfifo', [path]);
+    return path;
+  }
+
+  /** Signal a running monitor; it must end by itself with status 0 within 3 s (SIGKILL after 5). */
+  async function signalEndsIt(run: ReturnType<typeof startProcess>, signal: NodeJS.Signals): Promise<void> {
+    const signalledAt = Date.now();
+    run.child.kill(signal);
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 5000);
+    const ended = await run.exited;
+    clearTimeout(timer);
+    assert.deepEqual(ended, { code: 0, signal: null });
+    assert.ok(Date.now() - signalledAt < 3000, `took ${Date.now() - signalledAt} ms`);
+    assert.equal(run.stderr(), '');
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} ends it at once with status 0 while a FIFO has no writer (as ip xfrm monitor file)`, async () => {
+      const run = startProcess(process.execPath, [XAEV_BIN, 'monitor', '--file', fifo(`nowriter-${signal}`)]);
+      await sleep(500);
+      assert.equal(run.child.exitCode, null, 'still waiting for a writer');
+      await signalEndsIt(run, signal);
+      assert.equal(run.stdout(), '');
+    });
+  }
+
+  it('SIGTERM ends it at once while the writer of a FIFO is idle, after the events it wrote', async () => {
+    const path = fifo('idle');
+    const run = startProcess(process.execPath, [XAEV_BIN, 'monitor', '--file', path]);
+    const writer = openSync(path, 'w');
+    try {
+      writeSync(writer, TWO_EVENTS);
+      await until(() => run.stdout() === TWO_EVENTS_TEXT, 10_000, 'the two events');
+      await signalEndsIt(run, 'SIGTERM');
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  it('SIGINT ends it at once while a producer on /dev/stdin is idle', async () => {
+    // stdin is a pipe the test holds open (Node's own stdio pipes are sockets, which /dev/stdin
+    // cannot reopen); O_RDWR opens a FIFO without waiting for a reader.
+    const producer = openSync(fifo('stdin'), 'r+');
+    try {
+      const child = spawn(process.execPath, [XAEV_BIN, 'monitor', '--file', '/dev/stdin'], { stdio: [producer, 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = once(child, 'exit');
+      writeSync(producer, TWO_EVENTS);
+      await until(() => stdout === TWO_EVENTS_TEXT, 10_000, 'the two events');
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const [code, signal] = await exited;
+      clearTimeout(timer);
+      assert.deepEqual({ code, signal, stderr }, { code: 0, signal: null, stderr: '' });
+    } finally {
+      closeSync(producer);
+    }
+  });
+
+  it('a FIFO opened before its writer is read until the writer closes it, then status 0', async () => {
+    const path = fifo('late');
+    const run = startProcess(process.execPath, [XAEV_BIN, 'monitor', '--file', path]);
+    await sleep(300);
+    assert.equal(run.child.exitCode, null, 'no writer yet is not the end of the file');
+    writeFileSync(path, Buffer.concat([TWO_EVENTS, TWO_EVENTS]));
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+    assert.deepEqual(await run.exited, { code: 0, signal: null });
+    clearTimeout(timer);
+    assert.deepEqual([run.stdout(), run.stderr()], [TWO_EVENTS_TEXT + TWO_EVENTS_TEXT, '']);
+  });
+});
+
 describe('monitor --file prints what ip prints', { skip: noIp }, () => {
   it('nothing for NLMSG_NOOP, NLMSG_ERROR and NLMSG_DONE', () => {
     const error = Buffer.alloc(20);
@@ -188,6 +319,79 @@ describe('monitor --file prints what ip prints', { skip: noIp }, () => {
     assert.equal(result.stdout, expected);
     assert.match(expected, / dst 01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10 /, 'ip prints packet addresses in hex');
     assert.match(expected, /src 102:304:506:708:2000:0:100:0 dst 192\.0\.2\.1 /, 'ip reads bridge/inet6 past the field');
+  });
+});
+
+describe('MPLS labels as iproute2 prints them (lib/mpls_ntop.c: mpls_ntop1())', () => {
+  const head = 'Async event  (0x20)  timer expired \n';
+  const tailText = '  reqid 0x1 protocol esp  SPI 0x5000\n';
+  const [nineLabels, noBottom, longer] = [NINE_LABELS, NO_BOTTOM, LONGER];
+
+  it('more than 8 labels, up to the bottom of stack', () => {
+    const result = runXaev(['monitor', '--file', file('mpls-nine.bin', nineLabels)]);
+    assert.deepEqual([result.status, result.stderr], [0, '']);
+    assert.equal(result.stdout, `${head}\tsrc 6/7/8 dst 1/2/3/4/5/114691/6/7/8${tailText}`);
+    const json = JSON.parse(runXaev(['-j', 'monitor', '--file', file('mpls-nine.bin', nineLabels)]).stdout) as { src: string; dst: string; family: number };
+    assert.deepEqual([json.family, json.src, json.dst], [28, '6/7/8', '1/2/3/4/5/114691/6/7/8']);
+  });
+
+  it('past the message: (null) in a fresh buffer, else what the longer message before it left there', () => {
+    const alone = runXaev(['monitor', '--file', file('mpls-alone.bin', noBottom)]);
+    assert.equal(alone.stdout, `${head}\tsrc (null) dst 1${tailText}`);
+    const after = runXaev(['monitor', '--file', file('mpls-after.bin', Buffer.concat([longer, noBottom]))]);
+    assert.equal(after.stdout, `${head}\tsrc 6/7/8/9 dst 1/2/3/4/5/114691/6/7/8/9${tailText}${head}\tsrc 6/7/8/9/131072/4096/671751 dst 1${tailText}`);
+  });
+
+  it('the same text as ip for 400 random MPLS and bridge aevents in one file', { skip: noIp }, () => {
+    const random = prng(20);
+    const messages = Array.from({ length: 400 }, () => {
+      const extra = Math.floor(random() * 200);
+      const body = Buffer.alloc(52 + extra);
+      for (let i = 0; i < body.length; i++) body[i] = random() < 0.5 ? 0 : Math.floor(random() * 256);
+      // Mostly without the bottom-of-stack bit, so that labels run far.
+      for (let i = 2; i < body.length; i += 4) if (random() < 0.97) body[i]! &= 0xfe;
+      body.writeUInt16LE(random() < 0.8 ? 28 : 7, 20);
+      body[22] = 50;
+      body.writeUInt16LE(4 + extra, 48);
+      body.writeUInt16LE(0x7f, 50);
+      return encodeMessage({ type: 30, flags: 0, seq: 0, pid: 0 }, body);
+    });
+    const path = file('mpls-random.bin', Buffer.concat(messages));
+    const result = runXaev(['monitor', '--file', path]);
+    assert.equal(result.stderr, '');
+    assert.equal(result.stdout, ipMonitorFile(path));
+  });
+
+  it('the same text as ip for the cases above', { skip: noIp }, () => {
+    for (const [name, data] of [['mpls-nine.bin', nineLabels], ['mpls-alone.bin', noBottom], ['mpls-after.bin', Buffer.concat([longer, noBottom])]] as const) {
+      const path = file(name, data);
+      assert.equal(runXaev(['monitor', '--file', path]).stdout, ipMonitorFile(path), name);
+    }
+  });
+});
+
+describe('what the README says monitor does with odd input', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').replace(/\n/g, ' ');
+
+  it('a NEWAE whose body does not decode: the warning the README quotes, the events around it printed', () => {
+    const short = encodeMessage({ type: 30, flags: 0, seq: 0, pid: 0 }, AE.subarray(16, 56));
+    const result = runXaev(['monitor', '--file', file('short-newae.bin', Buffer.concat([TWO_EVENTS, short]))]);
+    assert.deepEqual([result.status, result.stdout], [0, TWO_EVENTS_TEXT]);
+    const quoted = /`(xaev: warning: skipped a malformed message[^`]*)`/.exec(readme);
+    assert.ok(quoted, 'the README quotes the warning');
+    assert.equal(result.stderr, `${quoted[1]}\n`);
+  });
+
+  it('JSON family: a number for families other than inet and inet6, as the table in the README says', () => {
+    const result = runXaev(['-j', 'monitor', '--file', file('family-json.bin', aevent(17, Buffer.alloc(16, 1), Buffer.alloc(16, 2)))]);
+    const record = JSON.parse(result.stdout) as { family: unknown; src: string };
+    assert.deepEqual([record.family, record.src], [17, '02:02:02:02:02:02:02:02:02:02:02:02:02:02:02:02']);
+    assert.match(readme, /\| `family` \| `"inet"` or `"inet6"`; the family's number for any other/);
+  });
+
+  it('times glibc cannot convert: raw seconds, as the README says', () => {
+    assert.equal(formatUnixTime(2n ** 63n), String(2n ** 63n));
+    assert.match(readme, /a time glibc cannot convert, where `ip` prints garbage or crashes, prints as raw seconds/);
   });
 });
 

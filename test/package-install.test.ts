@@ -45,6 +45,22 @@ function localNodeHeaders(): NodeJS.ProcessEnv {
   return existsSync(join(prefix, 'include/node/node_api.h')) ? { npm_config_nodedir: prefix } : {};
 }
 
+describe('npm install scripts', () => {
+  it('every dependency with an install script has an allowScripts entry (npm 11 warns about the others, npm 12 skips them)', () => {
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([path, entry]) => path !== '' && entry.hasInstallScript)
+      .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    assert.deepEqual(withScripts, ['esbuild']);
+    assert.deepEqual(
+      withScripts.filter((name) => typeof manifest.allowScripts?.[name] !== 'boolean'),
+      [],
+      'run `npm install-scripts ls`, then approve or deny each',
+    );
+  });
+});
+
 describe('npm pack, then npm install -g of the tarball with no compiler and no registry', { timeout: PACK_AND_INSTALL_TIMEOUT_MS }, () => {
   const root = mkdtempSync(join(tmpdir(), 'xaev-pack-'));
   const prefix = join(root, 'prefix');
@@ -53,6 +69,7 @@ describe('npm pack, then npm install -g of the tarball with no compiler and no r
   const gatewayEnv = cleanEnv({ PATH: bin, CC: 'false', CXX: 'false', NO_COLOR: '1' });
   const xaev = (args: string[]): SpawnSyncReturns<string> =>
     spawnSync(join(prefix, 'bin/xaev'), args, { encoding: 'utf8', env: gatewayEnv, timeout: 30_000 });
+  let installStderr = '';
   after(() => rmSync(root, { recursive: true, force: true }));
 
   before(() => {
@@ -65,8 +82,16 @@ describe('npm pack, then npm install -g of the tarball with no compiler and no r
       env: cleanEnv(localNodeHeaders()),
       timeout: PACK_AND_INSTALL_TIMEOUT_MS,
     }));
-    const args = ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', join(root, `xaev-${VERSION}.tgz`)];
-    succeeded('npm install -g', spawnSync(join(bin, 'npm'), args, { encoding: 'utf8', env: gatewayEnv, timeout: 60_000 }));
+    // As the README says: the prebuild needs no install script, so none runs (and npm 11 does
+    // not warn about one that allowScripts does not cover).
+    const args = ['install', '-g', '--ignore-scripts', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', join(root, `xaev-${VERSION}.tgz`)];
+    const install = spawnSync(join(bin, 'npm'), args, { encoding: 'utf8', env: gatewayEnv, timeout: 60_000 });
+    succeeded('npm install -g', install);
+    installStderr = install.stderr;
+  });
+
+  it('the install prints no warning', () => {
+    assert.equal(installStderr, '');
   });
 
   it('installs the prebuilt addon and compiles nothing', () => {

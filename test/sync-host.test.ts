@@ -4,13 +4,15 @@
 // state, status and takeover's verdict; writes on VALID SAs are in test/lab-sync-apply.test.ts.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addLarvalSas, hostKernelSkipReason, ip, makeNetns } from './support/host.js';
-import { XAEV_BIN } from './support/paths.js';
+import { REPO_ROOT, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 const skip = hostKernelSkipReason() ?? false;
 
@@ -74,7 +76,7 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
     assert.equal(await exited, 0);
     const records = stream.trim().split('\n').map((line) => JSON.parse(line) as Json);
     const [hello, begin, ...rest] = records;
-    assert.deepEqual({ ...hello, time: 0, hz: 0 }, { type: 'hello', version: 1, node: 'gw-a', software: 'xaev 0.1.0', hz: 0, rthr: 64, etimeMs: 500, time: 0 });
+    assert.deepEqual({ ...hello, time: 0, hz: 0 }, { type: 'hello', version: 1, node: 'gw-a', software: `xaev ${VERSION}`, hz: 0, rthr: 64, etimeMs: 500, time: 0 });
     assert.deepEqual({ ...begin, time: 0 }, { type: 'snapshot-begin', snapshot: 1, time: 0 });
     const sas = rest.filter((r) => r.type === 'sa').map(({ type, snapshot, time, dir, ...sa }) => {
       assert.deepEqual([type, snapshot, typeof time, dir], ['sa', 1, 'number', null]);
@@ -124,6 +126,31 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
       'xaev: refused a stream line: the stream ended inside a line (23 bytes without a newline) (1 so far; see xaev sync status)\n' +
         'xaev: sync stream ended: end of standard input; state kept until takeover\n',
     );
+  });
+
+  it('counts and reports a hello without a version mid-stream and stays up; another version ends it', async () => {
+    const control = join(dir, 'hello.sock');
+    const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--control', control]);
+    const exited = exitOf(receiver);
+    let stderr = '';
+    receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The stream up to the snapshot's end, then the corrupt hello, then a heartbeat.
+    receiver.stdin.write(stream.slice(0, stream.indexOf('\n', stream.indexOf('"snapshot-end"')) + 1));
+    receiver.stdin.write('{"type":"hello","node":"x"}\n{"type":"heartbeat","time":5}\n');
+    for (let i = 0; i < 100 && !stderr.includes('refused a stream line'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const result = runXaev(['-n', standby.name, '-j', 'sync', 'status', '--control', control]);
+    assert.equal(result.status, 0, `the receiver is still up: ${stderr}`);
+    const status = JSON.parse(result.stdout) as { totals: Json; peer: Json };
+    assert.deepEqual([status.totals.streamErrors, status.peer.node], [1, 'gw-a']);
+    assert.equal(
+      stderr,
+      'xaev: following gw-a: snapshot of 2 SAs received\n' +
+        'xaev: refused a stream line: version: expected an integer from 1 to 4294967295 (1 so far; see xaev sync status)\n',
+    );
+    receiver.stdin.write('{"type":"hello","version":2,"node":"x"}\n');
+    assert.equal(await exitOf(receiver).then(() => receiver.exitCode), 1);
+    await exited;
+    assert.match(stderr, /\nxaev: the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes\n$/);
   });
 
   it('receives from stdin, reports status, and refuses takeover while SAs are missing or not VALID', async () => {

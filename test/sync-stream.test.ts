@@ -86,6 +86,27 @@ describe('hostile stream lines', () => {
     assert.equal(caught.message, 'the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes');
   });
 
+  it('a hello without a valid version is a malformed line, not the fatal version refusal', () => {
+    for (const text of [
+      '{"type":"hello","node":"x"}',
+      '{"type":"hello","version":"1","node":"x"}',
+      '{"type":"hello","version":null}',
+      '{"type":"hello","version":0}',
+      '{"type":"hello","version":1.5}',
+      '{"type":"hello","version":-2}',
+      '{"type":"hello","version":4294967296}',
+    ]) {
+      let caught: unknown;
+      try {
+        decodeLine(text);
+      } catch (error) {
+        caught = error;
+      }
+      assert.ok(caught instanceof StreamError, text);
+      assert.deepEqual([caught.fatal, caught.message], [false, 'version: expected an integer from 1 to 4294967295'], text);
+    }
+  });
+
   it('refuses truncated and non-object lines', () => {
     refuses(line(encodeUpdate('replay', ae(), 1)).slice(0, 80), /^not a JSON value$/);
     refuses('[1,2]', /^record: expected an object$/);

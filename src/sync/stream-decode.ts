@@ -167,8 +167,10 @@ function streamSa(o: Json): StreamSa {
 
 function hello(o: Json): StreamRecord {
   // The version is checked before anything else, so a newer sender gets the one clear message.
-  if (o.version !== STREAM_VERSION) {
-    const version = typeof o.version === 'number' || typeof o.version === 'string' ? String(o.version).slice(0, 20) : 'unknown';
+  // Only a hello that names another version is refused for good; one without a valid version
+  // is a corrupt line like any other, and one corrupt line must not end a receiver.
+  const version = integer(o.version, 'version', 1, U32_MAX);
+  if (version !== STREAM_VERSION) {
     throw new StreamError(
       `the sender speaks sync stream version ${version}, this xaev reads version ${STREAM_VERSION} only: run the same xaev version on both nodes`,
       true,

@@ -13,21 +13,19 @@ export function familyName(family: number): Family | undefined {
  * Format an xfrm_address_t (16 bytes, network order) as iproute2 does (lib/utils.c:
  * rt_addr_n2a_r()): inet_ntop for inet and inet6, link-layer hex for packet, labels for MPLS,
  * the embedded sockaddr for bridge, `???` for any other family. For MPLS and bridge/inet6
- * that function reads past the 16 bytes into the fields that follow in the message; so
- * does this (from the same buffer), to print the same text.
+ * that function reads past the 16 bytes, into whatever follows in ip's receive buffer: so
+ * does this, as far as `bytes` goes (an event's address comes with those bytes, see
+ * IprouteReceiveBuffer), and reads zeros beyond it.
  */
 export function formatAddress(bytes: Buffer, family: number): string {
   if (family === AF_INET) return formatIPv4(bytes, 0);
   if (family === AF_INET6) return formatIPv6(bytes, 0);
   if (family === AF_PACKET) return [...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-  if (family === AF_MPLS) return formatMplsLabels(withFollowingBytes(bytes, 4 * MPLS_MAX_LABELS));
+  if (family === AF_MPLS) return formatMplsLabels(bytes);
   if (family === AF_BRIDGE) {
     const inner = readU16(bytes, 0);
     if (inner === AF_INET) return formatIPv4(bytes, 4);
-    if (inner === AF_INET6) {
-      const sin6Addr = withFollowingBytes(bytes, 24).subarray(8);
-      if (sin6Addr.length === 16) return formatIPv6(sin6Addr, 0);
-    }
+    if (inner === AF_INET6) return formatIPv6(zeroPadded(bytes, 24), 8);
   }
   return '???';
 }
@@ -36,24 +34,72 @@ function formatIPv4(bytes: Buffer, at: number): string {
   return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
 }
 
-/** iproute2 lib/mpls_ntop.c: mpls_ntop1() gives up after this many labels without bottom-of-stack. */
-const MPLS_MAX_LABELS = 8;
+/** lib/utils.c: rt_addr_n2a() formats into a `static char buf[256]`. */
+const IPROUTE_ADDRESS_TEXT_BYTES = 256;
 const MPLS_LS_S_MASK = 0x100;
+const MPLS_LS_LABEL_SHIFT = 12;
 
-/** Labels up to the one with the bottom-of-stack bit, `/`-separated; `(null)` when ip's mpls_ntop() fails. */
+/**
+ * Labels, `/`-separated, up to the one with the bottom-of-stack bit, as lib/mpls_ntop.c:
+ * mpls_ntop1() writes them: there is no limit on their number, but when the next label (and
+ * its terminating NUL) no longer fits the 256-byte text buffer it fails, and ip prints its
+ * NULL as `(null)` (glibc's printf).
+ */
 function formatMplsLabels(bytes: Buffer): string {
-  const labels: number[] = [];
-  for (let at = 0; at + 4 <= bytes.length && labels.length < MPLS_MAX_LABELS; at += 4) {
-    const entry = bytes.readUInt32BE(at);
-    labels.push(entry >>> 12);
-    if (entry & MPLS_LS_S_MASK) return labels.join('/');
+  const padded = zeroPadded(bytes, ADDRESS_READ_BYTES);
+  let room = IPROUTE_ADDRESS_TEXT_BYTES;
+  let text = '';
+  // Each label takes at least two characters ("0/"), so the loop ends within ADDRESS_READ_BYTES.
+  for (let at = 0; ; at += 4) {
+    const entry = padded.readUInt32BE(at);
+    const label = String(entry >>> MPLS_LS_LABEL_SHIFT);
+    if (label.length >= room) return '(null)';
+    if (entry & MPLS_LS_S_MASK) return text + label;
+    text += `${label}/`;
+    room -= label.length + 1;
   }
-  return '(null)';
 }
 
-/** The address and up to `length` bytes from its start in the buffer it was decoded from. */
-function withFollowingBytes(bytes: Buffer, length: number): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(length, bytes.buffer.byteLength - bytes.byteOffset));
+/** The most formatAddress() reads from an address's start: MPLS labels until ip's text buffer is full. */
+export const ADDRESS_READ_BYTES = 4 * (IPROUTE_ADDRESS_TEXT_BYTES / 2);
+
+/** `bytes` if it has `length` bytes, else a copy zero-filled to that length. */
+function zeroPadded(bytes: Buffer, length: number): Buffer {
+  if (bytes.length >= length) return bytes;
+  const padded = Buffer.alloc(length);
+  bytes.copy(padded);
+  return padded;
+}
+
+/** lib/libnetlink.c: rtnl_listen() and rtnl_from_file() read into a `char buf[16384]`. */
+const IPROUTE_RECEIVE_BYTES = 16384;
+
+/**
+ * What ip's receive buffer holds, for the addresses whose text ip reads past their 16 bytes
+ * (formatAddress). ip reads each datagram (rtnl_listen()), or each message of a file with its
+ * padding (rtnl_from_file()), into the start of the same buffer: after it lie the bytes of
+ * longer earlier ones. Starts zeroed, as ip's buffer is in a fresh process (measured: an MPLS
+ * address without a bottom-of-stack label in a file's only message prints `(null)`).
+ */
+export class IprouteReceiveBuffer {
+  private readonly memory = Buffer.alloc(IPROUTE_RECEIVE_BYTES + ADDRESS_READ_BYTES);
+  private loaded: Buffer = Buffer.alloc(0);
+
+  /** ip read `data` (a datagram, or one message of a file) into its buffer. */
+  load(data: Buffer): void {
+    data.copy(this.memory, 0, 0, Math.min(data.length, IPROUTE_RECEIVE_BYTES));
+    this.loaded = data;
+  }
+
+  /**
+   * `address`, a view into the data loaded last, with the bytes ip's buffer holds after it (a
+   * copy of ADDRESS_READ_BYTES); `address` itself when it is not in that data.
+   */
+  withFollowingBytes(address: Buffer): Buffer {
+    const at = address.byteOffset - this.loaded.byteOffset;
+    if (address.buffer !== this.loaded.buffer || at < 0 || at + address.length > this.loaded.length || at >= IPROUTE_RECEIVE_BYTES) return address;
+    return Buffer.from(this.memory.subarray(at, at + ADDRESS_READ_BYTES));
+  }
 }
 
 /** formatAddress for the address at buf[at], read in place (no view made for inet and inet6). */

@@ -4,12 +4,14 @@
 // (readEventFile) alike. Every received message becomes exactly one event, and every event
 // the kernel dropped or a truncated datagram cut off is reported as a loss: nothing vanishes
 // silently (docs/kernel/events.md, docs/kernel/netlink.md).
-import { createRequire } from 'node:module';
+import { readFileChunks } from '../file-chunks.js';
 import { forEachAttribute } from '../netlink/attributes.js';
-import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP } from '../netlink/constants.js';
+import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP } from '../netlink/constants.js';
 import { DecodeError } from '../netlink/errors.js';
 import { splitMessages, type NetlinkMessage } from '../netlink/message.js';
+import { align4 } from '../netlink/bytes.js';
 import { NetlinkSocket } from '../netlink/socket.js';
+import { familyName, IprouteReceiveBuffer } from './address.js';
 import { decodeAePayload, type AeMessage } from './aevent.js';
 import {
   NETLINK_XFRM,
@@ -129,16 +131,27 @@ const SA_CHANGES = new Map<number, SaChangeKind>([
  * What one message from NETLINK_XFRM is. Decides by type alone, like xfrm_accept_msg(), and
  * never throws: a body that does not decode becomes a 'malformed' event.
  */
-export function classifyMessage(message: NetlinkMessage): XfrmEvent {
+export function classifyMessage(message: NetlinkMessage, receiveBuffer?: IprouteReceiveBuffer): XfrmEvent {
   try {
     const { type } = message;
     if (type === XFRM_MSG_NEWAE) {
       const ae = decodeAePayload(message.payload);
+      if (receiveBuffer && familyName(ae.id.saId.family) === undefined) {
+        const { saId, saddr } = ae.id;
+        ae.id = { ...ae.id, saId: { ...saId, daddr: receiveBuffer.withFollowingBytes(saId.daddr) }, saddr: receiveBuffer.withFollowingBytes(saddr) };
+      }
       return { kind: 'aevent', message, cause: aeventCause(ae.id.flags), ae };
     }
     const change = SA_CHANGES.get(type);
     if (change !== undefined) return decodeSaChange(message, change);
-    if (type === XFRM_MSG_MAPPING) return { kind: 'mapping', message, mapping: decodeUserMapping(message.payload) };
+    if (type === XFRM_MSG_MAPPING) {
+      let mapping = decodeUserMapping(message.payload);
+      if (receiveBuffer && familyName(mapping.saId.family) === undefined) {
+        const follow = (address: Buffer): Buffer => receiveBuffer.withFollowingBytes(address);
+        mapping = { ...mapping, saId: { ...mapping.saId, daddr: follow(mapping.saId.daddr) }, oldSaddr: follow(mapping.oldSaddr), newSaddr: follow(mapping.newSaddr) };
+      }
+      return { kind: 'mapping', message, mapping };
+    }
     if (type === NLMSG_NOOP || type === NLMSG_ERROR || type === NLMSG_DONE) return { kind: 'ignored', message };
     return { kind: 'unknown', message };
   } catch (error) {
@@ -148,9 +161,10 @@ export function classifyMessage(message: NetlinkMessage): XfrmEvent {
 }
 
 /** Every message of a datagram (or buffer) as events; bytes that do not frame end it as one 'malformed'. */
-export function classifyDatagram(datagram: Buffer, baseOffset = 0): XfrmEvent[] {
+export function classifyDatagram(datagram: Buffer, baseOffset = 0, receiveBuffer?: IprouteReceiveBuffer): XfrmEvent[] {
+  receiveBuffer?.load(datagram);
   const { messages, error } = splitMessages(datagram, baseOffset);
-  const events: XfrmEvent[] = messages.map(classifyMessage);
+  const events: XfrmEvent[] = messages.map((message) => classifyMessage(message, receiveBuffer));
   if (error) events.push({ kind: 'malformed', message: undefined, error });
   return events;
 }
@@ -247,6 +261,8 @@ export class EventSubscription {
   private readonly socket: NetlinkSocket;
   private readonly options: SubscriptionOptions;
   private closed = false;
+  /** Addresses of unusual families print what ip would read after them (formatAddress). */
+  private readonly receiveBuffer = new IprouteReceiveBuffer();
 
   private constructor(socket: NetlinkSocket, options: SubscriptionOptions) {
     this.socket = socket;
@@ -317,14 +333,15 @@ export class EventSubscription {
 
   /** The whole messages at the start of a cut datagram are genuine; the cut one and any after it are lost. */
   private deliverCut(kept: Buffer, fullBytes: number): void {
+    this.receiveBuffer.load(kept);
     const { messages } = splitMessages(kept);
-    if (messages.length > 0) this.options.onEvents(messages.map(classifyMessage));
+    if (messages.length > 0) this.options.onEvents(messages.map((message) => classifyMessage(message, this.receiveBuffer)));
     this.options.onLoss({ kind: 'truncated', datagramBytes: fullBytes, readBytes: kept.length });
   }
 
   private deliver(datagrams: Buffer[]): void {
     const events: XfrmEvent[] = [];
-    for (const datagram of datagrams) for (const event of classifyDatagram(datagram)) events.push(event);
+    for (const datagram of datagrams) for (const event of classifyDatagram(datagram, 0, this.receiveBuffer)) events.push(event);
     if (events.length > 0) this.options.onEvents(events);
   }
 
@@ -354,29 +371,25 @@ const FILE_CHUNK_BYTES = 64 * 1024;
  * yielded first; then the DecodeError is thrown, naming the file offset.
  */
 export async function* readEventFile(path: string): AsyncGenerator<XfrmEvent[], void, undefined> {
-  // Loaded here, not at the top: node:fs/promises costs every other command ~5 ms of start-up.
-  // require(), not import(): the CLI bundle runs as a vm.Script (bin/code-cache.cjs), where
-  // import() has no loader.
-  const { open } = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
-  const handle = await open(path, 'r');
-  try {
-    let carry = Buffer.alloc(0);
-    let carryOffset = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
-      const { bytesRead } = await handle.read(chunk, 0, FILE_CHUNK_BYTES, null);
-      if (bytesRead === 0) break;
-      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      const { messages, error, consumed } = splitMessages(data, carryOffset, true);
-      if (messages.length > 0) yield messages.map(classifyMessage);
-      if (error) throw error;
-      carry = data.subarray(consumed);
-      carryOffset += consumed;
-    }
-    // What is left is a message the file ends in the middle of: report it as the datagram case would.
-    const { error } = splitMessages(carry, carryOffset);
+  let carry: Buffer = Buffer.alloc(0);
+  let carryOffset = 0;
+  // ip reads a file one message at a time, with its padding, into the same buffer.
+  const receiveBuffer = new IprouteReceiveBuffer();
+  const classifyInFile = (message: NetlinkMessage, end: number): XfrmEvent => {
+    const start = message.payload.byteOffset - NLMSG_HDRLEN;
+    receiveBuffer.load(Buffer.from(message.payload.buffer, start, Math.min(align4(NLMSG_HDRLEN + message.payload.length), end - start)));
+    return classifyMessage(message, receiveBuffer);
+  };
+  for await (const chunk of readFileChunks(path, FILE_CHUNK_BYTES)) {
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    const { messages, error, consumed } = splitMessages(data, carryOffset, true);
+    const end = data.byteOffset + data.length;
+    if (messages.length > 0) yield messages.map((message) => classifyInFile(message, end));
     if (error) throw error;
-  } finally {
-    await handle.close();
+    carry = data.subarray(consumed);
+    carryOffset += consumed;
   }
+  // What is left is a message the file ends in the middle of: report it as the datagram case would.
+  const { error } = splitMessages(carry, carryOffset);
+  if (error) throw error;
 }

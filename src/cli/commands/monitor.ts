@@ -48,7 +48,7 @@ Examples:
   xaev monitor | head -1                     exits quietly when the reader goes away
 
 Ends with status 0 on SIGINT or SIGTERM, at once, even when the reader of stdout has stopped
-reading (text it has not taken is dropped). Every event is printed or counted: on stderr,
+reading (whole events it has not taken are dropped). Every event is printed or counted: on stderr,
 'receive buffer overrun: N events lost' when the kernel dropped events (the socket was full:
 raise --rcvbuf, or stdout was too slow), and a line for a datagram longer than the 64 KiB
 read size. A --file is read as a stream; the events before a malformed message are printed,
@@ -75,13 +75,16 @@ class EventPrinter {
     return this.limit !== undefined && this.printed >= this.limit;
   }
 
-  format(events: XfrmEvent[], receivedAtMs: number | undefined): string {
-    let out = '';
+  /** The text of each event to print, one element per event (a unit StreamOutput never cuts). */
+  format(events: XfrmEvent[], receivedAtMs: number | undefined): string[] {
+    const texts: string[] = [];
     for (const event of events) {
       if (this.done) break;
-      if (eventMatches(event, this.filter)) out += this.formatOne(event, receivedAtMs);
+      if (!eventMatches(event, this.filter)) continue;
+      const text = this.formatOne(event, receivedAtMs);
+      if (text) texts.push(text);
     }
-    return out;
+    return texts;
   }
 
   private formatOne(event: XfrmEvent, receivedAtMs: number | undefined): string {
@@ -138,8 +141,10 @@ class MonitorStop {
   readonly stopped: Promise<Error | undefined>;
   private settle: (error: Error | undefined) => void = () => {};
   private onStop: () => void = () => {};
+  private exitEvenWhenIdle = false;
   private readonly onSignal = (): void => {
     this.onStop();
+    if (this.exitEvenWhenIdle) process.exit(0);
     exitAbandoningOutput(0);
     this.settle(undefined);
   };
@@ -156,6 +161,15 @@ class MonitorStop {
   /** Run `cleanup` first when a signal arrives (it then ends the process). */
   beforeSignalExit(cleanup: () => void): void {
     this.onStop = cleanup;
+  }
+
+  /**
+   * A signal ends the process from its handler even when no output waits: the producer may
+   * wait for input forever (a FIFO without a writer, an idle stdin) and would never look
+   * at a stop flag.
+   */
+  exitOnSignal(): void {
+    this.exitEvenWhenIdle = true;
   }
 
   finish(): void {
@@ -175,13 +189,13 @@ class MonitorStop {
 }
 
 async function monitorFile(path: string, printer: EventPrinter, stop: MonitorStop): Promise<void> {
-  let stopped = false;
-  void stop.stopped.then(() => (stopped = true));
+  // No thread is blocked in the file's open() or read() (file-chunks.ts), so exit is immediate.
+  stop.exitOnSignal();
   try {
     for await (const events of readEventFile(path)) {
-      const text = printer.format(events, undefined);
-      if (text && !stop.output.write(text)) await stop.output.drained();
-      if (stopped || printer.done) break;
+      const texts = printer.format(events, undefined);
+      if (texts.length > 0 && !stop.output.write(texts)) await stop.output.drained();
+      if (printer.done) break;
     }
   } catch (error) {
     // What decoded before a framing error is printed first, as `ip xfrm monitor file` does.
@@ -190,7 +204,7 @@ async function monitorFile(path: string, printer: EventPrinter, stop: MonitorSto
     if (typeof code === 'string') throw new CliError(`cannot read ${shown(path)}: ${systemErrorCause(error as NodeJS.ErrnoException)}`);
     throw error;
   }
-  // A signal while waiting ends the process from its handler; a write failure ends the wait.
+  // A write failure ends the wait.
   await stop.output.drained();
   if (stop.output.failure) throw stop.output.failure;
 }
@@ -204,9 +218,9 @@ async function monitorLive(context: CliContext, printer: EventPrinter, stop: Mon
     onEvents: (events) => {
       // After a resume, a loss (if any) is reported before the first events: none came.
       readerBlocked = false;
-      const text = printer.format(events, settings.timestamps ? nowMs() : undefined);
+      const texts = printer.format(events, settings.timestamps ? nowMs() : undefined);
       if (printer.done) stop.finish();
-      if (!text || stop.output.write(text) || printer.done) return;
+      if (texts.length === 0 || stop.output.write(texts) || printer.done) return;
       // A reader that stopped reading: let the socket fill; the kernel counts what it drops.
       subscription.pause();
       readerBlocked = true;
