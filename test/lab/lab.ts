@@ -23,6 +23,7 @@
 // kernels built from source. Root on the host is required (see labStatus).
 
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   accessSync,
   appendFileSync,
@@ -145,8 +146,13 @@ export const REPO_ROOT = findRepoRoot();
 /** Source directory with uml-init.sh, topology.sh and the shell scenarios. */
 export const LAB_DIR = join(REPO_ROOT, 'test/lab');
 export const INIT_SCRIPT = join(LAB_DIR, 'uml-init.sh');
-/** Builds and caches the uml-6.12 kernel: `build-uml.sh path|build`. */
+/** Builds and caches the kernels built from source: `build-uml.sh path|source|build 6.12|7.3`. */
 export const BUILD_SCRIPT = join(LAB_DIR, 'build-uml.sh');
+/** Where the kernels built from source, their sources, the xstate shim and the other Node.js lines are kept. */
+export const LAB_CACHE = process.env.XAEV_LAB_CACHE ?? '/var/cache/xaev-lab';
+/** The LD_PRELOAD shim every UML kernel runs with (test/lab/uml-xstate.c), named after its source's hash; provision.ts builds it. */
+export const XSTATE_SHIM_SOURCE = join(LAB_DIR, 'uml-xstate.c');
+export const XSTATE_SHIM = join(LAB_CACHE, `uml-xstate-${createHash('sha256').update(readFileSync(XSTATE_SHIM_SOURCE)).digest('hex').slice(0, 12)}.so`);
 /** Compiled traffic generator (run inside the guest with `ip netns exec NS node ...`). */
 export const TRAFFIC_JS = join(REPO_ROOT, 'dist/test/lab/traffic.js');
 
@@ -225,6 +231,7 @@ function check(id: LabKernelId): LabKernel {
   if (!existsSync('/sbin/modprobe') && !existsSync('/usr/sbin/modprobe')) return no(`modprobe (package kmod) not found: ${PROVISION_HINT}`);
   if (!which('ip')) return no(`\`ip\` (iproute2) not found: ${PROVISION_HINT}`);
   if (!existsSync(INIT_SCRIPT)) return no(`${INIT_SCRIPT} missing (broken checkout?)`);
+  if (!existsSync(XSTATE_SHIM)) return no(`${XSTATE_SHIM} (the UML xstate shim) is not built: ${PROVISION_HINT}`);
   if (!existsSync(TRAFFIC_JS)) return no(`${TRAFFIC_JS} missing: run \`npm run build:ts\` in ${REPO_ROOT}`);
   const where = base.modulesDir ? `modules in ${base.modulesDir}` : 'everything built in';
   return { ...base, available: true, reason: `ok: ${id} ${base.binary} ${base.release ?? ''} (HZ=${base.hz ?? '?'}, ${where})` };
@@ -559,6 +566,8 @@ export async function runInLab(scenarioScript: string, opts: RunOptions = {}): P
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       TMPDIR: runtimeDir,
       HOME: runtimeDir,
+      // The kernels up to 6.12 need it on hosts with AVX-512 or AMX (uml-xstate.c).
+      LD_PRELOAD: XSTATE_SHIM,
     },
   });
   installExitHook();
@@ -601,7 +610,6 @@ export async function runInLab(scenarioScript: string, opts: RunOptions = {}): P
   child.stdin.destroy();
   rmSync(runtimeDir, { recursive: true, force: true });
   if (result.spawnError) throw new Error(`cannot start ${kernel.binary}: ${result.spawnError.message}`);
-  recordKernel(kernel, 'ran');
 
   const read = (f: string): string | undefined => {
     try {
@@ -612,6 +620,8 @@ export async function runInLab(scenarioScript: string, opts: RunOptions = {}): P
   };
   const status = read('exit-status');
   const exitCode = status !== undefined && /^\d+\s*$/.test(status) ? Number(status) : -1;
+  // A kernel that died before the scenario ended did not run it (the test fails on its own).
+  if (exitCode !== -1) recordKernel(kernel, 'ran');
   let consoleText = Buffer.concat(chunks).toString('utf8');
   if (timedOut) consoleText += `\n[runInLab: killed after ${timeoutMs} ms]\n`;
   else if (exitCode === -1) consoleText += `\n[runInLab: ${kernel.id} exited (code ${result.code}, signal ${result.signal}) without writing exit-status]\n`;

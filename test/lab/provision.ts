@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { BUILD_SCRIPT, LAB_KERNEL_IDS, SOURCE_KERNELS, sourceKernelDir, type LabKernelId } from './lab.js';
+import { BUILD_SCRIPT, LAB_CACHE, LAB_KERNEL_IDS, SOURCE_KERNELS, sourceKernelDir, XSTATE_SHIM, XSTATE_SHIM_SOURCE, type LabKernelId } from './lab.js';
 
 /** Debian packages the suites need, each with who needs it (shown when it is installed). */
 export const LAB_PACKAGES: readonly { name: string; for: string }[] = [
@@ -145,7 +145,7 @@ async function buildKernels(kernels: readonly LabKernelId[], log: Log): Promise<
 /** Where fetched Node.js binaries are kept: beside the lab kernels for root, else the user's cache. */
 function nodeCacheDir(): string {
   if (process.env.XAEV_NODE_CACHE) return process.env.XAEV_NODE_CACHE;
-  if (isRoot()) return join(process.env.XAEV_LAB_CACHE ?? '/var/cache/xaev-lab', 'node');
+  if (isRoot()) return join(LAB_CACHE, 'node');
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'xaev', 'node');
 }
 
@@ -213,9 +213,25 @@ function selectedNodeLines(): (typeof NODE_LINES)[number][] {
   return NODE_LINES.filter((line) => lines.includes(String(line.line)));
 }
 
+/** The shim every UML kernel runs with (uml-xstate.c), compiled once per version of its source. */
+function buildXstateShim(log: Log): void {
+  if (existsSync(XSTATE_SHIM)) return;
+  const cc = which('cc') ?? which('gcc');
+  if (!isRoot() || !cc) {
+    log(`the UML xstate shim is not built (${cc ? 'not root' : 'no C compiler'}): the lab suites skip`);
+    return;
+  }
+  mkdirSync(LAB_CACHE, { recursive: true });
+  const temporary = `${XSTATE_SHIM}.${process.pid}`;
+  step('building the UML xstate shim', cc, ['-O2', '-Wall', '-shared', '-fPIC', '-o', temporary, XSTATE_SHIM_SOURCE, '-ldl']);
+  renameSync(temporary, XSTATE_SHIM);
+  log(`built the UML xstate shim (${XSTATE_SHIM})`);
+}
+
 /** The packages and the given lab kernels (for the demo and scripts that boot one kernel). */
 export async function provisionLab(kernels: readonly LabKernelId[], log: Log): Promise<void> {
   installPackages(log);
+  buildXstateShim(log);
   await buildKernels(kernels, log);
 }
 
