@@ -2,6 +2,7 @@
 // receiver's state. Counters that can pass 2^53 go through jsonU64.
 import type { AeMessage } from '../xfrm/aevent.js';
 import { jsonU64, type JsonU64 } from '../xfrm/json.js';
+import { inboundSeq, outboundSeq } from '../xfrm/replay-window.js';
 import type { ReplayState } from '../xfrm/structs.js';
 import type { SyncReceiver, SaReport } from './receiver.js';
 import type { MetricsSnapshot } from './metrics.js';
@@ -21,10 +22,9 @@ interface Counters {
 }
 
 function counters(replay: ReplayState | null | undefined, lifetime: { packets: bigint; bytes: bigint } | null | undefined): Counters {
-  const wide = (hi: number, lo: number): bigint => (BigInt(hi) << 32n) | BigInt(lo);
   return {
-    oseq: replay ? jsonU64(replay.kind === 'esn' ? wide(replay.oseqHi, replay.oseq) : BigInt(replay.oseq)) : null,
-    seq: replay ? jsonU64(replay.kind === 'esn' ? wide(replay.seqHi, replay.seq) : BigInt(replay.seq)) : null,
+    oseq: replay ? jsonU64(outboundSeq(replay)) : null,
+    seq: replay ? jsonU64(inboundSeq(replay)) : null,
     packets: lifetime ? jsonU64(lifetime.packets) : null,
     bytes: lifetime ? jsonU64(lifetime.bytes) : null,
   };

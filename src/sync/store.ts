@@ -1,6 +1,7 @@
 // The receiver's memory of the peer: the last synced state of each SA, what became of it
 // locally, the peer's thresholds, and the link's delay. Fed one decoded record at a time;
 // bounded by maxSas (a hostile or broken sender cannot make it grow without limit).
+import { outboundSeq } from '../xfrm/replay-window.js';
 import { RateEstimate } from './margin.js';
 import type { Outcome } from './plan.js';
 import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
@@ -35,12 +36,6 @@ export interface StoreTotals {
 
 /** A transport delay that decays slowly, so one late record keeps the margin up for a while. */
 const DELAY_DECAY = 0.98;
-
-function oseqOf(sa: StreamSa): bigint | undefined {
-  const replay = sa.replay;
-  if (!replay) return undefined;
-  return replay.kind === 'esn' ? (BigInt(replay.oseqHi) << 32n) | BigInt(replay.oseq) : BigInt(replay.oseq);
-}
 
 export class SyncStore {
   readonly sas = new Map<string, TrackedSa>();
@@ -110,8 +105,8 @@ export class SyncStore {
       tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [] };
       this.sas.set(sa.key, tracked);
     }
-    const oseq = oseqOf(sa);
-    if (oseq !== undefined && oseq > 0n) tracked.rate.observe(oseq, sa.time);
+    const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
+    if (oseq > 0n) tracked.rate.observe(oseq, sa.time);
     tracked.synced = sa;
     tracked.receivedAt = now;
     tracked.dirty = true;
