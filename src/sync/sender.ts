@@ -5,12 +5,12 @@
 import { NetlinkError } from '../netlink/errors.js';
 import { refusedAsNotValid, type AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
+import { aeventCause } from '../xfrm/events.js';
 import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
 import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
 import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
 import type { EventIntake, SaNotice } from './intake.js';
 import {
-  causeOf,
   encodeGone,
   encodeHeartbeat,
   encodeHello,
@@ -187,7 +187,7 @@ export class SyncSender {
     }
     if (nameOfAe(ae) === undefined) return;
     this.counters.updates++;
-    this.emit(encodeUpdate(causeOf(ae.id.flags), ae, this.now()));
+    this.emit(encodeUpdate(aeventCause(ae.id.flags), ae, this.now()));
   }
 
   /** New and updated SAs (rekeys) get the thresholds and are sent; deleted ones are announced. */
