@@ -11,6 +11,7 @@ import { NetlinkError } from '../src/netlink/errors.js';
 import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
 import type { XfrmClient } from '../src/xfrm/client.js';
 import type { SaEntry } from '../src/xfrm/sa-dump.js';
+import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import { ControlUnavailableError, controlRequest, startControlServer } from '../src/sync/control.js';
 import { renderMetrics, writeMetricsFile } from '../src/sync/metrics.js';
 import { SyncReceiver } from '../src/sync/receiver.js';
@@ -87,7 +88,7 @@ describe('receiver engine', () => {
     const result = receiver.takeover();
     assert.equal(result.ok, true);
     assert.deepEqual(kernel.writes.map((w) => [w.spi, w.update.replay]), [[0x1000, { kind: 'legacy', oseq: 2500, seq: 0, bitmap: 0 }]]);
-    assert.equal(kernel.writes[0]!.pid, 0x78617372);
+    assert.equal(kernel.writes[0]!.pid, RECEIVER_WRITE_PID);
   });
 
   it('live mode applies coalesced: three updates in one tick make one write', async () => {
@@ -127,10 +128,12 @@ describe('receiver engine', () => {
     feed(receiver, [hello, ...snapshot([ae(0x1000, 100)])]);
     await tick();
     assert.equal(kernel.writes.length, 1);
-    // Our own write's CU event, arriving late with an older state, must not set the cache back.
+    // CU events of sync's own writes (ours, and a local sender's threshold write), arriving
+    // late with an older state, must not set the cache back.
     const lateOwnEvent = ae(0x1000, 0);
     lateOwnEvent.id.flags = 64; // XFRM_AE_CU
-    receiver.onLocalAevent(lateOwnEvent, 0x78617372);
+    receiver.onLocalAevent(lateOwnEvent, RECEIVER_WRITE_PID);
+    receiver.onLocalAevent(lateOwnEvent, SENDER_WRITE_PID);
     const readsBefore = kernel.reads;
     const result = receiver.takeover();
     assert.equal(kernel.reads, readsBefore);

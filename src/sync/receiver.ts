@@ -5,8 +5,7 @@
 import { NetlinkError } from '../netlink/errors.js';
 import { refusedAsNotValid, type AeMessage, type AeUpdate } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
-import { XFRM_AE_CU } from '../xfrm/constants.js';
-import { RECEIVER_WRITE_PID } from './echo.js';
+import { isSyncWrite, RECEIVER_WRITE_PID } from './echo.js';
 import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
 import type { SaNotice } from './intake.js';
 import { autoMargin } from './margin.js';
@@ -289,12 +288,12 @@ export class SyncReceiver {
   }
 
   /**
-   * A local aevent: the SA's counters as of the event. The CU events of our own writes are
-   * skipped: write() has already recorded what it wrote, and such an event, handled after a
-   * newer write, would set the cache back.
+   * A local aevent: the SA's counters as of the event. The CU events of sync's own writes are
+   * skipped: write() has already recorded what it wrote, a sender's threshold write changes no
+   * counter, and such an event, handled after a newer write, would set the cache back.
    */
   onLocalAevent(ae: AeMessage, pid: number): void {
-    if ((ae.id.flags & XFRM_AE_CU) !== 0 && pid === RECEIVER_WRITE_PID) return;
+    if (isSyncWrite(ae.id.flags, pid)) return;
     const name = nameOfAe(ae);
     if (name !== undefined && this.localCache.has(name)) this.localCache.set(name, ae);
   }
