@@ -4,9 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AeMessage } from '../src/xfrm/aevent.js';
-import { LineSplitter } from '../src/sync/lines.js';
 import { decodeLine, StreamError } from '../src/sync/stream-decode.js';
-import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate, MAX_STREAM_LINE_BYTES } from '../src/sync/stream.js';
+import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate } from '../src/sync/stream.js';
 
 function ae(overrides: Partial<AeMessage> = {}): AeMessage {
   const daddr = Buffer.alloc(16);
@@ -140,32 +139,6 @@ describe('hostile stream lines', () => {
     const lifetime = good.lifetime as Record<string, unknown>;
     refuses({ ...good, lifetime: { ...lifetime, bytes: '5' } }, /^lifetime\.bytes: expected an integer/);
     refuses({ ...good, lifetime: { ...lifetime, bytes: '\u0000big:5' } }, /NUL character/);
-  });
-});
-
-describe('line splitting with bounded memory', () => {
-  it('delivers lines split across chunks and skips one over the limit without buffering it', () => {
-    const lines: string[] = [];
-    const oversize: number[] = [];
-    const splitter = new LineSplitter(16, { onLine: (l) => lines.push(l), onOversize: (n) => oversize.push(n) });
-    splitter.push(Buffer.from('{"a":'));
-    splitter.push(Buffer.from('1}\nxxxxxxxxxx'));
-    splitter.push(Buffer.from('xxxxxxxxxx'));
-    assert.equal(splitter.incompleteBytes, 20);
-    splitter.push(Buffer.concat([Buffer.from('xx\nok\n'), Buffer.from([0xff, 0x0a])]));
-    assert.deepEqual(lines, ['{"a":1}', 'ok', '\ufffd']);
-    assert.deepEqual(oversize, [22]);
-  });
-
-  it('keeps memory flat on a 100 MB line with no newline', () => {
-    let skipped = 0;
-    const splitter = new LineSplitter(MAX_STREAM_LINE_BYTES, { onLine: () => assert.fail('no line expected'), onOversize: (n) => (skipped = n) });
-    const chunk = Buffer.alloc(1024 * 1024, 0x61);
-    const before = process.memoryUsage().arrayBuffers;
-    for (let i = 0; i < 100; i++) splitter.push(chunk);
-    assert.ok(process.memoryUsage().arrayBuffers - before < 8 * 1024 * 1024);
-    splitter.push(Buffer.from('\n'));
-    assert.equal(skipped, 100 * 1024 * 1024);
   });
 });
 

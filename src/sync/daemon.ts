@@ -4,7 +4,7 @@ import type { XfrmClient } from '../xfrm/client.js';
 import { toJson } from '../xfrm/json.js';
 import { startControlServer, type ControlCommand } from './control.js';
 import { openEventIntake } from './intake.js';
-import { LineSplitter } from './lines.js';
+import { LineSplitter } from '../line-reader.js';
 import { writeMetricsFile } from './metrics.js';
 import { SyncReceiver, type Mode } from './receiver.js';
 import { statusOf, takeoverAnswer, totalsOf, type LinkState } from './status.js';
