@@ -5,7 +5,7 @@ import { eventMatches, EventSubscription, readEventFile, type EventLoss, type Xf
 import type { SaIdFilter } from '../../xfrm/sa-filter.js';
 import type { CliContext } from '../context.js';
 import { CliError, systemErrorCause } from '../errors.js';
-import { toJson } from '../json.js';
+import { toJson } from '../../xfrm/json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';

@@ -14,9 +14,9 @@ import type { SaFilter } from '../../xfrm/sa-dump.js';
 import { mergeCounters, type CounterChanges } from '../../xfrm/update.js';
 import type { CliContext } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
-import { toJson } from '../json.js';
+import { toJson } from '../../xfrm/json.js';
 import { parseBitmap, parsePositiveInt, parseU32, parseU64 } from '../parse.js';
-import { getRecord } from '../record.js';
+import { getRecord } from '../../xfrm/sa-record.js';
 import { addSelectorOptions, parseSelectors, selectSas, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
 
