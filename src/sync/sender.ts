@@ -238,32 +238,33 @@ export const DEFAULT_ETIME_MS = 200;
 export const SENDER_RCVBUF = 16 * 1024 * 1024;
 
 /**
- * Runs `sync send` until SIGINT/SIGTERM (status 0), until receiving events fails, or until
- * `outputFailure` resolves (a failed stdout write; reported through warn, status 1); the
- * stream goes to options.write.
+ * Runs `sync send` until `stop` is aborted (status 0: the CLI aborts it on SIGINT and
+ * SIGTERM), until receiving events fails, or until `outputFailure` resolves (a failed stdout
+ * write; reported through error, status 1); the stream goes to options.write.
  */
-export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions, outputFailure?: Promise<string>): Promise<number> {
+export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions, stop: AbortSignal, outputFailure?: Promise<string>): Promise<number> {
   return new Promise((resolve) => {
+    let ended = false;
     const finish = (status: number): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      if (ended) return;
+      ended = true;
+      stop.removeEventListener('abort', onStop);
       sender.stop();
       resolve(status);
     };
-    const onSignal = (): void => finish(0);
+    const onStop = (): void => finish(0);
     const fail = (message: string): void => {
       (options.error ?? options.warn)(message);
       finish(1);
     };
     const sender = new SyncSender(client, intake, { ...options, fail });
+    if (stop.aborted) return finish(0);
     void outputFailure?.then(fail);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    stop.addEventListener('abort', onStop);
     try {
       sender.start();
     } catch (error) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.removeEventListener('abort', onStop);
       sender.stop();
       throw error;
     }

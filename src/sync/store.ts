@@ -34,6 +34,13 @@ export interface StoreTotals {
   lastHeardAt: number | undefined;
 }
 
+export interface TakeResult {
+  /** Names whose synced state changed. */
+  changed: string[];
+  /** An SA record was not tracked because maxSas SAs already are. */
+  refused: boolean;
+}
+
 /** A transport delay that decays slowly, so one late record keeps the margin up for a while. */
 const DELAY_DECAY = 0.98;
 
@@ -46,8 +53,6 @@ export class SyncStore {
   delayMs = 0;
   /** Names seen in the snapshot being received; undefined between snapshots. */
   private snapshotNames: Set<string> | undefined;
-  /** A complete snapshot arrived on the current connection. */
-  snapshotComplete = false;
   /**
    * SA records refused by maxSas since the last snapshot began: SAs of the peer that are not
    * synced, so a takeover cannot be complete (an SA may count more than once after its snapshot).
@@ -56,15 +61,25 @@ export class SyncStore {
 
   constructor(private readonly maxSas: number) {}
 
-  /** Apply one record; returns the names whose synced state changed. */
-  take(record: StreamRecord, now: number): string[] {
+  /** Apply one record; says which SAs' synced state changed, and whether an SA was refused by maxSas. */
+  take(record: StreamRecord, now: number): TakeResult {
     this.totals.records++;
     this.totals.lastHeardAt = now;
     if ('time' in record) this.observeDelay(now - record.time);
+    const refusedBefore = this.totals.refusedSas;
+    const changed = this.apply(record, now);
+    return { changed, refused: this.totals.refusedSas > refusedBefore };
+  }
+
+  /** Mark SAs as having newer synced state than what was last applied (every SA without `which`). */
+  markDirty(which: (tracked: TrackedSa) => boolean = () => true): void {
+    for (const tracked of this.sas.values()) if (which(tracked)) tracked.dirty = true;
+  }
+
+  private apply(record: StreamRecord, now: number): string[] {
     switch (record.type) {
       case 'hello':
         this.peer = record;
-        this.snapshotComplete = false;
         return [];
       case 'snapshot-begin':
         this.snapshotNames = new Set();
@@ -120,7 +135,6 @@ export class SyncStore {
       for (const name of this.sas.keys()) if (!this.snapshotNames.has(name)) this.sas.delete(name);
     }
     this.snapshotNames = undefined;
-    this.snapshotComplete = true;
     this.totals.snapshots++;
     this.totals.lastSnapshotAt = now;
     return [];

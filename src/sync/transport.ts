@@ -23,6 +23,9 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
+/** `sync receive --from CMD` restarts CMD after 1 s, then 2, 4 ... up to 30 s between tries. */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000 };
+
 /** Exponential backoff: initial, 2x, 4x ... capped; reset by reset(). */
 export class Backoff {
   private failures = 0;

@@ -8,6 +8,7 @@ import { CliError, systemErrorCause } from '../errors.js';
 import { toJson } from '../../xfrm/json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
+import { StopSignals } from '../signals.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
 import { shown } from '../user-text.js';
@@ -138,19 +139,18 @@ class MonitorStop {
   readonly stopped: Promise<Error | undefined>;
   private settle: (error: Error | undefined) => void = () => {};
   private onStop: () => void = () => {};
-  private readonly onSignal = (): void => {
-    this.onStop();
-    exitAbandoningOutput(0);
-    this.settle(undefined);
-  };
+  // Installed before anything subscribes: whoever sees the subscription (a supervisor, a
+  // test) may signal at once, and the default action would kill xaev with the signal.
+  private readonly signals = new StopSignals();
 
   constructor() {
     this.stopped = new Promise((resolve) => (this.settle = resolve));
     this.output = new StreamOutput((error) => this.settle(error));
-    // Installed before anything subscribes: whoever sees the subscription (a supervisor, a
-    // test) may signal at once, and the default action would kill xaev with the signal.
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    this.signals.signal.addEventListener('abort', () => {
+      this.onStop();
+      exitAbandoningOutput(0);
+      this.settle(undefined);
+    });
   }
 
   /** Run `cleanup` first when a signal arrives (it then ends the process). */
@@ -168,8 +168,7 @@ class MonitorStop {
   }
 
   dispose(): void {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    this.signals.dispose();
     this.output.dispose();
   }
 }
