@@ -52,7 +52,9 @@ describe('sync stream records', () => {
 
   it('round-trips snapshot, gone, lost, heartbeat and hello records', () => {
     const sa = decodeLine(line(encodeSnapshotSa(3, ae({ direction: undefined }), 5)));
-    assert.equal(sa.type === 'sa' && sa.snapshot === 3 && sa.sa.dir === null, true);
+    assert.equal(sa.type, 'sa');
+    if (sa.type !== 'sa') return;
+    assert.deepEqual([sa.snapshot, sa.sa.key, sa.sa.dir, sa.sa.time], [3, 'inet 192.0.2.2 0x00001000 esp mark 0x10/0xff', null, 5]);
     const gone = decodeLine(line(encodeGone({ family: 'inet6', dst: '2001:db8:0:0::1', spi: 9, proto: 'ah', mark: null }, 6)));
     assert.deepEqual(gone, {
       type: 'gone',
