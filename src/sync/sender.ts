@@ -133,8 +133,8 @@ export class SyncSender {
     let text = encodeSnapshotBegin(id, this.now());
     let count = 0;
     const states = this.client.getAeMany(sas.map((sa) => sa.key));
-    // One reading of the clock for the states read together (where the clock is a system
-    // call, as on user-mode Linux, one per SA cost ~0.25 ms each).
+    // One reading of the clock for the states read together: where the clock is a system
+    // call (no vDSO, as on user-mode Linux), one per SA would grow with the number of SAs.
     const readAt = this.now();
     states.forEach((state, i) => {
       if (state instanceof NetlinkError) return; // deleted since the dump

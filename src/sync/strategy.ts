@@ -2,7 +2,7 @@
 // one interface: live applies soon after records arrive, coalescing what came meanwhile;
 // cache holds the peer's state for the takeover and only rehearses it (reads and plans
 // without writing), so that status shows what a takeover would do and the code a takeover
-// runs is warm (a first, cold plan costs far more than a warm one: docs/sync.md, --mode cache).
+// runs is warm (a first, cold plan costs far more than a warm one: bench/README.md).
 // A strategy decides when to apply and how; what is applied is apply.ts's, whether the node
 // follows at all is role.ts's.
 import { APPLY_CHANGES, REHEARSE, type ApplyOptions } from './apply.js';

@@ -41,8 +41,8 @@ export class Backoff {
 }
 
 /**
- * Silence allowed before the first byte of a connection: ssh may take seconds to connect and
- * node to start (measured 5+ s for a first snapshot under UML with three xaev starting at once).
+ * Silence allowed before the first byte of a connection: ssh may take seconds to connect, and
+ * node to start on a loaded or slow host, before the sender's first heartbeat.
  */
 const CONNECT_TIMEOUT_MS = 30_000;
 /** How long a killed command may take to exit before it gets SIGKILL. */
