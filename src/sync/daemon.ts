@@ -58,9 +58,9 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions, s
     onMalformed: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
     onError: (error) => fail(`watching local SAs failed: ${error.message}`),
   });
-  receiver.loadLocalSas();
   let control: ControlServer;
   try {
+    receiver.loadLocalSas();
     control = await startControlServer(options.controlPath, (command) => answer(command, receiver, session));
   } catch (error) {
     intake.stop();
