@@ -13,7 +13,7 @@ import {
   timerMsFromThreshold,
 } from '../src/xfrm/timer-units.js';
 import { IncompatibleChangeError, mergeCounters } from '../src/xfrm/update.js';
-import { jsonU64, toJson } from '../src/cli/json.js';
+import { jsonU64, toJson } from '../src/xfrm/json.js';
 
 function state(replay: AeMessage['replay']): AeMessage {
   return {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { bootOnce, describeOnLabKernels } from './lab/lab.js';
-import type { TakeoverAnswer } from '../src/cli/sync-text.js';
+import type { TakeoverAnswer } from '../src/sync/status.js';
 import type { SaJson as Sa } from './support/record-json.js';
 
 // `sync receive` writing real, VALID SAs on every lab kernel (docs/lab.md; the SAs here carry
@@ -114,9 +114,8 @@ describeOnLabKernels('sync receive on the lab kernel', { timeout: 240_000 }, (ke
 // is the benchmark's to measure (bench/sync.ts); this suite proves every SA is applied.
 describeOnLabKernels('sync takeover with 1,000 SA pairs on the lab kernel', { timeout: 360_000 }, (kernel) => {
   const { file } = bootOnce(kernel, 'sync-scale.sh', { timeoutMs: 300_000 });
-  // What `sync takeover -j` prints: the CLI's view of the answer, plus the receiver's phase timings.
-  type TakeoverJson = TakeoverAnswer & { phases: { writes: number } };
-  const answer = (): TakeoverJson => JSON.parse(file('takeover.json')) as TakeoverJson;
+  // What `sync takeover -j` prints: the receiver's answer (src/sync/status.ts).
+  const answer = (): TakeoverAnswer => JSON.parse(file('takeover.json')) as TakeoverAnswer;
 
   it('applies every one of the 2,000 SAs and exits 0', () => {
     assert.equal(file('takeover.status').trim(), '0', file('takeover.err'));

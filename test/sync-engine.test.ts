@@ -3,7 +3,7 @@
 // timeout), the control socket, and the metrics file. No root needed.
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { NetlinkError } from '../src/netlink/errors.js';
 import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
 import type { XfrmClient } from '../src/xfrm/client.js';
 import type { SaEntry } from '../src/xfrm/sa-dump.js';
+import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import { ControlUnavailableError, controlRequest, startControlServer } from '../src/sync/control.js';
 import { renderMetrics, writeMetricsFile } from '../src/sync/metrics.js';
 import { SyncReceiver } from '../src/sync/receiver.js';
@@ -87,7 +88,7 @@ describe('receiver engine', () => {
     const result = receiver.takeover();
     assert.equal(result.ok, true);
     assert.deepEqual(kernel.writes.map((w) => [w.spi, w.update.replay]), [[0x1000, { kind: 'legacy', oseq: 2500, seq: 0, bitmap: 0 }]]);
-    assert.equal(kernel.writes[0]!.pid, 0x78617372);
+    assert.equal(kernel.writes[0]!.pid, RECEIVER_WRITE_PID);
   });
 
   it('live mode applies coalesced: three updates in one tick make one write', async () => {
@@ -127,10 +128,12 @@ describe('receiver engine', () => {
     feed(receiver, [hello, ...snapshot([ae(0x1000, 100)])]);
     await tick();
     assert.equal(kernel.writes.length, 1);
-    // Our own write's CU event, arriving late with an older state, must not set the cache back.
+    // CU events of sync's own writes (ours, and a local sender's threshold write), arriving
+    // late with an older state, must not set the cache back.
     const lateOwnEvent = ae(0x1000, 0);
     lateOwnEvent.id.flags = 64; // XFRM_AE_CU
-    receiver.onLocalAevent(lateOwnEvent, 0x78617372);
+    receiver.onLocalAevent(lateOwnEvent, RECEIVER_WRITE_PID);
+    receiver.onLocalAevent(lateOwnEvent, SENDER_WRITE_PID);
     const readsBefore = kernel.reads;
     const result = receiver.takeover();
     assert.equal(kernel.reads, readsBefore);
@@ -218,6 +221,11 @@ describe('command transport', () => {
   });
 });
 
+const TOTALS = {
+  connected: true, role: 'standby' as const, sasByState: { applied: 3, missing: 1 }, records: 10, updates: 7, applied: 6, writeErrors: 0,
+  streamErrors: 2, sasRefused: 0, reconnects: 1, lostEvents: 0, snapshots: 1, takeovers: 0, lastSnapshotAt: 1700000000123, lastHeardAt: undefined, delayMs: 12,
+};
+
 describe('control socket and metrics', () => {
   it('answers requests, refuses a second receiver, replaces a stale socket, and says when none runs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
@@ -252,20 +260,34 @@ describe('control socket and metrics', () => {
     }
   });
 
-  it('writes Prometheus text atomically', () => {
+  it('renders the totals in Prometheus text format', () => {
+    const text = renderMetrics(TOTALS);
+    assert.match(text, /^xaev_sync_sas\{state="missing"\} 1$/m);
+    assert.match(text, /^xaev_sync_stream_errors_total 2$/m);
+    assert.match(text, /^xaev_sync_last_snapshot_timestamp_seconds 1700000000\.123$/m);
+    assert.match(text, /^xaev_sync_last_heard_timestamp_seconds NaN$/m);
+    assert.match(text, /^# TYPE xaev_sync_applied_total counter$/m);
+  });
+
+  it('replaces the metrics file by a rename: a reader holding the old one reads it whole, and no temporary file stays', () => {
     const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-'));
-    const totals = {
-      connected: true, role: 'standby' as const, sasByState: { applied: 3, missing: 1 }, records: 10, updates: 7, applied: 6, writeErrors: 0,
-      streamErrors: 2, sasRefused: 0, reconnects: 1, lostEvents: 0, snapshots: 1, takeovers: 0, lastSnapshotAt: 1700000000123, lastHeardAt: undefined, delayMs: 12,
-    };
+    const path = join(dir, 'xaev.prom');
     try {
-      writeMetricsFile(join(dir, 'xaev.prom'), totals);
-      const text = readFileSync(join(dir, 'xaev.prom'), 'utf8');
-      assert.equal(text, renderMetrics(totals));
-      assert.match(text, /^xaev_sync_sas\{state="missing"\} 1$/m);
-      assert.match(text, /^xaev_sync_stream_errors_total 2$/m);
-      assert.match(text, /^xaev_sync_last_snapshot_timestamp_seconds 1700000000\.123$/m);
-      assert.match(text, /^# TYPE xaev_sync_applied_total counter$/m);
+      writeMetricsFile(path, TOTALS);
+      const first = readFileSync(path, 'utf8');
+      assert.equal(first, renderMetrics(TOTALS));
+      const reader = openSync(path, 'r');
+      try {
+        const next = { ...TOTALS, records: 11 };
+        writeMetricsFile(path, next);
+        // Written in place, the open file would now hold the new text (or half of it).
+        assert.equal(readFileSync(reader, 'utf8'), first);
+        assert.equal(readFileSync(path, 'utf8'), renderMetrics(next));
+        assert.notEqual(fstatSync(reader).ino, statSync(path).ino);
+      } finally {
+        closeSync(reader);
+      }
+      assert.deepEqual(readdirSync(dir), ['xaev.prom']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

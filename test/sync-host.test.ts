@@ -7,8 +7,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { addLarvalSas, hostKernelSkipReason, ip, makeNetns } from './support/host.js';
+import { after, describe, it } from 'node:test';
+import { addLarvalSas, hostKernelSkipReason, ip, makeNetns, type Netns } from './support/host.js';
 import { REPO_ROOT, XAEV_BIN } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
@@ -42,36 +42,44 @@ function exitOf(child: ChildProcessWithoutNullStreams): Promise<number | null> {
 
 type Json = Record<string, unknown>;
 
+/** Each test makes its own namespaces: none depends on what another one left. */
+const namespaces: Netns[] = [];
+
+/** The active node: an IPv4 and an IPv6 larval SA. */
+function activeNode(): Netns {
+  const active = makeNetns('xaev-sync-a');
+  namespaces.push(active);
+  ip('-n', active.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '7', 'min', '0x1000', 'max', '0x1000');
+  ip('-n', active.name, 'xfrm', 'state', 'allocspi', 'src', '2001:db8::2', 'dst', '2001:db8::1', 'proto', 'esp', 'reqid', '8', 'min', '0x2000', 'max', '0x2000');
+  return active;
+}
+
+/** The standby: only the IPv4 SA. */
+function standbyNode(): Netns {
+  const standby = makeNetns('xaev-sync-s');
+  namespaces.push(standby);
+  ip('-n', standby.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '7', 'min', '0x1000', 'max', '0x1000');
+  return standby;
+}
+
 describe('sync on the host kernel (larval SAs)', { skip }, () => {
-  const active = makeNetnsIf('xaev-sync-a');
-  const standby = makeNetnsIf('xaev-sync-s');
   const dir = mkdtempSync(join(tmpdir(), 'xaev-sync-host-'));
-  let stream = '';
 
-  function makeNetnsIf(prefix: string): { name: string; remove: () => void } {
-    return skip ? { name: '', remove: () => undefined } : makeNetns(prefix);
-  }
-
-  before(() => {
-    ip('-n', active.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '7', 'min', '0x1000', 'max', '0x1000');
-    ip('-n', active.name, 'xfrm', 'state', 'allocspi', 'src', '2001:db8::2', 'dst', '2001:db8::1', 'proto', 'esp', 'reqid', '8', 'min', '0x2000', 'max', '0x2000');
-    ip('-n', standby.name, 'xfrm', 'state', 'allocspi', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'reqid', '7', 'min', '0x1000', 'max', '0x1000');
-  });
   after(() => {
     // A failed assertion must not leave a receiver running (and the runner waiting for it).
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    active.remove();
-    standby.remove();
+    for (const netns of namespaces) netns.remove();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('sends hello, a snapshot equal to list -j, gone on DELSA, and exits 0 on SIGTERM', async () => {
+    const active = activeNode();
     const listed = JSON.parse(runXaev(['-n', active.name, '-j', 'list']).stdout) as Json[];
     const sender = start(['-n', active.name, 'sync', 'send', '--node', 'gw-a', '--rthr', '64', '--etime', '500']);
     const exited = exitOf(sender);
     await readUntil(sender, /"snapshot-end"/);
     ip('-n', active.name, 'xfrm', 'state', 'del', 'src', '2001:db8::2', 'dst', '2001:db8::1', 'proto', 'esp', 'spi', '0x2000');
-    stream = await readUntil(sender, /"gone"[^\n]*\n/);
+    const stream = await readUntil(sender, /"gone"[^\n]*\n/);
     sender.kill('SIGTERM');
     assert.equal(await exited, 0);
     const records = stream.trim().split('\n').map((line) => JSON.parse(line) as Json);
@@ -109,6 +117,7 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
   });
 
   it('counts and reports a last record cut off by the end of the stream', async () => {
+    const standby = standbyNode();
     const control = join(dir, 'cut.sock');
     const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--control', control]);
     const exited = exitOf(receiver);
@@ -129,13 +138,22 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
   });
 
   it('counts and reports a hello without a version mid-stream and stays up; another version ends it', async () => {
+    // The active node's stream up to its snapshot's end, from its own sender.
+    const sender = start(['-n', activeNode().name, 'sync', 'send', '--node', 'gw-a']);
+    const senderExited = exitOf(sender);
+    const sent = await readUntil(sender, /"snapshot-end"[^\n]*\n/);
+    sender.kill('SIGTERM');
+    assert.equal(await senderExited, 0);
+    const stream = sent.slice(0, sent.indexOf('\n', sent.indexOf('"snapshot-end"')) + 1);
+
+    const standby = standbyNode();
     const control = join(dir, 'hello.sock');
     const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--control', control]);
     const exited = exitOf(receiver);
     let stderr = '';
     receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // The stream up to the snapshot's end, then the corrupt hello, then a heartbeat.
-    receiver.stdin.write(stream.slice(0, stream.indexOf('\n', stream.indexOf('"snapshot-end"')) + 1));
+    receiver.stdin.write(stream);
     receiver.stdin.write('{"type":"hello","node":"x"}\n{"type":"heartbeat","time":5}\n');
     for (let i = 0; i < 100 && !stderr.includes('refused a stream line'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     const result = runXaev(['-n', standby.name, '-j', 'sync', 'status', '--control', control]);
@@ -148,19 +166,26 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
         'xaev: refused a stream line: version: expected an integer from 1 to 4294967295 (1 so far; see xaev sync status)\n',
     );
     receiver.stdin.write('{"type":"hello","version":2,"node":"x"}\n');
-    assert.equal(await exitOf(receiver).then(() => receiver.exitCode), 1);
-    await exited;
+    assert.equal(await exited, 1);
     assert.match(stderr, /\nxaev: the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes\n$/);
   });
 
   it('receives from stdin, reports status, and refuses takeover while SAs are missing or not VALID', async () => {
+    // The active node's stream up to its snapshot's end, from its own sender.
+    const sender = start(['-n', activeNode().name, 'sync', 'send', '--node', 'gw-a']);
+    const senderExited = exitOf(sender);
+    const sent = await readUntil(sender, /"snapshot-end"[^\n]*\n/);
+    sender.kill('SIGTERM');
+    assert.equal(await senderExited, 0);
+    const stream = sent.slice(0, sent.indexOf('\n', sent.indexOf('"snapshot-end"')) + 1);
+
+    const standby = standbyNode();
     const control = join(dir, 'ctl.sock');
     const receiver = start(['-n', standby.name, 'sync', 'receive', '--from', '-', '--mode', 'cache', '--control', control]);
     const exited = exitOf(receiver);
     let stderr = '';
     receiver.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    // The stream up to the snapshot's end; the gone record would drop the IPv6 SA again.
-    receiver.stdin.write(stream.slice(0, stream.indexOf('\n', stream.indexOf('"snapshot-end"')) + 1));
+    receiver.stdin.write(stream);
     let status: { totals: Json; sas: Json[]; peer: Json } | undefined;
     // Cache mode rehearses a second after the snapshot: wait for it, then status shows what a
     // takeover would do.

@@ -10,7 +10,7 @@ import type { SaEntry } from '../src/xfrm/sa-dump.js';
 import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import type { EventIntake, IntakeHandlers } from '../src/sync/intake.js';
 import { SyncSender } from '../src/sync/sender.js';
-import { probeHzOnSa } from '../src/xfrm/timer-units.js';
+import { thresholdReadBack } from '../src/xfrm/timer-units.js';
 
 const DST = Buffer.from([192, 0, 2, 2, ...new Array(12).fill(0)]);
 const saId = (spi: number) => ({ daddr: DST, spi, family: 2, proto: 50 });
@@ -29,9 +29,25 @@ function ae(spi: number, oseq: number, flags = 16): AeMessage {
   };
 }
 
-function setUp(spis: number[]) {
+interface Kernel {
+  /** The fake kernel's HZ: a timer written in jiffies reads back as floor(jiffies * 10 / HZ). */
+  hz: number;
+  /** /proc/config.gz or /boot/config-*: whether the kernel says its HZ. */
+  saysHz: boolean;
+}
+
+/** A sender on a fake kernel whose SAs take NEWAE as the kernel does (thresholds read back in 100 ms units). */
+function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel } = {}) {
+  const kernel = options.kernel ?? { hz: 100, saysHz: true };
   const sas = new Map(spis.map((spi) => [spi, ae(spi, 10)]));
   const writes: { spi: number; update: AeUpdate; pid: number }[] = [];
+  const write = (key: SaKey, update: AeUpdate, pid: number): NetlinkError | undefined => {
+    const state = sas.get(key.saId.spi);
+    if (!state) return new NetlinkError(3);
+    writes.push({ spi: key.saId.spi, update, pid });
+    if (update.timerJiffies !== undefined) sas.set(key.saId.spi, { ...state, timerThreshold100ms: thresholdReadBack(update.timerJiffies, kernel.hz) });
+    return undefined;
+  };
   const client = {
     listSas: (): SaEntry[] =>
       [...sas.keys()].map((spi) => ({ info: { saId: saId(spi), saddr: Buffer.alloc(16), reqid: 1, mode: 0, replayWindow: 32, flags: 0 }, mark: undefined, ifId: undefined })),
@@ -41,11 +57,11 @@ function setUp(spis: number[]) {
       if (!state) throw new NetlinkError(3);
       return state;
     },
-    newAeMany: (list: { key: SaKey; update: AeUpdate }[], pid: number) =>
-      list.map(({ key, update }) => {
-        writes.push({ spi: key.saId.spi, update, pid });
-        return undefined;
-      }),
+    newAe: (key: SaKey, update: AeUpdate, pid: number) => {
+      const error = write(key, update, pid);
+      if (error) throw error;
+    },
+    newAeMany: (list: { key: SaKey; update: AeUpdate }[], pid: number) => list.map(({ key, update }) => write(key, update, pid)),
   } as unknown as XfrmClient;
   let handlers: IntakeHandlers | undefined;
   const paused: boolean[] = [];
@@ -54,24 +70,27 @@ function setUp(spis: number[]) {
   let time = 1000;
   /** What the fake reader says after each write: true while it keeps up. */
   const reader = { keepsUp: true, drain: () => undefined as void };
+  const warnings: string[] = [];
   const sender = new SyncSender(client, intake, {
-    node: 'a', software: 'xaev test', rthr: 64, etimeMs: 500, hz: 100,
+    node: 'a', software: 'xaev test', rthr: 64, etimeMs: 500, hz: options.senderHz,
+    configuredHz: () => (kernel.saysHz ? { hz: kernel.hz, source: 'config' } : undefined),
     write: (text) => {
       out.push(...text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
       return reader.keepsUp;
     },
     drained: () => new Promise<void>((resolve) => (reader.drain = resolve)),
-    warn: (m) => assert.fail(m),
+    warn: (m) => warnings.push(m),
     now: () => time++,
   });
   sender.start();
   sender.stop(); // only the heartbeat timer; the fake intake keeps delivering
-  return { sas, writes, out, sender, events: handlers!, paused, reader };
+  return { sas, writes, out, sender, events: handlers!, paused, reader, warnings };
 }
 
 describe('sync sender', () => {
   it('sets rthr and etime (in jiffies) on every SA, stamped with its own pid, then sends the snapshot', () => {
-    const { writes, out } = setUp([0x1000, 0x1001]);
+    const { writes, out, warnings } = setUp([0x1000, 0x1001]);
+    assert.deepEqual(warnings, []);
     assert.deepEqual(writes, [
       { spi: 0x1000, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID },
       { spi: 0x1001, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID },
@@ -131,19 +150,25 @@ describe('sync sender', () => {
     assert.deepEqual(paused, [true, false]);
   });
 
-  it('stamps the HZ probe\'s two writes with the sender\'s pid (a kernel without /proc/config.gz)', () => {
+  it('probes HZ through the sender on a kernel that hides it, stamping the probe\'s writes with the sender\'s pid', () => {
     // Measured on the uml-6.12 lab kernel (HZ=250, no /proc/config.gz): unstamped, the probe's
     // CU events went out as two `update` records of the probed SA.
-    const writes: { update: AeUpdate; pid: number }[] = [];
-    const client = {
-      newAe: (_key: SaKey, update: AeUpdate, pid: number) => writes.push({ update, pid }),
-      getAe: () => ({ timerThreshold100ms: 120 }),
-    } as unknown as XfrmClient;
-    const key = { saId: saId(0x1000), mark: undefined } as unknown as SaKey;
-    assert.equal(probeHzOnSa(client, key, 2, SENDER_WRITE_PID), 250);
+    const { writes, out, warnings } = setUp([0x1000, 0x1001], { kernel: { hz: 250, saysHz: false } });
     assert.deepEqual(writes, [
-      { update: { timerJiffies: 3000 }, pid: SENDER_WRITE_PID },
-      { update: { timerJiffies: 50 }, pid: SENDER_WRITE_PID },
+      { spi: 0x1000, update: { timerJiffies: 3000 }, pid: SENDER_WRITE_PID },
+      { spi: 0x1000, update: { timerJiffies: 50 }, pid: SENDER_WRITE_PID },
+      { spi: 0x1000, update: { replayThreshold: 64, timerJiffies: 125 }, pid: SENDER_WRITE_PID },
+      { spi: 0x1001, update: { replayThreshold: 64, timerJiffies: 125 }, pid: SENDER_WRITE_PID },
+    ]);
+    assert.equal(out[0]!.hz, 250);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('says once when the thresholds it set read back another period (a wrong HZ)', () => {
+    const { out, warnings } = setUp([0x1000, 0x1001], { senderHz: 100, kernel: { hz: 250, saysHz: true } });
+    assert.equal(out[0]!.hz, 100);
+    assert.deepEqual(warnings, [
+      "thresholds on inet 192.0.2.2 0x00001000 esp: the timer reads back 200 ms, not the 500 ms asked for: the kernel's HZ is not 100; events come at another period than --etime",
     ]);
   });
 });

@@ -102,7 +102,10 @@ describe('classifyMessage decides by type, like ip xfrm_accept_msg()', () => {
     assert.deepEqual([1, 2, 3].map((type) => classify(type, Buffer.alloc(20)).kind), ['ignored', 'ignored', 'ignored']);
     assert.equal(classify(99, Buffer.alloc(8)).kind, 'unknown');
     const short = classify(16, Buffer.alloc(100));
-    assert.ok(short.kind === 'malformed' && short.message?.type === 16 && short.error instanceof DecodeError);
+    assert.equal(short.kind, 'malformed');
+    if (short.kind !== 'malformed') return;
+    assert.equal(short.message?.type, 16);
+    assert.ok(short.error instanceof DecodeError, String(short.error));
     assert.equal(classifyMessage({ ...header(38), payload: Buffer.alloc(64) }).kind, 'mapping');
   });
 

@@ -124,8 +124,8 @@ export class AsciiOut {
 
   /**
    * An IPv4 address from its four bytes in network order: 192.0.2.1. The digits are written
-   * here rather than by fixedDigits(): a call per octet made `list --counters-only` of 10k SAs
-   * ~30% slower before V8 optimises it (in-process, --no-opt: 129 to 149 against 98 to 104 ms).
+   * here rather than by fixedDigits(): a call per octet slows `list` down until V8 has
+   * optimised it (bench/README.md).
    */
   ipv4(bytes: Uint8Array, at: number): this {
     const buf = this.buf;

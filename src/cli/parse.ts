@@ -6,7 +6,7 @@ import { REPLAY_ESN_MAX_BMP_LEN } from '../xfrm/constants.js';
 import { isReachableSpi } from '../xfrm/sa-dump.js';
 import type { BitmapChange } from '../xfrm/update.js';
 import { UsageError } from './errors.js';
-import { PROTO_NAMES, protoNumber } from './protocols.js';
+import { PROTO_NAMES, protoNumber } from '../xfrm/protocols.js';
 import { shown } from './user-text.js';
 
 const NUMBER_FORM = /^(?:0[xX][0-9a-fA-F]+|[0-9]+)$/;

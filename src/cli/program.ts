@@ -52,10 +52,10 @@ export function buildProgram(context: CliContext, options: { defaults?: GlobalOp
       'after',
       `
 Examples:
-  xaev get 0x1000                       counters and thresholds of SPI 0x1000
-  xaev set 0x1000 --rthr 32 --etime 500 events every 32 packets or 500 ms
-  xaev monitor --details                stream events with their counters
-  xaev -n blue -j get 0x1000            JSON, in network namespace blue
+  xaev get 0x1000                         counters and thresholds of SPI 0x1000
+  xaev set 0x1000 --rthr 32 --etime 500   events every 32 packets or 500 ms
+  xaev monitor --details                  stream events with their counters
+  xaev -n blue -j get 0x1000              JSON, in network namespace blue
 
 Exit status: 0 ok, 1 runtime or kernel error, 2 usage error.`,
     );

@@ -2,8 +2,6 @@
 // protocol names live in one table in src/xfrm/protocols.ts.
 import { readFileSync } from 'node:fs';
 
-export { PROTO_NAMES, protoName, protoNameChoice, protoNumber, type ProtoName } from '../xfrm/protocols.js';
-
 let names: Map<number, string> | undefined;
 
 /**

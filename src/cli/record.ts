@@ -5,8 +5,6 @@ import { aeventCause, type AeventCause } from '../xfrm/events.js';
 import type { JsonU64 } from '../xfrm/json.js';
 import { saRecord, type GetRecord, type SaRecord } from '../xfrm/sa-record.js';
 
-export { getRecord, protoName, saRecord, type GetRecord, type ProtoName, type ReplayJson, type SaRecord } from '../xfrm/sa-record.js';
-
 export type EventName = AeventCause;
 
 export interface EventRecord extends SaRecord {

@@ -7,7 +7,7 @@ import { AF_INET, AF_INET6 } from '../xfrm/constants.js';
 import type { SaStateView } from '../xfrm/sa-view.js';
 import { timerMsFromThreshold } from '../xfrm/timer-units.js';
 import { AsciiOut, asciiPiece, type AsciiPiece } from './ascii-out.js';
-import { PROTO_NAMES, protoName, protoNumber } from './protocols.js';
+import { PROTO_NAMES, protoName, protoNumber } from '../xfrm/protocols.js';
 import { writeAddress } from './sa-text.js';
 
 const QUOTE = 0x22;

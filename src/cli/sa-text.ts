@@ -7,7 +7,7 @@ import { AF_INET } from '../xfrm/constants.js';
 import type { SaStateView } from '../xfrm/sa-view.js';
 import { timerMsFromThreshold } from '../xfrm/timer-units.js';
 import { AsciiOut, asciiPiece } from './ascii-out.js';
-import { protoName } from './protocols.js';
+import { protoName } from '../xfrm/protocols.js';
 import { formatUnixTime } from './text.js';
 
 /** Bitmap words per line, as ip prints them. */

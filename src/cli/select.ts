@@ -8,7 +8,7 @@ import type { CliContext } from './context.js';
 import type { SaEntry, SaFilter } from '../xfrm/sa-dump.js';
 import { CliError } from './errors.js';
 import { parseAddressOption, parseMark, parseProto, parseSpi } from './parse.js';
-import { protoName, protoNameChoice } from './protocols.js';
+import { protoName, protoNameChoice } from '../xfrm/protocols.js';
 import { hex } from '../netlink/bytes.js';
 
 export interface SelectorOptions {

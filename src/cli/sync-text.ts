@@ -1,47 +1,9 @@
 // Text output of `sync status` and `sync takeover`, from the receiver's JSON answer
 // (src/sync/status.ts). With -j the answer is printed as it came.
+import type { ReadU64, StatusAnswer, TakeoverAnswer } from '../sync/status.js';
 import { oneLine } from './user-text.js';
 
-type Num = number | bigint | null;
-
-interface SaCounters {
-  oseq: Num;
-  seq: Num;
-  packets: Num;
-  bytes: Num;
-}
-
-export interface SyncAnswer {
-  ok?: boolean;
-  error?: string;
-  reason?: string | null;
-}
-
-export interface TakeoverAnswer extends SyncAnswer {
-  elapsedMs: number;
-  sas: { sa: string; state: string; dir: string | null; margin: number; notes: string[] }[];
-}
-
-export interface SyncStatusAnswer extends SyncAnswer {
-  mode: string;
-  role: string;
-  link: { connected: boolean; lastDisconnect: string | null; command: string };
-  peer: { node: string; software: string; rthr: number; etimeMs: number } | null;
-  totals: Record<string, number | boolean | string | null | Record<string, number>>;
-  sas: {
-    sa: string;
-    state: string;
-    dir: string | null;
-    ageMs: number;
-    ratePps: number;
-    margin: number;
-    synced: SaCounters;
-    local: SaCounters | null;
-    notes: string[];
-  }[];
-}
-
-const show = (value: Num | undefined): string => (value === null || value === undefined ? '-' : String(value));
+const show = (value: ReadU64 | null | undefined): string => (value === null || value === undefined ? '-' : String(value));
 
 export function takeoverText(answer: TakeoverAnswer): string {
   const lines = answer.sas.map((sa) => {
@@ -60,7 +22,7 @@ function ageText(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
-export function syncStatusText(answer: SyncStatusAnswer): string {
+export function syncStatusText(answer: StatusAnswer<ReadU64>): string {
   // The peer's node name and software came off the network in its hello: escaped, so a hostile
   // peer cannot move the cursor, clear the screen or forge lines of this output.
   const peer = answer.peer ? `${oneLine(answer.peer.node)} (${oneLine(answer.peer.software)}, rthr ${answer.peer.rthr}, etime ${answer.peer.etimeMs} ms)` : 'none yet';

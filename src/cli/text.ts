@@ -7,7 +7,7 @@ import { formatAddress } from '../xfrm/address.js';
 import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
 import type { LifetimeCurrent, ReplayState, UserMapping } from '../xfrm/structs.js';
 import { protocolDatabaseName } from './protocols.js';
-import type { GetRecord } from './record.js';
+import type { GetRecord } from '../xfrm/sa-record.js';
 import { hex } from '../netlink/bytes.js';
 
 export { hex };

@@ -7,13 +7,10 @@ import { createRequire } from 'node:module';
 let tuned = false;
 
 /**
- * No inlining in TurboFan, V8's optimising compiler. Its jobs for list's per-SA functions are
- * then small, so their optimised code arrives after far fewer SAs. Measured in-process on a
- * 2-CPU machine (medians of 8 runs): `list -j` of 10k SAs 163 → 110 ms, `--counters-only`
- * 96 → 59 ms, 1k and 50k SAs no slower; bench/RESULTS.md measures it end to end. Set at
- * load instead, it cost every start ~6 ms: loading node:v8, and the built-in modules loaded
- * after it (child_process, zlib, fs/promises, dgram and http took 23 instead of 6 ms).
- * Other commands keep V8's defaults: none was measured to gain.
+ * No inlining in TurboFan, V8's optimising compiler: its jobs for list's per-SA functions are
+ * then small, so their optimised code arrives after far fewer SAs. Only for bulk work, and
+ * only once it starts: loading node:v8 and changing flags costs start-up time, and other
+ * commands do not gain (the figures are in bench/README.md).
  */
 export function tuneV8ForBulkWork(): void {
   if (tuned) return;

@@ -1,9 +1,12 @@
-// The receiver's control socket: `sync status`, `sync takeover` and `sync release` ask the
-// running receiver over a unix socket, one JSON request line and one JSON answer line. There
-// is one receiver per network namespace, so the socket is named after the namespace's inode.
+// The receiver's control socket, both ends: `sync status`, `sync takeover` and `sync release`
+// ask the running receiver over a unix socket, one JSON request line and one JSON answer line
+// (the answers' types are status.ts's). There is one receiver per network namespace, so the
+// socket is named after the namespace's inode.
 import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import type { ReadU64, RefusedAnswer, ReleaseAnswer, StatusAnswer, TakeoverAnswer } from './status.js';
+import { parseJsonExact } from './stream-decode.js';
 
 export const CONTROL_DIR = '/run/xaev';
 export type ControlCommand = 'status' | 'takeover' | 'release';
@@ -16,6 +19,29 @@ const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 /** No receiver answers: the message says how to start one. */
 export class ControlUnavailableError extends Error {
   override readonly name = 'ControlUnavailableError';
+}
+
+/** Something answered that is not a sync receiver; `text` is its answer, untrusted. */
+export class ForeignAnswerError extends Error {
+  override readonly name = 'ForeignAnswerError';
+  constructor(
+    where: string,
+    readonly text: string,
+  ) {
+    super(`${where} answered with something that is not a sync receiver's JSON answer`);
+  }
+}
+
+/** The receiver answered, but refused the request. */
+export class ControlRefusedError extends Error {
+  override readonly name = 'ControlRefusedError';
+}
+
+/** What the receiver answers to each command, as the asker reads it. */
+export interface ControlAnswers {
+  status: StatusAnswer<ReadU64>;
+  takeover: TakeoverAnswer;
+  release: ReleaseAnswer;
 }
 
 /**
@@ -143,4 +169,28 @@ export async function controlRequest(path: string, command: ControlCommand, time
     });
     socket.write(`${JSON.stringify({ command })}\n`);
   });
+}
+
+/**
+ * Ask the receiver and read its answer: `text` exactly as it came (what -j prints), `answer`
+ * parsed with u64 values exact. Throws ControlUnavailableError when no receiver answers,
+ * ForeignAnswerError for an answer that is not a JSON object, ControlRefusedError for a refusal.
+ */
+export async function askReceiver<C extends ControlCommand>(
+  path: string,
+  command: C,
+  timeoutMs: number,
+  where = path,
+): Promise<{ text: string; answer: ControlAnswers[C] }> {
+  const text = await controlRequest(path, command, timeoutMs);
+  let answer: unknown;
+  try {
+    answer = parseJsonExact(text);
+  } catch {
+    answer = undefined;
+  }
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw new ForeignAnswerError(where, text);
+  const refused = (answer as Partial<RefusedAnswer>).error;
+  if (refused !== undefined) throw new ControlRefusedError(`the receiver refused: ${String(refused)}`);
+  return { text, answer: answer as ControlAnswers[C] };
 }

@@ -4,6 +4,7 @@
 // NEWAE cannot resize the bitmap or change the flavour; net/xfrm/xfrm_user.c:
 // xfrm_replay_verify_len()). Nothing is ever lowered.
 import type { AeMessage, AeUpdate } from '../xfrm/aevent.js';
+import { inboundSeq, outboundSeq, seqHalves } from '../xfrm/replay-window.js';
 import type { EsnReplayState, LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
 import { ESN_MAX_JUMP } from './margin.js';
 import type { Direction, StreamSa } from './stream.js';
@@ -29,14 +30,6 @@ export interface ApplyPlan {
 
 const U32 = 0x1_0000_0000n;
 
-function seq64(replay: ReplayState): bigint {
-  return replay.kind === 'esn' ? (BigInt(replay.seqHi) << 32n) | BigInt(replay.seq) : BigInt(replay.seq);
-}
-
-function oseq64(replay: ReplayState): bigint {
-  return replay.kind === 'esn' ? (BigInt(replay.oseqHi) << 32n) | BigInt(replay.oseq) : BigInt(replay.oseq);
-}
-
 /**
  * The direction rule: the kernel's XFRMA_SA_DIR (6.10+) on either node wins; otherwise an SA
  * whose synced state shows outbound traffic (oseq > 0) is outbound, one that shows inbound
@@ -49,9 +42,9 @@ export function directionOf(local: AeMessage, synced: StreamSa): Direction | 'bo
   if (synced.dir) return synced.dir;
   const replay = synced.replay;
   if (!replay) return 'both';
-  if (oseq64(replay) > 0n) return 'out';
+  if (outboundSeq(replay) > 0n) return 'out';
   const anyBit = replay.kind === 'legacy' ? replay.bitmap !== 0 : replay.bitmap.some((word) => word !== 0);
-  return seq64(replay) > 0n || anyBit ? 'in' : 'both';
+  return inboundSeq(replay) > 0n || anyBit ? 'in' : 'both';
 }
 
 function bitIndex(seq: number, window: number): number {
@@ -80,8 +73,8 @@ export function translateEsnBitmap(from: EsnReplayState, to: EsnReplayState): nu
 
 /** Inbound: seq and window exactly as synced; equal seq: the union of both windows. */
 function planInbound(local: ReplayState, synced: ReplayState, notes: string[]): ReplayState {
-  const localSeq = seq64(local);
-  const syncedSeq = seq64(synced);
+  const localSeq = inboundSeq(local);
+  const syncedSeq = inboundSeq(synced);
   if (syncedSeq < localSeq) {
     notes.push('local seq is ahead of the synced one: kept');
     return local;
@@ -98,16 +91,17 @@ function planInbound(local: ReplayState, synced: ReplayState, notes: string[]): 
 
 /** Outbound: oseq at least synced + margin; undefined when that is refused (2^32 guard). */
 function planOutbound(local: ReplayState, synced: ReplayState, margin: number, esn: boolean, notes: string[]): ReplayState | undefined {
-  const target = oseq64(synced) + BigInt(margin);
-  if (target <= oseq64(local)) return local;
+  const target = outboundSeq(synced) + BigInt(margin);
+  if (target <= outboundSeq(local)) return local;
   // The next packet would carry target + 1: at 2^32 a non-ESN SA stops sending
   // (net/xfrm/xfrm_replay.c: __xfrm_replay_overflow()).
   if (!esn && target + 1n >= U32) {
-    notes.push(`oseq ${oseq64(synced)} + margin ${margin} would reach 2^32 on a non-ESN SA: not written, rekey this SA`);
+    notes.push(`oseq ${outboundSeq(synced)} + margin ${margin} would reach 2^32 on a non-ESN SA: not written, rekey this SA`);
     return undefined;
   }
   if (local.kind === 'legacy') return { ...local, oseq: Number(target) };
-  return { ...local, oseq: Number(target & 0xffffffffn), oseqHi: Number(target >> 32n) };
+  const { hi, lo } = seqHalves(target);
+  return { ...local, oseq: lo, oseqHi: hi };
 }
 
 function planLifetime(local: LifetimeCurrent, synced: LifetimeCurrent): LifetimeCurrent | undefined {

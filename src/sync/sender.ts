@@ -5,12 +5,12 @@
 import { NetlinkError } from '../netlink/errors.js';
 import { refusedAsNotValid, type AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
-import { probeHzOnSa, readConfiguredHz, timerJiffiesFor } from '../xfrm/timer-units.js';
+import { aeventCause } from '../xfrm/events.js';
+import { knownHz, readBackProblem, resolveHz, timerJiffiesFor, type HzSource } from '../xfrm/timer-units.js';
 import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
 import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
 import type { EventIntake, SaNotice } from './intake.js';
 import {
-  causeOf,
   encodeGone,
   encodeHeartbeat,
   encodeHello,
@@ -27,8 +27,10 @@ export interface SenderOptions {
   software: string;
   rthr: number;
   etimeMs: number;
-  /** The kernel's HZ if the caller knows it; otherwise read from the kernel config or probed. */
+  /** The kernel's HZ if the caller knows it; otherwise read from the kernel config or probed (timer-units.ts resolveHz). */
   hz?: number | undefined;
+  /** Where the kernel's configuration is read (default: readConfiguredHz). */
+  configuredHz?: () => HzSource | undefined;
   /** Returns false when the reader is behind: events pause until drained() resolves. */
   write(text: string): boolean | void;
   drained?: () => Promise<void>;
@@ -57,6 +59,8 @@ export class SyncSender {
   private readonly now: () => number;
   /** The reader has not taken what was written: events are paused. */
   private behind = false;
+  /** A timer read back another period than etime: said once. */
+  private timerWarned = false;
 
   constructor(
     private readonly client: XfrmClient,
@@ -64,7 +68,7 @@ export class SyncSender {
     private readonly options: SenderOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.hz = options.hz ?? readConfiguredHz()?.hz;
+    this.hz = knownHz(options.hz, options.configuredHz);
   }
 
   /** Subscribe before the snapshot, so no change between the two is missed. */
@@ -78,7 +82,7 @@ export class SyncSender {
     });
     const sas = this.localSas();
     // Probed before the hello, so that it can say the HZ (null only while no SA exists).
-    this.hz ??= this.probeHz(sas);
+    this.hz = this.resolveHz(sas);
     const { node, software, rthr, etimeMs } = this.options;
     this.emit(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
     this.snapshot(sas);
@@ -123,20 +127,21 @@ export class SyncSender {
 
   /** Every replicated SA: thresholds first (new ones only), then its state. */
   snapshot(sas = this.localSas()): void {
-    this.configure(sas.filter((sa) => !this.configured.has(sa.name)));
+    const configuredNow = this.configure(sas.filter((sa) => !this.configured.has(sa.name)));
     const id = ++this.snapshotId;
     this.counters.snapshots++;
     let text = encodeSnapshotBegin(id, this.now());
     let count = 0;
     const states = this.client.getAeMany(sas.map((sa) => sa.key));
-    // One reading of the clock for the states read together (where the clock is a system
-    // call, as on user-mode Linux, one per SA cost ~0.25 ms each).
+    // One reading of the clock for the states read together: where the clock is a system
+    // call (no vDSO, as on user-mode Linux), one per SA would grow with the number of SAs.
     const readAt = this.now();
-    for (const state of states) {
-      if (state instanceof NetlinkError) continue; // deleted since the dump
+    states.forEach((state, i) => {
+      if (state instanceof NetlinkError) return; // deleted since the dump
+      if (configuredNow.has(sas[i]!.name)) this.checkTimer(state);
       text += encodeSnapshotSa(id, state, readAt);
       count++;
-    }
+    });
     this.emit(text + encodeSnapshotEnd(id, count, readAt));
   }
 
@@ -154,30 +159,38 @@ export class SyncSender {
    * are not VALID yet (an IKE daemon's larval SA) refuse (refusedAsNotValid()) and are configured
    * when their UPDSA arrives.
    */
-  private configure(sas: LocalSaInfo[]): void {
-    if (sas.length === 0) return;
-    this.hz ??= this.probeHz(sas);
+  private configure(sas: LocalSaInfo[]): Set<string> {
+    const done = new Set<string>();
+    if (sas.length === 0) return done;
+    this.hz = this.resolveHz(sas);
     const timerJiffies = timerJiffiesFor(this.options.etimeMs, this.hz ?? 100);
     const update = { replayThreshold: this.options.rthr, timerJiffies };
     const results = this.client.newAeMany(sas.map((sa) => ({ key: sa.key, update })), SENDER_WRITE_PID);
     results.forEach((error, i) => {
-      if (error === undefined) this.configured.set(sas[i]!.name, sas[i]!);
-      else if (error.code !== 'ESRCH' && !refusedAsNotValid(error)) this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
+      if (error === undefined) {
+        this.configured.set(sas[i]!.name, sas[i]!);
+        done.add(sas[i]!.name);
+      } else if (error.code !== 'ESRCH' && !refusedAsNotValid(error)) this.options.warn(`cannot set thresholds on ${sas[i]!.name}: ${error.message}`);
     });
+    return done;
   }
 
-  private probeHz(sas: LocalSaInfo[]): number | undefined {
-    for (const sa of sas) {
-      try {
-        const current = this.client.getAe(sa.key);
-        // Stamped like the threshold writes: on a kernel without /proc/config.gz the probe's
-        // two CU events would otherwise go out as updates (docs/sync.md, own writes).
-        return probeHzOnSa(this.client, sa.key, current.timerThreshold100ms ?? 0, SENDER_WRITE_PID);
-      } catch {
-        // not VALID or gone: try the next one
-      }
-    }
-    return undefined;
+  /**
+   * HZ by the rule `set` follows too; probed, when it must be, on the first SA that is VALID.
+   * The probe's writes are stamped like the threshold writes: on a kernel without
+   * /proc/config.gz its two CU events would otherwise go out as updates (docs/sync.md, own writes).
+   */
+  private resolveHz(sas: LocalSaInfo[]): number | undefined {
+    return resolveHz(this.hz, { client: this.client, sas: sas.map((sa) => sa.key), pid: SENDER_WRITE_PID, required: false });
+  }
+
+  /** A timer just set that reads back another period means the HZ was wrong: said once, the stream goes on. */
+  private checkTimer(state: AeMessage): void {
+    if (this.timerWarned || this.hz === undefined) return;
+    const problem = readBackProblem(this.options.etimeMs, state.timerThreshold100ms ?? 0, this.hz);
+    if (!problem) return;
+    this.timerWarned = true;
+    this.options.warn(`thresholds on ${nameOfAe(state) ?? 'an SA'}: ${problem}; events come at another period than --etime`);
   }
 
   private onAevent(ae: AeMessage, pid: number): void {
@@ -187,7 +200,7 @@ export class SyncSender {
     }
     if (nameOfAe(ae) === undefined) return;
     this.counters.updates++;
-    this.emit(encodeUpdate(causeOf(ae.id.flags), ae, this.now()));
+    this.emit(encodeUpdate(aeventCause(ae.id.flags), ae, this.now()));
   }
 
   /** New and updated SAs (rekeys) get the thresholds and are sent; deleted ones are announced. */
@@ -199,13 +212,14 @@ export class SyncSender {
       this.emit(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
       return;
     }
-    this.configure([sa]);
+    const configuredNow = this.configure([sa]);
     let state: AeMessage;
     try {
       state = this.client.getAe(sa.key);
     } catch {
       return; // not VALID yet, or already gone: its UPDSA or DELSA follows
     }
+    if (configuredNow.has(sa.name)) this.checkTimer(state);
     this.counters.updates++;
     this.emit(encodeUpdate('added', state, this.now()));
   }
@@ -224,32 +238,33 @@ export const DEFAULT_ETIME_MS = 200;
 export const SENDER_RCVBUF = 16 * 1024 * 1024;
 
 /**
- * Runs `sync send` until SIGINT/SIGTERM (status 0), until receiving events fails, or until
- * `outputFailure` resolves (a failed stdout write; reported through warn, status 1); the
- * stream goes to options.write.
+ * Runs `sync send` until `stop` is aborted (status 0: the CLI aborts it on SIGINT and
+ * SIGTERM), until receiving events fails, or until `outputFailure` resolves (a failed stdout
+ * write; reported through error, status 1); the stream goes to options.write.
  */
-export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions, outputFailure?: Promise<string>): Promise<number> {
+export function runSender(client: XfrmClient, intake: EventIntake, options: SenderOptions, stop: AbortSignal, outputFailure?: Promise<string>): Promise<number> {
   return new Promise((resolve) => {
+    let ended = false;
     const finish = (status: number): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      if (ended) return;
+      ended = true;
+      stop.removeEventListener('abort', onStop);
       sender.stop();
       resolve(status);
     };
-    const onSignal = (): void => finish(0);
+    const onStop = (): void => finish(0);
     const fail = (message: string): void => {
       (options.error ?? options.warn)(message);
       finish(1);
     };
     const sender = new SyncSender(client, intake, { ...options, fail });
+    if (stop.aborted) return finish(0);
     void outputFailure?.then(fail);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    stop.addEventListener('abort', onStop);
     try {
       sender.start();
     } catch (error) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.removeEventListener('abort', onStop);
       sender.stop();
       throw error;
     }

@@ -1,50 +1,101 @@
-// What `sync status` and `sync takeover` answer: plain JSON-ready objects built from the
-// receiver's state. Counters that can pass 2^53 go through jsonU64.
+// What the receiver answers on its control socket (`sync status`, `sync takeover`, `sync
+// release`), as typed objects the CLI reads back (src/cli/sync-text.ts), so the compiler
+// links both ends. Built from the receiver's state; counters that can pass 2^53 are U64:
+// JsonU64 on the receiver's side (written exactly by toJson), number or bigint once read back
+// with parseJsonExact.
 import type { AeMessage } from '../xfrm/aevent.js';
 import { jsonU64, type JsonU64 } from '../xfrm/json.js';
+import { inboundSeq, outboundSeq } from '../xfrm/replay-window.js';
 import type { ReplayState } from '../xfrm/structs.js';
-import type { SyncReceiver, SaReport } from './receiver.js';
+import type { ApplyTimings, SaReport } from './apply.js';
 import type { MetricsSnapshot } from './metrics.js';
+import type { SyncReceiver } from './receiver.js';
+import type { Role, TakeoverResult } from './role.js';
+import type { LinkState, StreamSession } from './session.js';
+import type { Direction } from './stream.js';
+import type { Mode } from './strategy.js';
 
-export interface LinkState {
-  connected: boolean;
-  /** Why the last connection ended, if it did. */
-  lastDisconnect: string | undefined;
-  command: string;
+/** A u64 as the CLI reads it back: exact, a bigint above 2^53. */
+export type ReadU64 = number | bigint;
+
+export interface SaCounters<U64> {
+  oseq: U64 | null;
+  seq: U64 | null;
+  packets: U64 | null;
+  bytes: U64 | null;
 }
 
-interface Counters {
-  oseq: JsonU64 | null;
-  seq: JsonU64 | null;
-  packets: JsonU64 | null;
-  bytes: JsonU64 | null;
+export interface SaStatus<U64> {
+  sa: string;
+  state: string;
+  dir: Direction | 'both' | null;
+  ageMs: number;
+  ratePps: number;
+  margin: number;
+  synced: SaCounters<U64>;
+  local: SaCounters<U64> | null;
+  notes: string[];
 }
 
-function counters(replay: ReplayState | null | undefined, lifetime: { packets: bigint; bytes: bigint } | null | undefined): Counters {
-  const wide = (hi: number, lo: number): bigint => (BigInt(hi) << 32n) | BigInt(lo);
+export type StatusTotals = Omit<MetricsSnapshot, 'lastSnapshotAt' | 'lastHeardAt'> & {
+  lastSnapshotAt: number | null;
+  lastHeardAt: number | null;
+};
+
+/** `sync status`. */
+export interface StatusAnswer<U64 = JsonU64> {
+  mode: Mode;
+  role: Role;
+  link: Omit<LinkState, 'lastDisconnect'> & { lastDisconnect: string | null };
+  peer: { node: string; software: string; hz: number | null; rthr: number; etimeMs: number } | null;
+  totals: StatusTotals;
+  sas: SaStatus<U64>[];
+}
+
+/** `sync takeover`: `ok` only when every synced SA is applied or current. */
+export interface TakeoverAnswer {
+  ok: boolean;
+  reason: string | null;
+  elapsedMs: number;
+  phases: ApplyTimings;
+  sas: { sa: string; state: string; dir: SaReport['direction']; margin: number; notes: string[] }[];
+}
+
+/** `sync release`. */
+export interface ReleaseAnswer {
+  ok: true;
+  role: Role;
+}
+
+/** A request the receiver could not serve (an unknown command). */
+export interface RefusedAnswer {
+  error: string;
+}
+
+function counters(replay: ReplayState | null | undefined, lifetime: { packets: bigint; bytes: bigint } | null | undefined): SaCounters<JsonU64> {
   return {
-    oseq: replay ? jsonU64(replay.kind === 'esn' ? wide(replay.oseqHi, replay.oseq) : BigInt(replay.oseq)) : null,
-    seq: replay ? jsonU64(replay.kind === 'esn' ? wide(replay.seqHi, replay.seq) : BigInt(replay.seq)) : null,
+    oseq: replay ? jsonU64(outboundSeq(replay)) : null,
+    seq: replay ? jsonU64(inboundSeq(replay)) : null,
     packets: lifetime ? jsonU64(lifetime.packets) : null,
     bytes: lifetime ? jsonU64(lifetime.bytes) : null,
   };
 }
 
-export function totalsOf(receiver: SyncReceiver, link: LinkState): MetricsSnapshot {
+export function totalsOf(receiver: SyncReceiver, session: StreamSession): MetricsSnapshot {
   const sasByState: Record<string, number> = {};
   for (const tracked of receiver.store.sas.values()) sasByState[tracked.state] = (sasByState[tracked.state] ?? 0) + 1;
   const { store, totals } = receiver;
   return {
-    connected: link.connected,
+    connected: session.link.connected,
     role: receiver.role,
     sasByState,
     records: store.totals.records,
     updates: store.totals.updates,
     applied: totals.applied,
     writeErrors: totals.writeErrors,
-    streamErrors: store.totals.streamErrors,
+    streamErrors: session.streamErrors,
     sasRefused: store.totals.refusedSas,
-    reconnects: totals.reconnects,
+    reconnects: session.reconnects,
     lostEvents: store.totals.lostEvents,
     snapshots: store.totals.snapshots,
     takeovers: totals.takeovers,
@@ -54,9 +105,9 @@ export function totalsOf(receiver: SyncReceiver, link: LinkState): MetricsSnapsh
   };
 }
 
-export function statusOf(receiver: SyncReceiver, link: LinkState, now: number): object {
+export function statusOf(receiver: SyncReceiver, session: StreamSession, now: number): StatusAnswer {
   const locals: Map<string, AeMessage> = receiver.localStates();
-  const sas = [...receiver.store.sas.entries()].map(([name, tracked]) => {
+  const sas = [...receiver.store.sas.entries()].map(([name, tracked]): SaStatus<JsonU64> => {
     const local = locals.get(name);
     return {
       sa: name,
@@ -71,22 +122,18 @@ export function statusOf(receiver: SyncReceiver, link: LinkState, now: number): 
     };
   });
   const peer = receiver.store.peer;
-  const totals = totalsOf(receiver, link);
+  const totals = totalsOf(receiver, session);
   return {
     mode: receiver.mode,
     role: receiver.role,
-    link: { ...link, lastDisconnect: link.lastDisconnect ?? null },
+    link: { ...session.link, lastDisconnect: session.link.lastDisconnect ?? null },
     peer: peer ? { node: peer.node, software: peer.software, hz: peer.hz, rthr: peer.rthr, etimeMs: peer.etimeMs } : null,
     totals: { ...totals, lastSnapshotAt: totals.lastSnapshotAt ?? null, lastHeardAt: totals.lastHeardAt ?? null },
     sas,
   };
 }
 
-export function takeoverAnswer(
-  result: { reports: SaReport[]; ok: boolean; reason: string | undefined },
-  elapsedMs: number,
-  phases: SyncReceiver['lastApply'],
-): object {
+export function takeoverAnswer(result: TakeoverResult, elapsedMs: number, phases: ApplyTimings): TakeoverAnswer {
   return {
     ok: result.ok,
     reason: result.reason ?? null,
@@ -94,4 +141,8 @@ export function takeoverAnswer(
     phases,
     sas: result.reports.map((r) => ({ sa: r.name, state: r.state, dir: r.direction, margin: r.margin, notes: r.notes })),
   };
+}
+
+export function releaseAnswer(role: Role): ReleaseAnswer {
+  return { ok: true, role };
 }

@@ -1,6 +1,7 @@
 // The receiver's memory of the peer: the last synced state of each SA, what became of it
 // locally, the peer's thresholds, and the link's delay. Fed one decoded record at a time;
 // bounded by maxSas (a hostile or broken sender cannot make it grow without limit).
+import { outboundSeq } from '../xfrm/replay-window.js';
 import { RateEstimate } from './margin.js';
 import type { Outcome } from './plan.js';
 import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
@@ -33,14 +34,15 @@ export interface StoreTotals {
   lastHeardAt: number | undefined;
 }
 
+export interface TakeResult {
+  /** Names whose synced state changed. */
+  changed: string[];
+  /** An SA record was not tracked because maxSas SAs already are. */
+  refused: boolean;
+}
+
 /** A transport delay that decays slowly, so one late record keeps the margin up for a while. */
 const DELAY_DECAY = 0.98;
-
-function oseqOf(sa: StreamSa): bigint | undefined {
-  const replay = sa.replay;
-  if (!replay) return undefined;
-  return replay.kind === 'esn' ? (BigInt(replay.oseqHi) << 32n) | BigInt(replay.oseq) : BigInt(replay.oseq);
-}
 
 export class SyncStore {
   readonly sas = new Map<string, TrackedSa>();
@@ -51,8 +53,6 @@ export class SyncStore {
   delayMs = 0;
   /** Names seen in the snapshot being received; undefined between snapshots. */
   private snapshotNames: Set<string> | undefined;
-  /** A complete snapshot arrived on the current connection. */
-  snapshotComplete = false;
   /**
    * SA records refused by maxSas since the last snapshot began: SAs of the peer that are not
    * synced, so a takeover cannot be complete (an SA may count more than once after its snapshot).
@@ -61,15 +61,25 @@ export class SyncStore {
 
   constructor(private readonly maxSas: number) {}
 
-  /** Apply one record; returns the names whose synced state changed. */
-  take(record: StreamRecord, now: number): string[] {
+  /** Apply one record; says which SAs' synced state changed, and whether an SA was refused by maxSas. */
+  take(record: StreamRecord, now: number): TakeResult {
     this.totals.records++;
     this.totals.lastHeardAt = now;
     if ('time' in record) this.observeDelay(now - record.time);
+    const refusedBefore = this.totals.refusedSas;
+    const changed = this.apply(record, now);
+    return { changed, refused: this.totals.refusedSas > refusedBefore };
+  }
+
+  /** Mark SAs as having newer synced state than what was last applied (every SA without `which`). */
+  markDirty(which: (tracked: TrackedSa) => boolean = () => true): void {
+    for (const tracked of this.sas.values()) if (which(tracked)) tracked.dirty = true;
+  }
+
+  private apply(record: StreamRecord, now: number): string[] {
     switch (record.type) {
       case 'hello':
         this.peer = record;
-        this.snapshotComplete = false;
         return [];
       case 'snapshot-begin':
         this.snapshotNames = new Set();
@@ -110,8 +120,8 @@ export class SyncStore {
       tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [] };
       this.sas.set(sa.key, tracked);
     }
-    const oseq = oseqOf(sa);
-    if (oseq !== undefined && oseq > 0n) tracked.rate.observe(oseq, sa.time);
+    const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
+    if (oseq > 0n) tracked.rate.observe(oseq, sa.time);
     tracked.synced = sa;
     tracked.receivedAt = now;
     tracked.dirty = true;
@@ -125,7 +135,6 @@ export class SyncStore {
       for (const name of this.sas.keys()) if (!this.snapshotNames.has(name)) this.sas.delete(name);
     }
     this.snapshotNames = undefined;
-    this.snapshotComplete = true;
     this.totals.snapshots++;
     this.totals.lastSnapshotAt = now;
     return [];

@@ -119,7 +119,7 @@ function bitmapWords(value: unknown): number[] {
   return value as number[];
 }
 
-// Field paths are literals: building them per call cost a third of the decode time.
+// Field paths are literals, so a record that decodes builds no strings for its errors.
 function replay(value: unknown): ReplayState {
   const o = object(value, 'replay');
   const kind = oneOf(o.kind, 'replay.kind', ['legacy', 'esn'] as const);

@@ -3,7 +3,7 @@
 // fields. The format is documented in docs/sync.md and docs/sync-stream.schema.json; the
 // decoder (stream-decode.ts) checks exactly the rules of that schema.
 import type { AeMessage } from '../xfrm/aevent.js';
-import { XFRM_AE_CE, XFRM_AE_CR, XFRM_AE_CU } from '../xfrm/constants.js';
+import type { AeventCause } from '../xfrm/events.js';
 import { toJson } from '../xfrm/json.js';
 import { getRecord, saRecord, type GetRecord } from '../xfrm/sa-record.js';
 import type { LifetimeCurrent, Mark, ReplayState } from '../xfrm/structs.js';
@@ -74,13 +74,6 @@ function directionName(direction: number | undefined): Direction | null {
   return null;
 }
 
-export function causeOf(flags: number): UpdateCause {
-  if (flags & XFRM_AE_CR) return 'replay';
-  if (flags & XFRM_AE_CE) return 'timer';
-  if (flags & XFRM_AE_CU) return 'update';
-  return 'update';
-}
-
 export function encodeHello(hello: Omit<HelloRecord, 'type' | 'version'>): string {
   return `${toJson({ type: 'hello', version: STREAM_VERSION, ...hello })}\n`;
 }
@@ -98,8 +91,10 @@ export function encodeSnapshotEnd(snapshot: number, count: number, time: number)
   return `${toJson({ type: 'snapshot-end', snapshot, count, time })}\n`;
 }
 
-export function encodeUpdate(cause: UpdateCause, ae: AeMessage, time: number): string {
-  return `${toJson({ type: 'update', cause, time, dir: directionName(ae.direction), ...saRecord(ae) })}\n`;
+/** `cause` as aeventCause() names it; an event with no cause bit, which the stream cannot name, goes out as update. */
+export function encodeUpdate(cause: UpdateCause | AeventCause, ae: AeMessage, time: number): string {
+  const named: UpdateCause = cause === 'unknown' ? 'update' : cause;
+  return `${toJson({ type: 'update', cause: named, time, dir: directionName(ae.direction), ...saRecord(ae) })}\n`;
 }
 
 export function encodeGone(sa: { family: string; dst: string; spi: number; proto: string; mark: Mark | null }, time: number): string {

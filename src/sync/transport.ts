@@ -23,6 +23,9 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
+/** `sync receive --from CMD` restarts CMD after 1 s, then 2, 4 ... up to 30 s between tries. */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000 };
+
 /** Exponential backoff: initial, 2x, 4x ... capped; reset by reset(). */
 export class Backoff {
   private failures = 0;
@@ -38,8 +41,8 @@ export class Backoff {
 }
 
 /**
- * Silence allowed before the first byte of a connection: ssh may take seconds to connect and
- * node to start (measured 5+ s for a first snapshot under UML with three xaev starting at once).
+ * Silence allowed before the first byte of a connection: ssh may take seconds to connect, and
+ * node to start on a loaded or slow host, before the sender's first heartbeat.
  */
 const CONNECT_TIMEOUT_MS = 30_000;
 /** How long a killed command may take to exit before it gets SIGKILL. */

@@ -166,9 +166,9 @@ export interface AeUpdate {
 }
 
 /**
- * The NEWAE of one SA, header and values in one buffer written in place: sync writes one per
- * SA at takeover, and a buffer per struct and per attribute (five or six) was a tenth of that
- * takeover's time on the lab kernel, where every new allocation costs page faults.
+ * The NEWAE of one SA: header and values written in place into one buffer of exactly the
+ * message's length, zeroed, so padding and unused fields are zeros. One allocation per SA,
+ * because a takeover writes thousands of them (bench/README.md).
  */
 export function encodeNewAe(key: SaKey, update: AeUpdate): Request {
   const { replay, lifetime, timerJiffies, replayThreshold } = update;

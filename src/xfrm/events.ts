@@ -41,14 +41,9 @@ import { decodeEsnReplay, decodeMark, decodeSaId, decodeUserMapping, decodeUsers
 export type AeventCause = 'replay' | 'timer' | 'update' | 'unknown';
 
 /**
- * Every event keeps its netlink message: `message.seq` and `message.pid` identify a CU event
- * caused by a NEWAE request. net/xfrm/xfrm_user.c: xfrm_new_ae() copies the REQUEST's
- * nlmsg_seq and nlmsg_pid (the pid field the requester wrote, not its socket's port id)
- * into the km_event, and build_aevent() puts them in the event's header; the event goes to
- * every member of XFRMNLGRP_AEVENTS, the requester's own subscribed sockets included, before
- * the ack. CR and CE events come from net/xfrm/xfrm_replay.c: xfrm_replay_notify() and its
- * ESN variants, whose km_event seq and portid are never set: their header seq/pid are
- * whatever was on the kernel stack and must never be matched against (docs/kernel/events.md).
+ * Every event keeps its netlink message. On a CU event its seq and pid are the NEWAE
+ * request's, which tells a writer its own events apart; on CR and CE events they are
+ * uninitialised kernel memory and mean nothing (docs/kernel/events.md, "Seq and pid of events").
  */
 interface EventBase {
   message: NetlinkMessage;

@@ -14,7 +14,7 @@
 // The kernel moves the top only when a packet arrives, and then marks that packet. A NEWAE
 // moves it with no packet: every number that enters the window, the new top included, is
 // unmarked (not yet received), so the sender can still use it.
-import type { EsnReplayState, ReplayState } from './structs.js';
+import type { ReplayState } from './structs.js';
 
 const U32_MASK = 0xffffffffn;
 
@@ -97,9 +97,24 @@ export function moveEsnBitmap(bitmap: readonly number[], window: number, from: b
   return next;
 }
 
-/** The ESN state's 64-bit inbound top. */
-export function esnTop(state: Pick<EsnReplayState, 'seq' | 'seqHi'>): bigint {
-  return (BigInt(state.seqHi) << 32n) | BigInt(state.seq);
+/** A 64-bit sequence number from its u32 halves: the ESN state keeps seq_hi and seq (oseq_hi and oseq) apart. */
+export function seq64(hi: number, lo: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** The u32 halves of a 64-bit sequence number, for writing it back into an ESN state. */
+export function seqHalves(value: bigint): { hi: number; lo: number } {
+  return { hi: Number((value >> 32n) & U32_MASK), lo: Number(value & U32_MASK) };
+}
+
+/** The inbound top (seq) as 64 bits; a legacy state has only the low half. */
+export function inboundSeq(state: ReplayState): bigint {
+  return state.kind === 'esn' ? seq64(state.seqHi, state.seq) : BigInt(state.seq);
+}
+
+/** The outbound counter (oseq) as 64 bits; a legacy state has only the low half. */
+export function outboundSeq(state: ReplayState): bigint {
+  return state.kind === 'esn' ? seq64(state.oseqHi, state.oseq) : BigInt(state.oseq);
 }
 
 /**
@@ -112,12 +127,8 @@ export function moveInboundTop(state: ReplayState, to: bigint, legacyWindow: num
     const seq = Number(to & U32_MASK);
     return { ...state, seq, bitmap: moveLegacyBitmap(state.bitmap, state.seq, seq, legacyWindow) };
   }
-  return {
-    ...state,
-    seq: Number(to & U32_MASK),
-    seqHi: Number((to >> 32n) & U32_MASK),
-    bitmap: moveEsnBitmap(state.bitmap, state.replayWindow, esnTop(state), to),
-  };
+  const { hi, lo } = seqHalves(to);
+  return { ...state, seq: lo, seqHi: hi, bitmap: moveEsnBitmap(state.bitmap, state.replayWindow, inboundSeq(state), to) };
 }
 
 /**
@@ -126,7 +137,7 @@ export function moveInboundTop(state: ReplayState, to: bigint, legacyWindow: num
  * need to know what a written state will accept.
  */
 export function isMarkedReceived(state: ReplayState, seq: bigint, legacyWindow: number): boolean | undefined {
-  const top = state.kind === 'legacy' ? BigInt(state.seq) : esnTop(state);
+  const top = inboundSeq(state);
   const window = state.kind === 'legacy' ? Math.min(32, legacyWindow) : state.replayWindow;
   if (seq > top || top - seq >= BigInt(window)) return undefined;
   const diff = Number(top - seq);

@@ -99,12 +99,63 @@ export function hzFromProbe(readBack: number): number | undefined {
  * listeners (docs/kernel/timer-units.md, the HZ probe), carrying `pid` as its nlmsg_pid so a
  * writer that filters its own events by pid can recognise them.
  */
-export function probeHzOnSa(client: XfrmClient, key: SaKey, savedThreshold100ms: number, pid = 0): number {
+export function probeHzOnSa(client: XfrmClient, key: SaKey, pid = 0): number {
+  const saved100ms = client.getAe(key).timerThreshold100ms ?? 0;
   client.newAe(key, { timerJiffies: PROBE_JIFFIES }, pid);
   const readBack = client.getAe(key).timerThreshold100ms ?? 0;
   const hz = hzFromProbe(readBack);
   // Restore with saved * HZ / 10 jiffies: the read value is in 100 ms units, not jiffies.
-  client.newAe(key, { timerJiffies: Math.round((savedThreshold100ms * (hz ?? 100)) / 10) }, pid);
+  client.newAe(key, { timerJiffies: Math.round((saved100ms * (hz ?? 100)) / 10) }, pid);
   if (hz === undefined) throw new Error(`cannot determine the kernel's HZ: the timer probe read back ${readBack}`);
   return hz;
+}
+
+/**
+ * The first step of the HZ rule `set` and `sync send` share: the value the user gave (--hz),
+ * else the kernel's configuration. Undefined means HZ must be probed on an SA (resolveHz).
+ * Needs no SA, so a command line can be checked against it before any request.
+ */
+export function knownHz(given: number | undefined, configured: () => HzSource | undefined = readConfiguredHz): number | undefined {
+  return given ?? configured()?.hz;
+}
+
+export interface HzProbe {
+  client: XfrmClient;
+  /** SAs to probe, in order, until one takes the probe (an SA that is not VALID refuses NEWAE). */
+  sas: readonly SaKey[];
+  /** nlmsg_pid of the probe's writes (probeHzOnSa). */
+  pid: number;
+  /** When no SA takes the probe, throw (the first SA's error) instead of answering undefined. */
+  required: boolean;
+}
+
+/**
+ * The kernel's HZ: `known` (knownHz()) when there is one, else probed on the first SA of
+ * `probe.sas` that takes it. Undefined when there is no SA to probe yet, or none took the
+ * probe and it is not `required`.
+ */
+export function resolveHz(known: number | undefined, probe: HzProbe & { required: true }): number;
+export function resolveHz(known: number | undefined, probe: HzProbe): number | undefined;
+export function resolveHz(known: number | undefined, probe: HzProbe): number | undefined {
+  if (known !== undefined) return known;
+  let firstError: unknown = new Error("cannot determine the kernel's HZ: no SA to probe it on");
+  for (const [index, key] of probe.sas.entries()) {
+    try {
+      return probeHzOnSa(probe.client, key, probe.pid);
+    } catch (error) {
+      if (index === 0) firstError = error;
+    }
+  }
+  if (probe.required) throw firstError;
+  return undefined;
+}
+
+/**
+ * The check after a timer was written with jiffies for `hz`: why its read-back (100 ms units)
+ * does not match the period asked for, or undefined when it does. A mismatch means `hz` was
+ * not the kernel's HZ (readBackMatches).
+ */
+export function readBackProblem(askedMs: number, threshold100ms: number, hz: number): string | undefined {
+  if (readBackMatches(askedMs, threshold100ms)) return undefined;
+  return `the timer reads back ${timerMsFromThreshold(threshold100ms)} ms, not the ${askedMs} ms asked for: the kernel's HZ is not ${hz}`;
 }

@@ -4,7 +4,7 @@
 // xfrm_new_ae(), xfrm_update_ae_params()).
 import { hex } from '../netlink/bytes.js';
 import type { AeMessage, AeUpdate } from './aevent.js';
-import { bitmapProblem, esnTop, fullBitmap, moveInboundTop } from './replay-window.js';
+import { bitmapProblem, fullBitmap, inboundSeq, moveInboundTop, outboundSeq, seq64 } from './replay-window.js';
 import type { EsnReplayState, LegacyReplayState, LifetimeCurrent } from './structs.js';
 
 /** A bitmap to write as it is: every number in the window received, none, or the words themselves. */
@@ -38,10 +38,6 @@ export class IncompatibleChangeError extends Error {
   override readonly name = 'IncompatibleChangeError';
 }
 
-function combined(hi: number, lo: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}
-
 /** The words a --bitmap change stands for on this SA, or an error naming the mismatch. */
 function resolveBitmap(change: BitmapChange, window: number, wordCount: number): number[] {
   if (change === 'all') return fullBitmap(window, wordCount);
@@ -67,16 +63,16 @@ function mergeLegacyReplay(current: LegacyReplayState, changes: CounterChanges, 
 function mergeEsnReplay(current: EsnReplayState, changes: CounterChanges, lowered: string[]): EsnReplayState {
   // window and bmp_len go back unchanged: NEWAE cannot resize the bitmap
   // (net/xfrm/xfrm_user.c: xfrm_replay_verify_len()).
-  const seqAfter = combined(changes.seqHi ?? current.seqHi, changes.seq ?? current.seq);
+  const seqAfter = seq64(changes.seqHi ?? current.seqHi, changes.seq ?? current.seq);
   const next = {
     ...(moveInboundTop(current, seqAfter, 0) as EsnReplayState),
     oseq: changes.oseq ?? current.oseq,
     oseqHi: changes.oseqHi ?? current.oseqHi,
   };
   if (changes.bitmap !== undefined) next.bitmap = resolveBitmap(changes.bitmap, current.replayWindow, current.bitmap.length);
-  const seqBefore = esnTop(current);
-  const oseqBefore = combined(current.oseqHi, current.oseq);
-  const oseqAfter = combined(next.oseqHi, next.oseq);
+  const seqBefore = inboundSeq(current);
+  const oseqBefore = outboundSeq(current);
+  const oseqAfter = outboundSeq(next);
   if (seqAfter < seqBefore) lowered.push(`seq ${hex(seqBefore)} -> ${hex(seqAfter)}`);
   if (oseqAfter < oseqBefore) lowered.push(`oseq ${hex(oseqBefore)} -> ${hex(oseqAfter)}`);
   return next;

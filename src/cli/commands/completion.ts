@@ -1,7 +1,7 @@
 import type { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { writeOut } from '../output.js';
-import { PROTO_NAMES } from '../protocols.js';
+import { PROTO_NAMES } from '../../xfrm/protocols.js';
 
 /** Value suggestions for options whose values are a fixed set or can be listed. */
 const VALUE_WORDS: Record<string, string> = { '--proto': PROTO_NAMES.join(' ') };

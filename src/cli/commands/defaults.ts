@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
-import { toJson } from '../json.js';
+import { toJson } from '../../xfrm/json.js';
 import { parseU32 } from '../parse.js';
 import { stderrIsTerminal } from '../output.js';
 import { READ_BACK_UNIT_MS, sysctlEtimeFromMs, timerMsFromThreshold } from '../../xfrm/timer-units.js';

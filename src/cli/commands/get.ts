@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { keyOf } from '../../xfrm/sa-dump.js';
 import type { CliContext } from '../context.js';
-import { toJson } from '../json.js';
-import { getRecord } from '../record.js';
+import { toJson } from '../../xfrm/json.js';
+import { getRecord } from '../../xfrm/sa-record.js';
 import { addSelectorOptions, parseSelectors, selectSas, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
 

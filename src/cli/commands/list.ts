@@ -3,7 +3,7 @@ import { decodeAePayload, type AeMessage } from '../../xfrm/aevent.js';
 import { stateOfDumpEntry } from '../../xfrm/sa-dump.js';
 import type { SaStateView } from '../../xfrm/sa-view.js';
 import type { CliContext } from '../context.js';
-import { getRecord } from '../record.js';
+import { getRecord } from '../../xfrm/sa-record.js';
 import { AsciiOut } from '../ascii-out.js';
 import { writeOut } from '../output.js';
 import { writeSaRecordJson } from '../sa-json.js';

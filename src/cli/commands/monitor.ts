@@ -5,9 +5,10 @@ import { eventMatches, EventSubscription, readEventFile, type EventLoss, type Xf
 import type { SaIdFilter } from '../../xfrm/sa-filter.js';
 import type { CliContext } from '../context.js';
 import { CliError, systemErrorCause } from '../errors.js';
-import { toJson } from '../json.js';
+import { toJson } from '../../xfrm/json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
+import { StopSignals } from '../signals.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
 import { shown } from '../user-text.js';
@@ -142,20 +143,19 @@ class MonitorStop {
   private settle: (error: Error | undefined) => void = () => {};
   private onStop: () => void = () => {};
   private exitEvenWhenIdle = false;
-  private readonly onSignal = (): void => {
-    this.onStop();
-    if (this.exitEvenWhenIdle) process.exit(0);
-    exitAbandoningOutput(0);
-    this.settle(undefined);
-  };
+  // Installed before anything subscribes: whoever sees the subscription (a supervisor, a
+  // test) may signal at once, and the default action would kill xaev with the signal.
+  private readonly signals = new StopSignals();
 
   constructor() {
     this.stopped = new Promise((resolve) => (this.settle = resolve));
     this.output = new StreamOutput((error) => this.settle(error));
-    // Installed before anything subscribes: whoever sees the subscription (a supervisor, a
-    // test) may signal at once, and the default action would kill xaev with the signal.
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    this.signals.signal.addEventListener('abort', () => {
+      this.onStop();
+      if (this.exitEvenWhenIdle) process.exit(0);
+      exitAbandoningOutput(0);
+      this.settle(undefined);
+    });
   }
 
   /** Run `cleanup` first when a signal arrives (it then ends the process). */
@@ -182,8 +182,7 @@ class MonitorStop {
   }
 
   dispose(): void {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    this.signals.dispose();
     this.output.dispose();
   }
 }

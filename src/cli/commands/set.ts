@@ -1,22 +1,14 @@
 import type { Command } from 'commander';
 import type { AeUpdate } from '../../xfrm/aevent.js';
-import {
-  HIGHEST_KERNEL_HZ,
-  MAX_TIMER_JIFFIES,
-  probeHzOnSa,
-  readBackMatches,
-  readConfiguredHz,
-  timerJiffiesFor,
-  timerMsFromThreshold,
-} from '../../xfrm/timer-units.js';
+import { HIGHEST_KERNEL_HZ, knownHz, MAX_TIMER_JIFFIES, readBackProblem, resolveHz, timerJiffiesFor } from '../../xfrm/timer-units.js';
 import { keyOf } from '../../xfrm/sa-dump.js';
 import type { SaFilter } from '../../xfrm/sa-dump.js';
 import { mergeCounters, type CounterChanges } from '../../xfrm/update.js';
 import type { CliContext } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
-import { toJson } from '../json.js';
+import { toJson } from '../../xfrm/json.js';
 import { parseBitmap, parsePositiveInt, parseU32, parseU64 } from '../parse.js';
-import { getRecord } from '../record.js';
+import { getRecord } from '../../xfrm/sa-record.js';
 import { addSelectorOptions, parseSelectors, selectSas, type SelectorOptions } from '../select.js';
 import { saStateText } from '../text.js';
 
@@ -124,9 +116,9 @@ function parseSetRequest(spiText: string, options: SetOptions): SetRequest {
       'set: nothing to set: give at least one of --rthr, --etime, --seq, --oseq, --seq-hi, --oseq-hi, --bitmap, --bytes, --packets',
     );
   }
-  const knownHz = timerMs === undefined ? undefined : (hzOverride ?? readConfiguredHz()?.hz);
-  if (timerMs !== undefined) timerJiffies(timerMs, knownHz ?? HIGHEST_KERNEL_HZ, knownHz !== undefined);
-  return { filter, changes, replayThreshold, timerMs, knownHz };
+  const hz = timerMs === undefined ? undefined : knownHz(hzOverride);
+  if (timerMs !== undefined) timerJiffies(timerMs, hz ?? HIGHEST_KERNEL_HZ, hz !== undefined);
+  return { filter, changes, replayThreshold, timerMs, knownHz: hz };
 }
 
 export function runSet(context: CliContext, spiText: string, options: SetOptions): void {
@@ -147,7 +139,7 @@ export function runSet(context: CliContext, spiText: string, options: SetOptions
   if (request.replayThreshold !== undefined) update.replayThreshold = request.replayThreshold;
   let hz: number | undefined;
   if (request.timerMs !== undefined) {
-    hz = request.knownHz ?? probeHzOnSa(client, key, current.timerThreshold100ms ?? 0);
+    hz = resolveHz(request.knownHz, { client, sas: [key], pid: 0, required: true });
     update.timerJiffies = timerJiffies(request.timerMs, hz, true);
   }
 
@@ -159,12 +151,8 @@ export function runSet(context: CliContext, spiText: string, options: SetOptions
   warnAfterWrite(context, request);
 
   if (request.timerMs !== undefined && hz !== undefined) {
-    const readMs = timerMsFromThreshold(after.timerThreshold100ms ?? 0);
-    if (!readBackMatches(request.timerMs, after.timerThreshold100ms ?? 0)) {
-      throw new CliError(
-        `the timer reads back ${readMs} ms, not the ${request.timerMs} ms asked for: the kernel's HZ is not ${hz} (give the right one with --hz)`,
-      );
-    }
+    const problem = readBackProblem(request.timerMs, after.timerThreshold100ms ?? 0, hz);
+    if (problem) throw new CliError(`${problem} (give the right one with --hz)`);
   }
 }
 

@@ -1,8 +1,16 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { CONTROL_DIR, ControlUnavailableError, controlRequest, controlSocketPath, type ControlCommand } from '../../sync/control.js';
+import {
+  askReceiver,
+  CONTROL_DIR,
+  ControlRefusedError,
+  ControlUnavailableError,
+  controlSocketPath,
+  ForeignAnswerError,
+  type ControlAnswers,
+  type ControlCommand,
+} from '../../sync/control.js';
 import { runReceiver } from '../../sync/daemon.js';
-import { parseJsonExact } from '../../sync/stream-decode.js';
 import { openEventIntake } from '../../sync/intake.js';
 import { MARGIN_FLOOR } from '../../sync/margin.js';
 import { DEFAULT_ETIME_MS, DEFAULT_RTHR, runSender, SENDER_RCVBUF } from '../../sync/sender.js';
@@ -10,9 +18,10 @@ import type { CliContext } from '../context.js';
 import { CliError, ReportedFailure, UsageError } from '../errors.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
 import { parseByteSize, parsePositiveInt, parseU32 } from '../parse.js';
+import { StopSignals } from '../signals.js';
+import { syncStatusText, takeoverText } from '../sync-text.js';
 import { shown } from '../user-text.js';
 import { VERSION } from '../version.js';
-import { syncStatusText, takeoverText, type SyncAnswer, type SyncStatusAnswer, type TakeoverAnswer } from '../sync-text.js';
 
 interface SendOptions {
   rthr: string;
@@ -80,6 +89,7 @@ function registerSend(sync: Command, context: CliContext): void {
  * reader (ssh) has stopped reading; output not yet taken is abandoned.
  */
 async function runSend(context: CliContext, settings: { node: string; software: string; rthr: number; etimeMs: number }, rcvbuf: number): Promise<void> {
+  const signals = new StopSignals();
   const client = context.client();
   const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
   let output: StreamOutput | undefined;
@@ -93,10 +103,11 @@ async function runSend(context: CliContext, settings: { node: string; software: 
     error: (message: string) => context.note(message),
   };
   try {
-    const status = await runSender(client, intake, options, outputFailure);
+    const status = await runSender(client, intake, options, signals.signal, outputFailure);
     exitAbandoningOutput(status);
     if (status !== 0) throw new ReportedFailure(status);
   } finally {
+    signals.dispose();
     stream.dispose();
   }
 }
@@ -129,19 +140,21 @@ async function runReceive(context: CliContext, options: ReceiveOptions): Promise
     margin: parseMargin(options.margin),
     maxSas: parsePositiveInt(options.maxSas, '--max-sas', 10_000_000),
     heartbeatTimeoutMs: parsePositiveInt(options.heartbeatTimeout, '--heartbeat-timeout', 3600) * 1000,
-    backoff: { initialMs: 1000, maxMs: 30_000 },
     metricsFile: options.metricsFile,
     receiveBufferBytes: parseByteSize(options.rcvbuf, '--rcvbuf'),
     note: (message: string) => context.note(message),
   } as const;
   const client = context.client();
   const controlPath = options.control ?? controlSocketPath();
+  const signals = new StopSignals();
   let status: number;
   try {
-    status = await runReceiver(client, { ...settings, controlPath });
+    status = await runReceiver(client, { ...settings, controlPath }, signals.signal);
   } catch (error) {
     if (error instanceof ControlUnavailableError) throw new CliError(error.message);
     throw error;
+  } finally {
+    signals.dispose();
   }
   if (status !== 0) throw new ReportedFailure(status);
 }
@@ -180,35 +193,32 @@ function registerControlCommand(sync: Command, context: CliContext, name: Contro
     .action((options: ControlOptions) => runControl(context, name, options));
 }
 
-/** The receiver's JSON answer; anything else listening on the socket gets one line, not a trace. */
-function parseAnswer(text: string, where: string): SyncAnswer {
-  let answer: unknown;
+/** The receiver's answer; with -j it is printed as it came (u64 values exact). */
+async function ask<C extends ControlCommand>(context: CliContext, command: C, options: ControlOptions): Promise<ControlAnswers[C]> {
+  const timeoutMs = parsePositiveInt(options.timeout, '--timeout', 3_600_000);
+  const path = options.control ?? controlPathFor(context.globals.netns);
   try {
-    answer = parseJsonExact(text);
-  } catch {
-    answer = undefined;
+    const { text, answer } = await askReceiver(path, command, timeoutMs, options.control ?? 'the control socket');
+    if (context.globals.json) context.print(`${text}\n`);
+    return answer;
+  } catch (error) {
+    // Anything else listening on the socket gets one line, its answer escaped, not a trace.
+    if (error instanceof ForeignAnswerError) throw new CliError(`${error.message} (${shown(error.text)})`);
+    if (error instanceof ControlUnavailableError || error instanceof ControlRefusedError) throw new CliError(error.message);
+    throw error;
   }
-  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
-    throw new CliError(`${where} answered with something that is not a sync receiver's JSON answer (${shown(text)})`);
-  }
-  return answer as SyncAnswer;
 }
 
 async function runControl(context: CliContext, command: ControlCommand, options: ControlOptions): Promise<void> {
-  const timeoutMs = parsePositiveInt(options.timeout, '--timeout', 3_600_000);
-  let text: string;
-  try {
-    text = await controlRequest(options.control ?? controlPathFor(context.globals.netns), command, timeoutMs);
-  } catch (error) {
-    if (error instanceof ControlUnavailableError) throw new CliError(error.message);
-    throw error;
-  }
-  const answer = parseAnswer(text, options.control ?? 'the control socket');
-  if (answer.error !== undefined) throw new CliError(`the receiver refused: ${answer.error}`);
-  if (context.globals.json) context.print(`${text}\n`);
-  else if (command === 'status') context.print(syncStatusText(answer as SyncStatusAnswer));
-  else if (command === 'takeover') context.print(takeoverText(answer as TakeoverAnswer));
-  if (command === 'takeover' && answer.ok !== true) {
-    throw new CliError(`takeover incomplete: ${answer.reason ?? 'not every synced SA was applied'}`);
+  const asText = !context.globals.json;
+  if (command === 'status') {
+    const answer = await ask(context, 'status', options);
+    if (asText) context.print(syncStatusText(answer));
+  } else if (command === 'takeover') {
+    const answer = await ask(context, 'takeover', options);
+    if (asText) context.print(takeoverText(answer));
+    if (answer.ok !== true) throw new CliError(`takeover incomplete: ${answer.reason ?? 'not every synced SA was applied'}`);
+  } else {
+    await ask(context, 'release', options);
   }
 }

@@ -1,12 +1,13 @@
+// `set --seq`, `--seq-hi` and `--bitmap` against the kernel's own replay check, on VALID SAs
+// with real ESP traffic, written as batch lines that each name their namespace with -n:
+// test/lab/defects.sh runs inside User Mode Linux, on every lab kernel (docs/lab.md). Every
+// value asserted here was measured on both uml-6.1 and uml-6.12 and is the same on both (the
+// SAs have no direction).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { ReplayJson } from '../src/cli/record.js';
+import type { ReplayJson } from '../src/xfrm/sa-record.js';
 import { bootOnce, describeOnLabKernels } from './lab/lab.js';
 import type { SaJson } from './support/record-json.js';
-
-// Issue 8 items that need a VALID SA and real ESP traffic: test/lab/defects.sh runs inside
-// User Mode Linux, on every lab kernel (docs/lab.md). Every value asserted here was measured
-// on both uml-6.1 and uml-6.12 and is the same on both (the SAs have no direction).
 
 // The records' types come from the CLI's own (test/support/record-json.ts); the expected
 // replay states are built as the CLI's ReplayJson, one flavour each.
