@@ -255,8 +255,13 @@ describe('host kernel: larval SAs in a throwaway namespace', { skip }, () => {
     xaev.child.stdout!.pause();
     // One event to a datagram, as the kernel sends them (its drop counter counts datagrams).
     // 4,000 events (1.3 MB of JSON) fill the pipe and the 1 MiB output bound; the next 6,000
-    // arrive while xaev has stopped reading and overflow the socket.
-    injectAevents(ns.name, Array.from({ length: 4_000 }, () => ONE_EVENT));
+    // arrive while xaev has stopped reading and overflow the socket. The first 4,000 come in
+    // steps the 1 MiB socket buffer holds (about 450 events), so that none is lost before
+    // the output bound is reached, however fast this machine runs xaev.
+    for (let sent = 0; sent < 4_000; sent += 400) {
+      injectAevents(ns.name, Array.from({ length: 400 }, () => ONE_EVENT));
+      await sleep(50);
+    }
     await sleep(300);
     injectAevents(ns.name, Array.from({ length: 6_000 }, () => ONE_EVENT));
     await sleep(300);
