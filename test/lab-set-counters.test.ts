@@ -1,6 +1,6 @@
 // `set --seq`, `--seq-hi` and `--bitmap` against the kernel's own replay check, on VALID SAs
 // with real ESP traffic, written as batch lines that each name their namespace with -n:
-// test/lab/defects.sh runs inside User Mode Linux, on every lab kernel (docs/lab.md). Every
+// test/lab/set-counters.sh runs inside User Mode Linux, on every lab kernel (docs/lab.md). Every
 // value asserted here was measured on both uml-6.1 and uml-6.12 and is the same on both (the
 // SAs have no direction).
 import assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ const esn = (seqHi: number, seq: number, oseqHi: number, oseq: number, window: n
 });
 
 describeOnLabKernels('kernel lab: set --seq / --bitmap and batch -n against real ESP', { timeout: 240_000 }, (kernel) => {
-  const { run, file } = bootOnce(kernel, 'defects.sh', { timeoutMs: 200_000 });
+  const { run, file } = bootOnce(kernel, 'set-counters.sh', { timeoutMs: 200_000 });
   const records = (name: string): SaJson[] =>
     file(`${name}.out`)
       .split('\n')

@@ -19,6 +19,8 @@ export const LAB_PACKAGES: readonly { name: string; for: string }[] = [
   { name: 'iproute2', for: 'host-kernel suites (ip xfrm side by side)' },
   { name: 'python3', for: 'native-socket suite (a second netlink sender)' },
   { name: 'perl', for: 'lab scenarios (hand-written XFRM messages)' },
+  { name: 'groff-base', for: 'the man-page suite (groff renders the pages)' },
+  { name: 'man-db', for: 'the man-page suite (man -l renders the pages)' },
   { name: 'user-mode-linux', for: 'the uml-6.1 lab kernel' },
   { name: 'kmod', for: 'the uml-6.1 lab kernel (modprobe)' },
   { name: 'keepalived', for: 'the failover suites (VRRP)' },

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Lab scenario for test/lab-defects.test.ts (issue 8 items that need a VALID SA): `set --seq`
+# Lab scenario for test/lab-set-counters.test.ts (the issue 8 items that need a VALID SA): `set --seq`
 # moves the replay bitmap as the kernel does, `--bitmap` writes it exactly, and a batch runs
 # each line in the namespace its -n names. Raw outputs go to $LAB_OUT; the host test asserts.
 set -u
