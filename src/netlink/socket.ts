@@ -28,8 +28,9 @@ export interface Request {
    */
   pid?: number;
   /**
-   * The parts hold secrets (an SA's keys): the datagram the socket packs them into is zeroed
-   * once sent, so no copy is left in Node's shared buffer pool. The parts are the caller's.
+   * The request or its answers hold secrets (an SA's keys): the datagram the socket packs the
+   * parts into is zeroed once sent, so no copy is left in Node's shared buffer pool, and a
+   * dump's receive buffer is zeroed when the dump ends. The parts are the caller's to zero.
    */
   secret?: boolean;
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DecodeError } from '../../netlink/errors.js';
-import { receivedLength } from '../../netlink/message.js';
 import { eventMatches, EventSubscription, readEventFile, type EventLoss, type XfrmEvent } from '../../xfrm/events.js';
 import type { SaIdFilter } from '../../xfrm/sa-filter.js';
 import type { CliContext } from '../context.js';
@@ -9,7 +8,8 @@ import { toJson } from '../json.js';
 import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseSpi } from '../parse.js';
 import { eventRecord } from '../record.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
-import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
+import { ipEventText } from '../ip-xfrm-text.js';
+import { ipAeventText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
 import { shown } from '../user-text.js';
 
 interface MonitorOptions {
@@ -108,9 +108,7 @@ class EventPrinter {
         // JSON lines describe aevents only; in text, other messages print as ip prints them.
         if (this.context.globals.json) return '';
         this.printed++;
-        if (event.kind === 'mapping') return stamp + ipMappingText(event.mapping);
-        // ip would print an SA message in full; xaev, an aevent tool, names it like any other type.
-        return stamp + ipUnknownText(receivedLength(event.message), event.message.type, event.message.flags);
+        return stamp + ipEventText(event);
     }
   }
 }
