@@ -15,6 +15,7 @@ import {
   XFRM_MSG_NEWPOLICY,
   XFRM_MSG_POLEXPIRE,
   XFRM_MSG_UPDPOLICY,
+  XFRM_POLICY_ALLOW,
   XFRM_POLICY_MAX,
   XFRM_POLICY_TYPE_MAIN,
   XFRMA_IF_ID,
@@ -38,6 +39,7 @@ import {
   USERPOLICY_TYPE,
   type StructValue,
 } from './struct-table.js';
+import { unlimitedLifetime } from './sa-message.js';
 import {
   decodeMark,
   decodeOffload,
@@ -147,10 +149,35 @@ export function decodePolicyMessage(message: NetlinkMessage, options: PolicyDeco
   return { kind, policy, hard: undefined };
 }
 
+/**
+ * A policy value for building one by hand: the fields given, and for the rest what
+ * `ip xfrm policy add` sends when not told otherwise (no limits, allow, priority 0, index 0
+ * for the kernel to choose, no templates).
+ */
+export function createPolicy(fields: Pick<XfrmPolicy, 'selector' | 'dir'> & Partial<XfrmPolicy>): XfrmPolicy {
+  return {
+    lifetime: unlimitedLifetime(),
+    current: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
+    priority: 0,
+    index: 0,
+    action: XFRM_POLICY_ALLOW,
+    flags: 0,
+    share: 0,
+    templates: [],
+    mark: undefined,
+    ifId: undefined,
+    type: undefined,
+    securityContext: undefined,
+    offload: undefined,
+    unknownAttributes: [],
+    ...fields,
+  };
+}
+
 /** The userpolicy_info at `offset` (also inside ACQUIRE), with the attribute-borne parts still empty. */
 export function decodePolicyInfo(buf: Buffer, offset: number, what: string, copy: boolean): XfrmPolicy {
   const info = decodeStruct(USERPOLICY_INFO, buf, offset, what, copy);
-  return {
+  return createPolicy({
     selector: info.sel,
     lifetime: info.lft,
     current: info.curlft,
@@ -160,14 +187,7 @@ export function decodePolicyInfo(buf: Buffer, offset: number, what: string, copy
     action: info.action,
     flags: info.flags,
     share: info.share,
-    templates: [],
-    mark: undefined,
-    ifId: undefined,
-    type: undefined,
-    securityContext: undefined,
-    offload: undefined,
-    unknownAttributes: [],
-  };
+  });
 }
 
 /** XFRMA_TMPL: one or more xfrm_user_tmpl back to back; a partial one is malformed. */

@@ -16,6 +16,7 @@ import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
 import type { SaKey } from './aevent.js';
 import {
+  XFRM_INF,
   XFRM_MSG_DELSA,
   XFRM_MSG_EXPIRE,
   XFRM_MSG_NEWSA,
@@ -256,7 +257,7 @@ export function decodeSaMessage(message: NetlinkMessage, options: SaDecodeOption
 /** The usersa_info at `offset`, with every attribute-borne part still undefined. */
 function decodeUsersaInfoFull(buf: Buffer, offset: number, what: string, copy: boolean): XfrmSa {
   const info = decodeStruct(USERSA_INFO, buf, offset, what, copy);
-  return {
+  return createSa({
     // xfrm_id has no family: the SA's own is the usersa_info field (docs/kernel/structs.md).
     saId: { daddr: info.id.daddr, spi: info.id.spi, family: info.family, proto: info.id.proto },
     saddr: info.saddr,
@@ -269,6 +270,57 @@ function decodeUsersaInfoFull(buf: Buffer, offset: number, what: string, copy: b
     mode: info.mode,
     replayWindow: info.replayWindow,
     flags: info.flags,
+  });
+}
+
+/** A selector that matches nothing in particular: all zero, as an SA's is when made without `sel`. */
+export function emptySelector(): Selector {
+  return {
+    daddr: Buffer.alloc(ADDRESS_BYTES),
+    saddr: Buffer.alloc(ADDRESS_BYTES),
+    dport: 0,
+    dportMask: 0,
+    sport: 0,
+    sportMask: 0,
+    family: 0,
+    prefixlenD: 0,
+    prefixlenS: 0,
+    proto: 0,
+    ifindex: 0,
+    user: 0,
+  };
+}
+
+/** No byte or packet limit and no time limit, as `ip xfrm state add` and `policy add` send by default. */
+export function unlimitedLifetime(): LifetimeConfig {
+  return {
+    softByteLimit: XFRM_INF,
+    hardByteLimit: XFRM_INF,
+    softPacketLimit: XFRM_INF,
+    hardPacketLimit: XFRM_INF,
+    softAddExpiresSeconds: 0n,
+    hardAddExpiresSeconds: 0n,
+    softUseExpiresSeconds: 0n,
+    hardUseExpiresSeconds: 0n,
+  };
+}
+
+/**
+ * An SA value for building one by hand (tests, records from elsewhere): the fields given,
+ * and for the rest what `ip xfrm state add` sends when not told otherwise (no selector, no
+ * limits, transport mode, no attributes).
+ */
+export function createSa(fields: Pick<XfrmSa, 'saId' | 'saddr'> & Partial<XfrmSa>): XfrmSa {
+  return {
+    selector: emptySelector(),
+    lifetime: unlimitedLifetime(),
+    current: { bytes: 0n, packets: 0n, addTime: 0n, useTime: 0n },
+    stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
+    seq: 0,
+    reqid: 0,
+    mode: 0,
+    replayWindow: 0,
+    flags: 0,
     aead: undefined,
     crypt: undefined,
     auth: undefined,
@@ -292,6 +344,7 @@ function decodeUsersaInfoFull(buf: Buffer, offset: number, what: string, copy: b
     natKeepaliveInterval: undefined,
     iptfs: undefined,
     unknownAttributes: [],
+    ...fields,
   };
 }
 
@@ -396,7 +449,7 @@ function decodeSaAttributes(sa: XfrmSa, body: Buffer, start: number, copy: boole
         sa.replay = decodeLegacyReplay(payload);
         return;
       case XFRMA_REPLAY_ESN_VAL:
-        sa.replay = decodeEsnReplay(payload);
+        sa.replay = decodeEsnReplay(payload, true);
         return;
       case XFRMA_REPLAY_THRESH:
         sa.replayThreshold = payloadU32(payload, 'XFRMA_REPLAY_THRESH');

@@ -104,11 +104,17 @@ export function esnReplayLength(bmpLen: number): number {
   return REPLAY_STATE_ESN.size + BITMAP_WORD_BYTES * bmpLen;
 }
 
-export function decodeEsnReplay(buf: Buffer): EsnReplayState {
+/**
+ * XFRMA_REPLAY_ESN_VAL. With `headerOnly`, a payload of just the header stands for a zero
+ * bitmap of bmp_len words, as NEWSA takes it (iproute2 sends it so; net/xfrm/xfrm_user.c:
+ * verify_replay(), xfrm_alloc_replay_state_esn()); the kernel itself always sends the bitmap.
+ */
+export function decodeEsnReplay(buf: Buffer, headerOnly = false): EsnReplayState {
   const { bmpLen, ...counters } = decodeStruct(REPLAY_STATE_ESN, buf, 0, 'XFRMA_REPLAY_ESN_VAL');
   if (bmpLen > REPLAY_ESN_MAX_BMP_LEN) {
     throw new DecodeError(`XFRMA_REPLAY_ESN_VAL: bmp_len ${bmpLen} exceeds the kernel maximum ${REPLAY_ESN_MAX_BMP_LEN}`);
   }
+  if (headerOnly && buf.length === REPLAY_STATE_ESN.size) return { kind: 'esn', ...counters, bitmap: new Array<number>(bmpLen).fill(0) };
   need(buf, 0, esnReplayLength(bmpLen), `XFRMA_REPLAY_ESN_VAL with bmp_len ${bmpLen}`);
   const bitmap: number[] = new Array(bmpLen);
   for (let i = 0; i < bmpLen; i++) bitmap[i] = readU32(buf, esnReplayLength(i));
