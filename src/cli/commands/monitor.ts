@@ -37,7 +37,7 @@ export function registerMonitor(program: Command, context: CliContext): void {
     .option('--proto <proto>', 'only events of this protocol: esp, ah or comp')
     .option('--count <n>', 'exit after N events')
     .option('--rcvbuf <bytes>', 'socket receive buffer (k/m suffixes allowed)', String(DEFAULT_RCVBUF))
-    .option('--file <path>', 'decode netlink messages saved in a file instead of listening (like `ip xfrm monitor file`)')
+    .option('--file <path>', 'decode netlink messages saved in a file instead of listening (like `ip xfrm monitor file`: SAs, policies, acquires, expires and flushes too)')
     .addHelpText(
       'after',
       `
@@ -52,7 +52,9 @@ reading (whole events it has not taken are dropped). Every event is printed or c
 'receive buffer overrun: N events lost' when the kernel dropped events (the socket was full:
 raise --rcvbuf, or stdout was too slow), and a line for a datagram longer than the 64 KiB
 read size. A --file is read as a stream; the events before a malformed message are printed,
-then the error (status 1).`,
+then the error (status 1). With --file, every message type ip xfrm monitor prints is printed
+as iproute2 6.1 prints it (SAs with their keys, policies, acquires, expires, flushes,
+reports, default policies); -j prints aevents only.`,
     )
     .action((options: MonitorOptions) => runMonitor(context, options));
 }
