@@ -15,6 +15,7 @@ import {
   encodeDelSa,
   encodeNewSa,
   hasRedactedKeys,
+  isKernelTunnelState,
   saKeyOf,
   wipeRequest,
   wipeSaKeys,
@@ -340,6 +341,9 @@ describe('saProblems refuses what must never be installed, naming the field and 
     // A selector without a family is checked against the SA's (verify_newsa_info()).
     assert.deepEqual([sa.selector.family, fields({ ...sa, saId: { ...sa.saId, family: 7 } })], [0, ['family', 'selector.family']]);
     assert.deepEqual(fields({ ...sa, saId: { ...sa.saId, proto: 43 } }), ['proto']);
+    // The IPIP state the kernel makes beside an IPcomp tunnel SA is refused as its own.
+    const tunnel = { ...sa, aead: undefined, saId: { ...sa.saId, proto: 4 } };
+    assert.deepEqual([isKernelTunnelState(tunnel), saProblems(tunnel)[0]?.message], [true, "protocol 4: the kernel's own tunnel state beside an IPcomp SA, made again with it"]);
     assert.deepEqual(fields({ ...sa, mode: 3 }), ['mode']);
   });
 

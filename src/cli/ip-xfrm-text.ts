@@ -48,7 +48,7 @@ import type { AcquireEvent, FlushEvent, MappingEvent, PolicyChangeEvent, PolicyD
 import { receivedLength } from '../netlink/message.js';
 import type { PolicyTemplate, XfrmPolicy } from '../xfrm/policy-message.js';
 import type { Algorithm, XfrmSa } from '../xfrm/sa-message.js';
-import { SELECTOR, USER_EXPIRE, USER_POLEXPIRE } from '../xfrm/struct-table.js';
+import { ADDRESS_BYTES, SELECTOR, USER_EXPIRE, USER_POLEXPIRE } from '../xfrm/struct-table.js';
 import type { Mark, SecurityContext, Selector } from '../xfrm/structs.js';
 import { interfaceName } from './interface-names.js';
 import { protocolDatabaseName } from './protocols.js';
@@ -166,11 +166,12 @@ function selectorText(selector: Selector, family: number, prefix: string): strin
  */
 function selectorIsZero(selector: Selector): boolean {
   const view = selector.daddr;
-  if (view.buffer.byteLength - view.byteOffset >= SELECTOR.size) {
+  // An address of another family carries ip's following bytes (a copy, events.ts): fields then.
+  if (view.length === ADDRESS_BYTES && view.buffer.byteLength - view.byteOffset >= SELECTOR.size) {
     const bytes = new Uint8Array(view.buffer, view.byteOffset, SELECTOR.size);
     return bytes.every((byte) => byte === 0);
   }
-  return Object.values(selector).every((value) => (Buffer.isBuffer(value) ? value.every((byte) => byte === 0) : value === 0));
+  return Object.values(selector).every((value) => (Buffer.isBuffer(value) ? value.subarray(0, ADDRESS_BYTES).every((byte) => byte === 0) : value === 0));
 }
 
 /** ip/ipxfrm.c: __xfrm_algo_print(): the key is alg_key_len / 8 bytes, rounded down. */

@@ -112,6 +112,9 @@ export const AF_UNSPEC = 0;
 export const IPPROTO_ESP = 50;
 export const IPPROTO_AH = 51;
 export const IPPROTO_COMP = 108;
+/** The protocols of the tunnel states the kernel adds beside IPcomp tunnel SAs (sa-message.ts: isKernelTunnelState()). */
+export const IPPROTO_IPIP = 4;
+export const IPPROTO_IPV6 = 41;
 /** `ip xfrm state flush` without a protocol asks for every one (include/uapi/linux/ipsec.h). */
 export const IPSEC_PROTO_ANY = 255;
 

@@ -16,6 +16,8 @@ import type { NetlinkMessage } from '../netlink/message.js';
 import type { Request } from '../netlink/socket.js';
 import type { SaKey } from './aevent.js';
 import {
+  IPPROTO_IPIP,
+  IPPROTO_IPV6,
   XFRM_INF,
   XFRM_MSG_DELSA,
   XFRM_MSG_EXPIRE,
@@ -551,6 +553,18 @@ export function wipeSaKeys(sa: XfrmSa): void {
 export function hasRedactedKeys(sa: XfrmSa): boolean {
   const keys = saKeys(sa).filter((key) => key.length > 0);
   return keys.length > 0 && keys.every((key) => key.isAllZero());
+}
+
+/**
+ * The IPIP (IPv6: IPv6-in-IPv6) state the kernel adds beside each IPcomp tunnel SA, for the
+ * packets too small to compress (docs/kernel/sa-messages.md#the-ipcomp-tunnel-state;
+ * net/ipv4/ipcomp.c: ipcomp_tunnel_create(), net/ipv6/ipcomp6.c: ipcomp6_tunnel_create()).
+ * Dumps list it with protocol 4 or 41 and the SA's source address as its SPI; DELSA cannot
+ * name it (EINVAL) and NEWSA refuses its protocol. It comes and goes with its IPcomp SA:
+ * never copy it.
+ */
+export function isKernelTunnelState(sa: Pick<XfrmSa, 'saId'>): boolean {
+  return sa.saId.proto === IPPROTO_IPIP || sa.saId.proto === IPPROTO_IPV6;
 }
 
 /** The SA is offloaded to a NIC (XFRMA_OFFLOAD_DEV): encodeNewSa leaves the offload out. */

@@ -38,7 +38,7 @@ import {
   XFRM_STATE_ESN,
 } from './constants.js';
 import { isSocketPolicy, type XfrmPolicy } from './policy-message.js';
-import { hasRedactedKeys, keyBytes, type Algorithm, type XfrmSa } from './sa-message.js';
+import { hasRedactedKeys, isKernelTunnelState, keyBytes, type Algorithm, type XfrmSa } from './sa-message.js';
 import type { Selector } from './structs.js';
 
 /** One reason not to install: the field it is about (`crypt.key`, `templates[1].proto`, ...) and why. */
@@ -117,7 +117,11 @@ export function saProblems(sa: XfrmSa): InstallProblem[] {
   const problems: InstallProblem[] = [];
   const { family, proto, spi } = sa.saId;
   if (family !== AF_INET && family !== AF_INET6) problems.push({ field: 'family', message: `SA family ${family} is neither inet (${AF_INET}) nor inet6 (${AF_INET6})` });
-  if (!IPSEC_PROTOCOLS.has(proto)) problems.push({ field: 'proto', message: `protocol ${proto} is not ESP (${IPPROTO_ESP}), AH (${IPPROTO_AH}) or IPcomp (${IPPROTO_COMP})` });
+  if (isKernelTunnelState(sa)) {
+    problems.push({ field: 'proto', message: `protocol ${proto}: the kernel's own tunnel state beside an IPcomp SA, made again with it` });
+  } else if (!IPSEC_PROTOCOLS.has(proto)) {
+    problems.push({ field: 'proto', message: `protocol ${proto} is not ESP (${IPPROTO_ESP}), AH (${IPPROTO_AH}) or IPcomp (${IPPROTO_COMP})` });
+  }
   const selectorFamily = sa.selector.family === AF_UNSPEC && !(sa.flags & XFRM_STATE_AF_UNSPEC) ? family : sa.selector.family;
   selectorProblems(sa.selector, selectorFamily, true, problems);
   if (!SA_MODES.has(sa.mode)) problems.push({ field: 'mode', message: `mode ${sa.mode} is not transport, tunnel, ro, beet or iptfs` });
