@@ -4,7 +4,7 @@
 // (keys included); and every SA and policy message of the run prints the same with
 // `xaev monitor --file` as with `ip xfrm monitor file`.
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { describe, it } from 'node:test';
 import { bootOnce, describeOnLabKernels } from './lab/lab.js';
 
 /** `ip -s xfrm policy` prints each policy's add time; a reinstalled policy is added anew. */
@@ -102,5 +102,20 @@ describeOnLabKernels('kernel lab: SA and policy codecs round-trip', { timeout: 3
       assert.match(ip, expected);
     }
     assert.equal(file('xaev-monitor.txt'), ip);
+  });
+
+  describe('booted with lockdown=confidentiality', () => {
+    const locked = bootOnce(kernel, 'xfrm-redacted.sh', { timeoutMs: 120_000, cmdline: ['lockdown=confidentiality'] });
+
+    it('where the kernel has the lockdown LSM its keys read as zeros, and xaev calls the SA redacted and refuses it', () => {
+      // Measured, not assumed: a kernel without the lockdown LSM ignores the parameter.
+      const lockdown = locked.file('lockdown.txt');
+      const redacted = /locked down from command line/.test(lockdown);
+      assert.equal(redacted, kernel.id === 'uml-7.3', lockdown);
+      assert.equal(locked.file('add.log'), '');
+      const state = locked.file('state.txt');
+      assert.match(state, redacted ? /enc cbc\(aes\) 0x00000000000000000000000000000000$/m : /enc cbc\(aes\) 0x00112233445566778899aabbccddeeff$/m);
+      assert.deepEqual(JSON.parse(locked.file('xaev.json')), { redacted, problems: redacted ? ['keys'] : [], keyBits: [128, 256] });
+    });
   });
 });
