@@ -5,9 +5,10 @@ import { FIXTURES } from './support/paths.js';
 import { runXaev } from './support/run.js';
 
 // fixtures/*.bin are NEWAE (and other XFRM) messages; *.expected.txt is what
-// `ip xfrm monitor file X.bin` (iproute2 6.1) printed for them.
+// `ip xfrm monitor file X.bin` (iproute2 6.1) printed for them. xfrm.bin holds SA, policy,
+// expire, acquire, flush, report and default-policy messages (test/support/make-xfrm-fixture.ts).
 describe('monitor text is byte-identical to ip xfrm monitor', () => {
-  for (const name of ['ae', 'misc']) {
+  for (const name of ['ae', 'misc', 'xfrm']) {
     it(`fixtures/${name}.bin`, () => {
       const result = runXaev(['monitor', '--file', `${FIXTURES}${name}.bin`]);
       assert.equal(result.stderr, '');
@@ -40,6 +41,19 @@ describe('monitor text is byte-identical to ip xfrm monitor', () => {
         ['unknown', 12, 'inet6', 'esp'],
         ['timer', 32, 'inet', 200],
       ],
+    );
+  });
+
+  it('--json prints aevents only: SA and policy messages are text-only', () => {
+    const result = runXaev(['-j', 'monitor', '--file', `${FIXTURES}xfrm.bin`]);
+    assert.deepEqual([result.status, result.stdout, result.stderr], [0, '', '']);
+  });
+
+  it('a filter keeps the SA messages of its SPI and drops policies, which name no SA', () => {
+    const result = runXaev(['monitor', '--file', `${FIXTURES}xfrm.bin`, '--spi', '0x1008']);
+    assert.equal(
+      result.stdout,
+      'src 192.0.2.1 dst 192.0.2.2\n\tproto comp spi 0x00001008 reqid 8 mode tunnel\n\treplay-window 0 \n\tcomp deflate \n',
     );
   });
 

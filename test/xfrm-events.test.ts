@@ -191,4 +191,52 @@ describe('EventSubscription on the host kernel', { skip: hostKernelSkipReason() 
       ns.remove();
     }
   });
+
+  it('with policyChanges, a policy added, updated, deleted and flushed arrives as policy and flush events', async () => {
+    const ns = makeNetns('xaev-policy-events');
+    try {
+      const script = `
+        import { EventSubscription } from '${REPO_ROOT}dist/src/xfrm/events.js';
+        let seen = 0;
+        const subscription = EventSubscription.open({
+          policyChanges: true,
+          onEvents: (events) => {
+            for (const e of events) {
+              console.log(JSON.stringify({ kind: e.kind, change: e.change, what: e.what, dir: e.policy?.dir, priority: e.policy?.priority, templates: e.policy?.templates.map((t) => t.reqid) }));
+              if (++seen === 5) subscription.close();
+            }
+          },
+          onLoss: (loss) => console.log(JSON.stringify(loss)),
+          onError: (error) => { console.error(error.message); process.exit(1); },
+        });
+        console.log('ready');`;
+      const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      const exited = once(child, 'exit');
+      while (!out.includes('ready')) await new Promise((resolve) => setTimeout(resolve, 20));
+      const selector = ['src', '10.1.0.0/16', 'dst', '10.2.0.0/16', 'dir', 'out'];
+      ip('-n', ns.name, 'xfrm', 'policy', 'add', ...selector, 'priority', '10', 'tmpl', 'proto', 'esp', 'reqid', '3', 'mode', 'transport');
+      ip('-n', ns.name, 'xfrm', 'policy', 'update', ...selector, 'priority', '20', 'tmpl', 'proto', 'esp', 'reqid', '4', 'mode', 'transport');
+      ip('-n', ns.name, 'xfrm', 'policy', 'delete', ...selector);
+      ip('-n', ns.name, 'xfrm', 'policy', 'add', ...selector);
+      ip('-n', ns.name, 'xfrm', 'policy', 'flush');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const [code] = await exited;
+      clearTimeout(timer);
+      assert.equal(code, 0);
+      assert.deepEqual(
+        out.trim().split('\n').slice(1).map((line) => JSON.parse(line) as unknown),
+        [
+          { kind: 'policy', change: 'new', dir: 1, priority: 10, templates: [3] },
+          { kind: 'policy', change: 'update', dir: 1, priority: 20, templates: [4] },
+          { kind: 'policy', change: 'delete', dir: 1, priority: 20, templates: [4] },
+          { kind: 'policy', change: 'new', dir: 1, priority: 0, templates: [] },
+          { kind: 'flush', what: 'policy' },
+        ],
+      );
+    } finally {
+      ns.remove();
+    }
+  });
 });

@@ -24,6 +24,42 @@ export function writeAttributeHeader(out: Buffer, at: number, type: number, payl
   return at + NLA_HDRLEN;
 }
 
+/** An attribute an encoder will write in place: its type, payload length and payload writer. */
+export interface AttributeWriter {
+  type: number;
+  length: number;
+  /** Writes the payload at `at`; the bytes are zero before it runs. */
+  write: (out: Buffer, at: number) => void;
+}
+
+/**
+ * A message body: a fixed part of `fixedSize` bytes (written by `writeFixed`), then the
+ * attributes, each padded to 4 bytes, in one zeroed buffer of its own (Buffer.alloc, never
+ * the shared pool: bodies may hold keys their owner will zero).
+ */
+export function encodeBody(fixedSize: number, writeFixed: (out: Buffer) => void, attributes: readonly AttributeWriter[]): Buffer {
+  let size = fixedSize;
+  for (const attribute of attributes) size += attributeSpace(attribute.length);
+  const out = Buffer.alloc(size);
+  writeFixed(out);
+  let at = fixedSize;
+  for (const attribute of attributes) {
+    attribute.write(out, writeAttributeHeader(out, at, attribute.type, attribute.length));
+    at += attributeSpace(attribute.length);
+  }
+  return out;
+}
+
+/** A u32 attribute (host order) for encodeBody. */
+export function u32Attribute(type: number, value: number): AttributeWriter {
+  return { type, length: 4, write: (out, at) => writeU32(out, value, at) };
+}
+
+/** A u8 attribute for encodeBody. */
+export function u8Attribute(type: number, value: number): AttributeWriter {
+  return { type, length: 1, write: (out, at) => void (out[at] = value) };
+}
+
 /** One attribute, padded to 4 bytes. */
 export function encodeAttribute(type: number, payload: Buffer): Buffer {
   const out = Buffer.alloc(attributeSpace(payload.length));

@@ -111,9 +111,13 @@ export function dumpEach(socket: NetlinkSocket, request: Request, visit: Message
   const answers = new DumpAnswers(socket.reserveSeqs(1), visit);
   socket.sendRaw(dumpRequest(request, answers.seq));
   const buf = Buffer.allocUnsafe(RECEIVE_BUFFER_BYTES);
-  while (!answers.done) {
-    answers.take(buf, socket.receiveInto(buf));
-    afterBatch?.();
+  try {
+    while (!answers.done) {
+      answers.take(buf, socket.receiveInto(buf));
+      afterBatch?.();
+    }
+  } finally {
+    if (request.secret) buf.fill(0);
   }
 }
 

@@ -27,6 +27,12 @@ export interface Request {
    * NEWAE's CU event, docs/kernel/newae.md), which lets a listener recognise its own writes.
    */
   pid?: number;
+  /**
+   * The request or its answers hold secrets (an SA's keys): the datagram the socket packs the
+   * parts into is zeroed once sent, so no copy is left in Node's shared buffer pool, and a
+   * dump's receive buffer is zeroed when the dump ends. The parts are the caller's to zero.
+   */
+  secret?: boolean;
 }
 
 export type RequestResult = { replies: NetlinkMessage[] } | { error: NetlinkError };
@@ -175,6 +181,20 @@ export class NetlinkSocket {
     return datagram;
   }
 
+  private sendPacked(requests: Request[], start: number, end: number, firstSeq: number, ackLastOnly: boolean): void {
+    const datagram = this.packDatagram(requests, start, end, firstSeq, ackLastOnly);
+    try {
+      callNative(() => this.native.send(datagram));
+    } finally {
+      for (let i = start; i < end; i++) {
+        if (requests[i]!.secret) {
+          datagram.fill(0);
+          break;
+        }
+      }
+    }
+  }
+
   /** Send one request and wait for its complete answer; a kernel error throws NetlinkError. */
   request(request: Request): NetlinkMessage[] {
     const [result] = this.requestMany([request]);
@@ -196,7 +216,7 @@ export class NetlinkSocket {
       const firstSeq = this.reserveSeqs(end - start);
       const pending = new Map<number, { index: number; request: Request; replies: NetlinkMessage[] }>();
       for (let i = start; i < end; i++) pending.set(firstSeq + (i - start), { index: i, request: requests[i]!, replies: [] });
-      callNative(() => this.native.send(this.packDatagram(requests, start, end, firstSeq, false)));
+      this.sendPacked(requests, start, end, firstSeq, false);
       while (pending.size > 0) {
         for (const datagram of this.receiveDatagrams()) {
           for (const message of parseMessages(datagram)) {
@@ -233,7 +253,7 @@ export class NetlinkSocket {
       }
       const firstSeq = this.reserveSeqs(end - start);
       const lastSeq = firstSeq + (end - start - 1);
-      callNative(() => this.native.send(this.packDatagram(requests, start, end, firstSeq, true)));
+      this.sendPacked(requests, start, end, firstSeq, true);
       let acked = false;
       while (!acked) {
         for (const received of this.receiveDatagrams()) {

@@ -4,7 +4,7 @@ import { NLMSG_HDRLEN } from '../netlink/constants.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { BackgroundPipeline, dumpEach, dumpEachInBackground, type MessageVisitor } from '../netlink/pipeline.js';
 import { NLMSG_TYPE_AT } from '../netlink/scan.js';
-import { NetlinkSocket, type OpenOptions } from '../netlink/socket.js';
+import { NetlinkSocket, type OpenOptions, type Request } from '../netlink/socket.js';
 import {
   decodeAeMessage,
   encodeGetAe,
@@ -29,6 +29,9 @@ import {
   type SaFilter,
 } from './sa-dump.js';
 import { SaStateView } from './sa-view.js';
+import { decodePolicyMessage, encodeDelPolicy, encodeNewPolicy, encodePolicyDump, type PolicyKey, type XfrmPolicy } from './policy-message.js';
+import { decodeSaMessage, encodeDelSa, encodeNewSa, wipeRequest, type NewSaOptions, type XfrmSa } from './sa-message.js';
+import type { NetlinkMessage } from '../netlink/message.js';
 
 /** No such SA: what GETAE and GETSA answer for an SA that is not (or no longer) there. */
 const { ESRCH } = osConstants.errno;
@@ -46,7 +49,7 @@ function dumpVisitor(filter: SaFilter, visit: SaVisitor): MessageVisitor {
   };
 }
 
-/** XFRM requests on one NETLINK_XFRM socket: SA dumps, GETAE, NEWAE. */
+/** XFRM requests on one NETLINK_XFRM socket: SA and policy dumps, GETAE, NEWAE, installing and deleting SAs and policies. */
 export class XfrmClient {
   private readonly socket: NetlinkSocket;
   /** `list` dumps on a second socket, read on a worker thread while GETAEs go out on the first. */
@@ -182,6 +185,71 @@ export class XfrmClient {
    */
   newAeMany(writes: { key: SaKey; update: AeUpdate }[], pid = 0): (NetlinkError | undefined)[] {
     return this.socket.writeMany(writes.map(({ key, update }) => ({ ...encodeNewAe(key, update), pid })));
+  }
+
+  /** The dump entries of a request as whole messages, decoded by `decode` while the receive buffer holds them. */
+  private dumpMessages<T>(request: Request, decode: (message: NetlinkMessage) => T): T[] {
+    const decoded: T[] = [];
+    dumpEach(this.socket, request, (buf, at, length) => {
+      const message: NetlinkMessage = { type: readU16(buf, at + NLMSG_TYPE_AT), flags: 0, seq: 0, pid: 0, payload: buf.subarray(at + NLMSG_HDRLEN, at + length) };
+      decoded.push(decode(message));
+    });
+    return decoded;
+  }
+
+  /**
+   * Every SA in the namespace with everything it carries, keys included (sa-message.ts), in
+   * dump order; decoded as copies, the receive buffer zeroed afterwards. Wipe the keys
+   * (wipeSaKeys()) when done. Larval SAs (SPI 0) are included.
+   */
+  dumpSas(proto?: number): XfrmSa[] {
+    return this.dumpMessages({ ...encodeSaDump(proto), secret: true }, (message) => decodeSaMessage(message).sa);
+  }
+
+  /**
+   * Every policy, in dump order, socket policies included (isSocketPolicy() tells them apart;
+   * net/xfrm/xfrm_policy.c: xfrm_policy_walk() walks them too).
+   */
+  dumpPolicies(): XfrmPolicy[] {
+    return this.dumpMessages(encodePolicyDump(), (message) => decodePolicyMessage(message).policy);
+  }
+
+  /**
+   * Install an SA (NEWSA, or UPDSA with `update`); a refusal throws NetlinkError with the
+   * kernel's extack text. The request's copy of the keys is zeroed afterwards.
+   */
+  addSa(sa: XfrmSa, options: NewSaOptions = {}): void {
+    const request = encodeNewSa(sa, options);
+    try {
+      this.socket.request(request);
+    } finally {
+      wipeRequest(request);
+    }
+  }
+
+  /** Install many SAs, pipelined with one ack per datagram; each result is undefined (done) or the refusal. */
+  addSas(sas: XfrmSa[], options: NewSaOptions = {}): (NetlinkError | undefined)[] {
+    const requests = sas.map((sa) => encodeNewSa(sa, options));
+    try {
+      return this.socket.writeMany(requests);
+    } finally {
+      requests.forEach(wipeRequest);
+    }
+  }
+
+  /** DELSA by the SA's id and mark; ESRCH (NetlinkError) when there is no such SA. */
+  deleteSa(key: SaKey): void {
+    this.socket.request(encodeDelSa(key));
+  }
+
+  /** Install a policy (NEWPOLICY, or UPDPOLICY with `update`); a refusal throws NetlinkError. */
+  addPolicy(policy: XfrmPolicy, options: { update?: boolean } = {}): void {
+    this.socket.request(encodeNewPolicy(policy, options));
+  }
+
+  /** DELPOLICY by index (or selector when the key's index is 0); ENOENT when there is none. */
+  deletePolicy(key: PolicyKey): void {
+    this.socket.request(encodeDelPolicy(key));
   }
 
   close(): void {

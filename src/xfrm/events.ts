@@ -5,7 +5,6 @@
 // the kernel dropped or a truncated datagram cut off is reported as a loss: nothing vanishes
 // silently (docs/kernel/events.md, docs/kernel/netlink.md).
 import { readFileChunks } from '../file-chunks.js';
-import { forEachAttribute } from '../netlink/attributes.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP } from '../netlink/constants.js';
 import { DecodeError } from '../netlink/errors.js';
 import { splitMessages, type NetlinkMessage } from '../netlink/message.js';
@@ -18,24 +17,33 @@ import {
   XFRM_AE_CE,
   XFRM_AE_CR,
   XFRM_AE_CU,
-  XFRM_MSG_DELSA,
-  XFRM_MSG_EXPIRE,
+  XFRM_MSG_ACQUIRE,
+  XFRM_MSG_FLUSHPOLICY,
+  XFRM_MSG_FLUSHSA,
+  XFRM_MSG_GETDEFAULT,
   XFRM_MSG_MAPPING,
   XFRM_MSG_NEWAE,
-  XFRM_MSG_NEWSA,
-  XFRM_MSG_UPDSA,
+  XFRM_MSG_REPORT,
   XFRM_STATE_ESN,
-  XFRMA_MARK,
-  XFRMA_REPLAY_ESN_VAL,
-  XFRMA_REPLAY_VAL,
-  XFRMA_SA,
   XFRMNLGRP_AEVENTS,
   XFRMNLGRP_EXPIRE,
+  XFRMNLGRP_POLICY,
   XFRMNLGRP_SA,
 } from './constants.js';
-import { fieldOffset, need, USER_EXPIRE, USERSA_ID, USERSA_INFO } from './struct-table.js';
+import {
+  decodeAcquire,
+  decodePolicyDefaults,
+  decodePolicyFlush,
+  decodeReport,
+  decodeSaFlush,
+  type AcquireMessage,
+  type PolicyDefaults,
+  type ReportMessage,
+} from './notifications.js';
+import { decodePolicyMessage, isPolicyMessageType, type PolicyMessageKind, type XfrmPolicy } from './policy-message.js';
+import { decodeSaMessage, isSaMessageType, type SaMessageKind, type XfrmSa } from './sa-message.js';
 import { isSaIdFilterEmpty, matchesSaId, type SaIdFilter } from './sa-filter.js';
-import { decodeEsnReplay, decodeMark, decodeSaId, decodeUserMapping, decodeUsersaInfo, type Mark, type SaId, type UserMapping, type UsersaInfo } from './structs.js';
+import { decodeUserMapping, type Mark, type SaId, type Selector, type UserMapping, type UsersaInfo } from './structs.js';
 
 /** Why the kernel sent an aevent, from the XFRM_AE_CR/CE/CU bits of its flags (first set bit wins). */
 export type AeventCause = 'replay' | 'timer' | 'update' | 'unknown';
@@ -56,28 +64,66 @@ export interface AeventEvent extends EventBase {
   ae: AeMessage;
 }
 
-export type SaChangeKind = 'new' | 'update' | 'delete' | 'expire';
+export type SaChangeKind = SaMessageKind;
 
 /** XFRM_MSG_NEWSA / UPDSA / DELSA (group XFRMNLGRP_SA) and XFRM_MSG_EXPIRE (XFRMNLGRP_EXPIRE). */
 export interface SaChangeEvent extends EventBase {
   kind: 'sa';
   change: SaChangeKind;
-  /** daddr, spi, proto and the SA's family. */
+  /**
+   * The whole SA (sa-message.ts), keys included; addresses are views into `message`. An
+   * EXPIRE carries no algorithms. Call wipeSaKeys() when done with a key-carrying one.
+   */
+  sa: XfrmSa;
+  /** daddr, spi, proto and the SA's family (sa.saId). */
   saId: SaId;
-  /** The SA's xfrm_usersa_info; for DELSA from its XFRMA_SA attribute, undefined if absent. */
-  info: UsersaInfo | undefined;
+  /** Parts of the SA's xfrm_usersa_info (for DELSA, from its XFRMA_SA attribute). */
+  info: UsersaInfo;
   mark: Mark | undefined;
-  /** XFRM_STATE_ESN set in the SA's flags; undefined when the message holds no usersa_info. */
-  esn: boolean | undefined;
+  /** XFRM_STATE_ESN set in the SA's flags. */
+  esn: boolean;
   /**
    * Replay window in packets: XFRMA_REPLAY_ESN_VAL's replay_window when the SA keeps an ESN
    * style state (ESN, or any window over 32), else usersa_info.replay_window.
    */
-  replayWindow: number | undefined;
+  replayWindow: number;
   /** Which replay state the SA keeps: the attribute present, not the ESN flag (docs/kernel/newae.md). */
   replayFlavour: 'legacy' | 'esn' | undefined;
   /** EXPIRE only: a hard expiry (the SA is gone) rather than a soft one. */
   hard: boolean | undefined;
+}
+
+/**
+ * XFRM_MSG_NEWPOLICY / UPDPOLICY / DELPOLICY (group XFRMNLGRP_POLICY) and XFRM_MSG_POLEXPIRE
+ * (XFRMNLGRP_EXPIRE), decoded by policy-message.ts; addresses are views into `message`.
+ */
+export interface PolicyChangeEvent extends EventBase {
+  kind: 'policy';
+  change: PolicyMessageKind;
+  policy: XfrmPolicy;
+  /** POLEXPIRE only. */
+  hard: boolean | undefined;
+}
+
+/** XFRM_MSG_FLUSHSA (`proto`, 255 for all) and XFRM_MSG_FLUSHPOLICY (`type` when the kernel sends it). */
+export type FlushEvent = (EventBase & { kind: 'flush'; what: 'sa'; proto: number }) | (EventBase & { kind: 'flush'; what: 'policy'; type: number | undefined });
+
+/** XFRM_MSG_ACQUIRE (group XFRMNLGRP_ACQUIRE): the kernel asks for an SA. */
+export interface AcquireEvent extends EventBase {
+  kind: 'acquire';
+  acquire: AcquireMessage;
+}
+
+/** XFRM_MSG_REPORT (group XFRMNLGRP_REPORT). */
+export interface ReportEvent extends EventBase {
+  kind: 'report';
+  report: ReportMessage;
+}
+
+/** XFRM_MSG_GETDEFAULT sent on XFRMNLGRP_POLICY when the default policies change. */
+export interface PolicyDefaultsEvent extends EventBase {
+  kind: 'policy-defaults';
+  defaults: PolicyDefaults;
 }
 
 /** XFRM_MSG_MAPPING: a NAT-T peer changed its address or port. */
@@ -106,7 +152,18 @@ export interface MalformedMessage {
   error: DecodeError;
 }
 
-export type XfrmEvent = AeventEvent | SaChangeEvent | MappingEvent | IgnoredMessage | UnknownMessage | MalformedMessage;
+export type XfrmEvent =
+  | AeventEvent
+  | SaChangeEvent
+  | PolicyChangeEvent
+  | FlushEvent
+  | AcquireEvent
+  | ReportEvent
+  | PolicyDefaultsEvent
+  | MappingEvent
+  | IgnoredMessage
+  | UnknownMessage
+  | MalformedMessage;
 
 export function aeventCause(flags: number): AeventCause {
   if (flags & XFRM_AE_CR) return 'replay';
@@ -114,13 +171,6 @@ export function aeventCause(flags: number): AeventCause {
   if (flags & XFRM_AE_CU) return 'update';
   return 'unknown';
 }
-
-const SA_CHANGES = new Map<number, SaChangeKind>([
-  [XFRM_MSG_NEWSA, 'new'],
-  [XFRM_MSG_UPDSA, 'update'],
-  [XFRM_MSG_DELSA, 'delete'],
-  [XFRM_MSG_EXPIRE, 'expire'],
-]);
 
 /**
  * What one message from NETLINK_XFRM is. Decides by type alone, like xfrm_accept_msg(), and
@@ -137,8 +187,12 @@ export function classifyMessage(message: NetlinkMessage, receiveBuffer?: Iproute
       }
       return { kind: 'aevent', message, cause: aeventCause(ae.id.flags), ae };
     }
-    const change = SA_CHANGES.get(type);
-    if (change !== undefined) return decodeSaChange(message, change);
+    if (isSaMessageType(type)) return saChangeEvent(message, receiveBuffer);
+    if (isPolicyMessageType(type)) {
+      const { kind: change, policy, hard } = decodePolicyMessage(message, { copy: false });
+      if (receiveBuffer) followPolicyAddresses(policy, receiveBuffer);
+      return { kind: 'policy', message, change, policy, hard };
+    }
     if (type === XFRM_MSG_MAPPING) {
       let mapping = decodeUserMapping(message.payload);
       if (receiveBuffer && familyName(mapping.saId.family) === undefined) {
@@ -147,6 +201,29 @@ export function classifyMessage(message: NetlinkMessage, receiveBuffer?: Iproute
       }
       return { kind: 'mapping', message, mapping };
     }
+    if (type === XFRM_MSG_FLUSHSA) return { kind: 'flush', what: 'sa', message, proto: decodeSaFlush(message.payload).proto };
+    if (type === XFRM_MSG_FLUSHPOLICY) return { kind: 'flush', what: 'policy', message, type: decodePolicyFlush(message.payload).type };
+    if (type === XFRM_MSG_ACQUIRE) {
+      const acquire = decodeAcquire(message.payload, false);
+      if (receiveBuffer && (unusual(acquire.selector.family) || unusual(acquire.policy.selector.family) || acquire.policy.templates.some((t) => unusual(t.family)))) {
+        const follow = (address: Buffer): Buffer => receiveBuffer.withFollowingBytes(address);
+        acquire.id.daddr = follow(acquire.id.daddr);
+        acquire.saddr = follow(acquire.saddr);
+        followSelector(acquire.selector, follow);
+        followPolicyAddresses(acquire.policy, receiveBuffer);
+      }
+      return { kind: 'acquire', message, acquire };
+    }
+    if (type === XFRM_MSG_REPORT) {
+      const report = decodeReport(message.payload, false);
+      if (receiveBuffer && unusual(report.selector.family)) {
+        const follow = (address: Buffer): Buffer => receiveBuffer.withFollowingBytes(address);
+        followSelector(report.selector, follow);
+        if (report.coaddr) report.coaddr = follow(report.coaddr);
+      }
+      return { kind: 'report', message, report };
+    }
+    if (type === XFRM_MSG_GETDEFAULT) return { kind: 'policy-defaults', message, defaults: decodePolicyDefaults(message.payload) };
     if (type === NLMSG_NOOP || type === NLMSG_ERROR || type === NLMSG_DONE) return { kind: 'ignored', message };
     return { kind: 'unknown', message };
   } catch (error) {
@@ -165,45 +242,58 @@ export function classifyDatagram(datagram: Buffer, baseOffset = 0, receiveBuffer
 }
 
 /**
- * Body layouts (net/xfrm/xfrm_user.c): NEWSA/UPDSA carry xfrm_usersa_info, EXPIRE an
- * xfrm_user_expire (usersa_info + hard), DELSA an xfrm_usersa_id with the usersa_info in
- * XFRMA_SA (xfrm_notify_sa(), build_expire()). The attributes follow the fixed part.
+ * An SA message as an event: the whole SA (sa-message.ts decodes the body layouts of NEWSA,
+ * UPDSA, DELSA and EXPIRE), and the identity fields sync reads.
  */
-function decodeSaChange(message: NetlinkMessage, change: SaChangeKind): SaChangeEvent {
-  const body = message.payload;
-  const isDelete = change === 'delete';
-  let info = isDelete ? undefined : decodeUsersaInfo(body);
-  const saId = info ? info.saId : decodeSaId(body, 0);
-  let hard: boolean | undefined;
-  if (change === 'expire') {
-    need(body, 0, USER_EXPIRE.size, USER_EXPIRE.name);
-    hard = body[fieldOffset(USER_EXPIRE, 'hard')] !== 0;
+function saChangeEvent(message: NetlinkMessage, receiveBuffer: IprouteReceiveBuffer | undefined): SaChangeEvent {
+  const { kind: change, sa, hard } = decodeSaMessage(message, { copy: false });
+  if (receiveBuffer && (unusual(sa.saId.family) || unusual(sa.selector.family))) {
+    const follow = (address: Buffer): Buffer => receiveBuffer.withFollowingBytes(address);
+    sa.saId.daddr = follow(sa.saId.daddr);
+    sa.saddr = follow(sa.saddr);
+    followSelector(sa.selector, follow);
+    if (sa.encap) sa.encap.originalAddress = follow(sa.encap.originalAddress);
+    if (sa.coaddr) sa.coaddr = follow(sa.coaddr);
   }
-  const fixed = isDelete ? USERSA_ID.size : change === 'expire' ? USER_EXPIRE.size : USERSA_INFO.size;
-  let mark: Mark | undefined;
-  let esnWindow: number | undefined;
-  let flavour: 'legacy' | 'esn' | undefined;
-  forEachAttribute(body, fixed, (type, value) => {
-    if (type === XFRMA_MARK) mark = decodeMark(value);
-    else if (type === XFRMA_SA && isDelete) info = decodeUsersaInfo(value);
-    else if (type === XFRMA_REPLAY_VAL) flavour = 'legacy';
-    else if (type === XFRMA_REPLAY_ESN_VAL) {
-      flavour = 'esn';
-      esnWindow = decodeEsnReplay(value).replayWindow;
-    }
-  });
+  const info: UsersaInfo = { saId: sa.saId, saddr: sa.saddr, reqid: sa.reqid, mode: sa.mode, replayWindow: sa.replayWindow, flags: sa.flags };
+  const flavour = sa.replay?.kind;
   return {
     kind: 'sa',
     message,
     change,
-    saId,
+    sa,
+    saId: sa.saId,
     info,
-    mark,
-    esn: info ? (info.flags & XFRM_STATE_ESN) !== 0 : undefined,
-    replayWindow: esnWindow ?? info?.replayWindow,
+    mark: sa.mark,
+    esn: (sa.flags & XFRM_STATE_ESN) !== 0,
+    replayWindow: sa.replay?.kind === 'esn' ? sa.replay.replayWindow : sa.replayWindow,
     replayFlavour: flavour,
     hard,
   };
+}
+
+/** A family whose addresses iproute2 prints by reading past their 16 bytes (address.ts). */
+function unusual(family: number): boolean {
+  return family !== 0 && familyName(family) === undefined;
+}
+
+function followSelector(selector: Selector, follow: (address: Buffer) => Buffer): void {
+  selector.daddr = follow(selector.daddr);
+  selector.saddr = follow(selector.saddr);
+}
+
+/**
+ * Give a policy's addresses the bytes ip's receive buffer holds after them, when a family in
+ * it is one whose text ip reads past the address (as classifyMessage does for aevents).
+ */
+function followPolicyAddresses(policy: XfrmPolicy, receiveBuffer: IprouteReceiveBuffer): void {
+  if (!unusual(policy.selector.family) && !policy.templates.some((template) => unusual(template.family))) return;
+  const follow = (address: Buffer): Buffer => receiveBuffer.withFollowingBytes(address);
+  followSelector(policy.selector, follow);
+  for (const template of policy.templates) {
+    template.id.daddr = follow(template.id.daddr);
+    template.saddr = follow(template.saddr);
+  }
 }
 
 /** The SA an event is about, if it is about one. */
@@ -241,8 +331,10 @@ export interface SubscriptionOptions {
   onLoss: (loss: EventLoss) => void;
   /** Receiving failed (a recv() error other than an overrun); the subscription has stopped. */
   onError: (error: Error) => void;
-  /** Also join XFRMNLGRP_SA (NEWSA/UPDSA/DELSA) and XFRMNLGRP_EXPIRE; aevents are always joined. */
+  /** Also join XFRMNLGRP_SA (NEWSA/UPDSA/DELSA/FLUSHSA) and XFRMNLGRP_EXPIRE; aevents are always joined. */
   saChanges?: boolean;
+  /** Also join XFRMNLGRP_POLICY (NEWPOLICY/UPDPOLICY/DELPOLICY/FLUSHPOLICY, default changes). */
+  policyChanges?: boolean;
   /** Socket receive buffer in bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
   receiveBufferBytes?: number;
 }
@@ -272,6 +364,7 @@ export class EventSubscription {
         socket.joinGroup(XFRMNLGRP_SA);
         socket.joinGroup(XFRMNLGRP_EXPIRE);
       }
+      if (options.policyChanges) socket.joinGroup(XFRMNLGRP_POLICY);
       const subscription = new EventSubscription(socket, options);
       subscription.listen();
       return subscription;

@@ -4,11 +4,12 @@
 // work from these tables, so a layout is written down exactly once.
 //
 // Host byte order unless the type says big-endian (be16, be32): the SPI and ports travel in
-// network order. An `address` is an xfrm_address_t, 16 bytes in network order.
+// network order. An `address` is an xfrm_address_t, 16 bytes in network order; a `bytes`
+// field is a fixed-size char array (an algorithm's name), read as raw bytes.
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../netlink/bytes.js';
 import { DecodeError } from '../netlink/errors.js';
 
-export type ScalarType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'address';
+export type ScalarType = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 'be16' | 'be32' | 'address';
 
 export interface ScalarField {
   readonly offset: number;
@@ -20,7 +21,13 @@ export interface NestedField {
   readonly struct: StructLayout<any>;
 }
 
-export type Field = ScalarField | NestedField;
+/** A fixed-size byte array (char name[64]): decoded as a Buffer of exactly `bytes` bytes. */
+export interface BytesField {
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+export type Field = ScalarField | NestedField | BytesField;
 export type Fields = Readonly<Record<string, Field>>;
 
 export interface StructLayout<F extends Fields> {
@@ -38,25 +45,33 @@ interface FieldStep {
   readonly offset: number;
   readonly type: ScalarType | undefined;
   readonly struct: StructLayout<Fields> | undefined;
+  readonly bytes: number | undefined;
 }
 
 type FieldValue<T> = T extends { struct: StructLayout<infer G> }
   ? StructValue<G>
-  : T extends { type: 'u64' }
-    ? bigint
-    : T extends { type: 'address' }
-      ? Buffer
-      : number;
+  : T extends { bytes: number }
+    ? Buffer
+    : T extends { type: 'u64' }
+      ? bigint
+      : T extends { type: 'address' }
+        ? Buffer
+        : number;
 
-/** The decoded form of a struct: u64 as bigint, addresses as 16-byte views, the rest numbers. */
+/**
+ * The decoded form of a struct: u64 as bigint, addresses and byte arrays as Buffers (views
+ * into the input unless decoded as copies), the rest numbers.
+ */
 export type StructValue<F extends Fields> = { -readonly [K in keyof F]: FieldValue<F[K]> };
 
 export const ADDRESS_BYTES = 16;
 
-const SCALAR_SIZE: Record<ScalarType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4, address: ADDRESS_BYTES };
+const SCALAR_SIZE: Record<ScalarType, number> = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, be16: 2, be32: 4, address: ADDRESS_BYTES };
 
 function fieldSize(field: Field): number {
-  return 'struct' in field ? field.struct.size : SCALAR_SIZE[field.type];
+  if ('struct' in field) return field.struct.size;
+  if ('bytes' in field) return field.bytes;
+  return SCALAR_SIZE[field.type];
 }
 
 /** Checks the table itself once, at load: every field inside the struct, none overlapping. */
@@ -75,6 +90,7 @@ function defineStruct<F extends Fields>(name: string, size: number, fields: F): 
     offset: spec.offset,
     type: 'type' in spec ? spec.type : undefined,
     struct: 'struct' in spec ? (spec.struct as StructLayout<Fields>) : undefined,
+    bytes: 'bytes' in spec ? spec.bytes : undefined,
   }));
   return { name, size, fields, walk };
 }
@@ -137,20 +153,179 @@ export const XFRM_ID = defineStruct('xfrm_id', 24, {
   proto: { offset: 20, type: 'u8' },
 });
 
+/** struct xfrm_selector: the traffic an SA or policy applies to. Ports are big-endian. */
+export const SELECTOR = defineStruct('xfrm_selector', 56, {
+  daddr: { offset: 0, type: 'address' },
+  saddr: { offset: 16, type: 'address' },
+  dport: { offset: 32, type: 'be16' },
+  dportMask: { offset: 34, type: 'be16' },
+  sport: { offset: 36, type: 'be16' },
+  sportMask: { offset: 38, type: 'be16' },
+  family: { offset: 40, type: 'u16' },
+  prefixlenD: { offset: 42, type: 'u8' },
+  prefixlenS: { offset: 43, type: 'u8' },
+  proto: { offset: 44, type: 'u8' },
+  ifindex: { offset: 48, type: 's32' },
+  user: { offset: 52, type: 'u32' },
+});
+
+/** struct xfrm_lifetime_cfg: limits; XFRM_INF (all ones) is no limit. */
+export const LIFETIME_CFG = defineStruct('xfrm_lifetime_cfg', 64, {
+  softByteLimit: { offset: 0, type: 'u64' },
+  hardByteLimit: { offset: 8, type: 'u64' },
+  softPacketLimit: { offset: 16, type: 'u64' },
+  hardPacketLimit: { offset: 24, type: 'u64' },
+  softAddExpiresSeconds: { offset: 32, type: 'u64' },
+  hardAddExpiresSeconds: { offset: 40, type: 'u64' },
+  softUseExpiresSeconds: { offset: 48, type: 'u64' },
+  hardUseExpiresSeconds: { offset: 56, type: 'u64' },
+});
+
+/** struct xfrm_stats: an SA's error counters. */
+export const SA_STATS = defineStruct('xfrm_stats', 12, {
+  replayWindow: { offset: 0, type: 'u32' },
+  replay: { offset: 4, type: 'u32' },
+  integrityFailed: { offset: 8, type: 'u32' },
+});
+
 /**
- * struct xfrm_usersa_info: the body of each GETSA dump message. Left out: sel (@0, whose
- * family is the selector's, not the SA's), lft, stats and seq.
- * The SA's own family is the field at 212.
+ * struct xfrm_usersa_info: the body of NEWSA/UPDSA (requests, notifications, each GETSA dump
+ * entry) and XFRMA_SA. `sel.family` is the selector's; the SA's own family is the field at 212.
  */
 export const USERSA_INFO = defineStruct('xfrm_usersa_info', 224, {
+  sel: { offset: 0, struct: SELECTOR },
   id: { offset: 56, struct: XFRM_ID },
   saddr: { offset: 80, type: 'address' },
+  lft: { offset: 96, struct: LIFETIME_CFG },
   curlft: { offset: 160, struct: LIFETIME_CUR },
+  stats: { offset: 192, struct: SA_STATS },
+  seq: { offset: 204, type: 'u32' },
   reqid: { offset: 208, type: 'u32' },
   family: { offset: 212, type: 'u16' },
   mode: { offset: 214, type: 'u8' },
   replayWindow: { offset: 215, type: 'u8' },
   flags: { offset: 216, type: 'u8' },
+});
+
+/** The size of the alg_name arrays of the xfrm_algo structs. */
+export const ALGORITHM_NAME_BYTES = 64;
+
+/** struct xfrm_algo (XFRMA_ALG_CRYPT, XFRMA_ALG_AUTH, XFRMA_ALG_COMP) without its key, which follows. */
+export const ALGO = defineStruct('xfrm_algo', 68, {
+  name: { offset: 0, bytes: ALGORITHM_NAME_BYTES },
+  keyBits: { offset: 64, type: 'u32' },
+});
+
+/** struct xfrm_algo_auth (XFRMA_ALG_AUTH_TRUNC) without its key, which follows. */
+export const ALGO_AUTH = defineStruct('xfrm_algo_auth', 72, {
+  name: { offset: 0, bytes: ALGORITHM_NAME_BYTES },
+  keyBits: { offset: 64, type: 'u32' },
+  truncBits: { offset: 68, type: 'u32' },
+});
+
+/** struct xfrm_algo_aead (XFRMA_ALG_AEAD) without its key, which follows. */
+export const ALGO_AEAD = defineStruct('xfrm_algo_aead', 72, {
+  name: { offset: 0, bytes: ALGORITHM_NAME_BYTES },
+  keyBits: { offset: 64, type: 'u32' },
+  icvBits: { offset: 68, type: 'u32' },
+});
+
+/** struct xfrm_encap_tmpl (XFRMA_ENCAP): NAT-T encapsulation; ports big-endian. */
+export const ENCAP_TMPL = defineStruct('xfrm_encap_tmpl', 24, {
+  type: { offset: 0, type: 'u16' },
+  sport: { offset: 2, type: 'be16' },
+  dport: { offset: 4, type: 'be16' },
+  originalAddress: { offset: 8, type: 'address' },
+});
+
+/** struct xfrm_user_sec_ctx (XFRMA_SEC_CTX) without the context string, which follows. */
+export const USER_SEC_CTX = defineStruct('xfrm_user_sec_ctx', 8, {
+  len: { offset: 0, type: 'u16' },
+  exttype: { offset: 2, type: 'u16' },
+  alg: { offset: 4, type: 'u8' },
+  doi: { offset: 5, type: 'u8' },
+  contextLength: { offset: 6, type: 'u16' },
+});
+
+/** struct xfrm_user_offload (XFRMA_OFFLOAD_DEV). */
+export const USER_OFFLOAD = defineStruct('xfrm_user_offload', 8, {
+  ifindex: { offset: 0, type: 's32' },
+  flags: { offset: 4, type: 'u8' },
+});
+
+/** struct xfrm_user_tmpl: one element of XFRMA_TMPL, the SA a policy asks for. */
+export const USER_TMPL = defineStruct('xfrm_user_tmpl', 64, {
+  id: { offset: 0, struct: XFRM_ID },
+  family: { offset: 24, type: 'u16' },
+  saddr: { offset: 28, type: 'address' },
+  reqid: { offset: 44, type: 'u32' },
+  mode: { offset: 48, type: 'u8' },
+  share: { offset: 49, type: 'u8' },
+  optional: { offset: 50, type: 'u8' },
+  aalgos: { offset: 52, type: 'u32' },
+  ealgos: { offset: 56, type: 'u32' },
+  calgos: { offset: 60, type: 'u32' },
+});
+
+/** struct xfrm_userpolicy_info: the body of NEWPOLICY/UPDPOLICY, each GETPOLICY dump entry, XFRMA_POLICY. */
+export const USERPOLICY_INFO = defineStruct('xfrm_userpolicy_info', 168, {
+  sel: { offset: 0, struct: SELECTOR },
+  lft: { offset: 56, struct: LIFETIME_CFG },
+  curlft: { offset: 120, struct: LIFETIME_CUR },
+  priority: { offset: 152, type: 'u32' },
+  index: { offset: 156, type: 'u32' },
+  dir: { offset: 160, type: 'u8' },
+  action: { offset: 161, type: 'u8' },
+  flags: { offset: 162, type: 'u8' },
+  share: { offset: 163, type: 'u8' },
+});
+
+/** struct xfrm_userpolicy_id: the body of DELPOLICY/GETPOLICY (by index when non-zero, else by selector). */
+export const USERPOLICY_ID = defineStruct('xfrm_userpolicy_id', 64, {
+  sel: { offset: 0, struct: SELECTOR },
+  index: { offset: 56, type: 'u32' },
+  dir: { offset: 60, type: 'u8' },
+});
+
+/** struct xfrm_userpolicy_type (XFRMA_POLICY_TYPE): main or sub policy. */
+export const USERPOLICY_TYPE = defineStruct('xfrm_userpolicy_type', 6, {
+  type: { offset: 0, type: 'u8' },
+});
+
+/** struct xfrm_user_polexpire: the body of XFRM_MSG_POLEXPIRE. */
+export const USER_POLEXPIRE = defineStruct('xfrm_user_polexpire', 176, {
+  pol: { offset: 0, struct: USERPOLICY_INFO },
+  hard: { offset: 168, type: 'u8' },
+});
+
+/** struct xfrm_user_acquire: the body of XFRM_MSG_ACQUIRE (the kernel asks for an SA). */
+export const USER_ACQUIRE = defineStruct('xfrm_user_acquire', 280, {
+  id: { offset: 0, struct: XFRM_ID },
+  saddr: { offset: 24, type: 'address' },
+  sel: { offset: 40, struct: SELECTOR },
+  policy: { offset: 96, struct: USERPOLICY_INFO },
+  aalgos: { offset: 264, type: 'u32' },
+  ealgos: { offset: 268, type: 'u32' },
+  calgos: { offset: 272, type: 'u32' },
+  seq: { offset: 276, type: 'u32' },
+});
+
+/** struct xfrm_usersa_flush: the body of XFRM_MSG_FLUSHSA. */
+export const USERSA_FLUSH = defineStruct('xfrm_usersa_flush', 1, {
+  proto: { offset: 0, type: 'u8' },
+});
+
+/** struct xfrm_user_report: the body of XFRM_MSG_REPORT. */
+export const USER_REPORT = defineStruct('xfrm_user_report', 60, {
+  proto: { offset: 0, type: 'u8' },
+  sel: { offset: 4, struct: SELECTOR },
+});
+
+/** struct xfrm_userpolicy_default: the body of XFRM_MSG_GETDEFAULT notifications. */
+export const USERPOLICY_DEFAULT = defineStruct('xfrm_userpolicy_default', 3, {
+  in: { offset: 0, type: 'u8' },
+  fwd: { offset: 1, type: 'u8' },
+  out: { offset: 2, type: 'u8' },
 });
 
 /** struct xfrm_user_expire: the body of XFRM_MSG_EXPIRE, a usersa_info then `hard`, padded to 8. */
@@ -179,7 +354,15 @@ export function need(buf: Buffer, offset: number, length: number, what: string):
   }
 }
 
-function readScalar(type: ScalarType | undefined, buf: Buffer, at: number): number | bigint | Buffer {
+/** `length` bytes at `at`: a view, or (copy) a buffer of its own that shares no memory with `buf`. */
+function readBytes(buf: Buffer, at: number, length: number, copy: boolean): Buffer {
+  if (!copy) return buf.subarray(at, at + length);
+  const owned = Buffer.alloc(length);
+  buf.copy(owned, 0, at, at + length);
+  return owned;
+}
+
+function readScalar(type: ScalarType | undefined, buf: Buffer, at: number, copy: boolean): number | bigint | Buffer {
   switch (type) {
     case 'u8':
       return buf[at]!;
@@ -187,6 +370,8 @@ function readScalar(type: ScalarType | undefined, buf: Buffer, at: number): numb
       return readU16(buf, at);
     case 'u32':
       return readU32(buf, at);
+    case 's32':
+      return readU32(buf, at) | 0;
     case 'u64':
       return readU64(buf, at);
     case 'be16':
@@ -194,8 +379,8 @@ function readScalar(type: ScalarType | undefined, buf: Buffer, at: number): numb
     case 'be32':
       return buf.readUInt32BE(at);
     default:
-      // An address: a view into the datagram, not a copy.
-      return buf.subarray(at, at + ADDRESS_BYTES);
+      // An address: a view into the datagram unless a copy is asked for.
+      return readBytes(buf, at, ADDRESS_BYTES, copy);
   }
 }
 
@@ -207,6 +392,7 @@ function writeScalar(type: ScalarType | undefined, value: unknown, out: Buffer, 
     case 'u16':
       return writeU16(out, value as number, at);
     case 'u32':
+    case 's32':
       return writeU32(out, value as number, at);
     case 'u64':
       return writeU64(out, value as bigint, at);
@@ -221,10 +407,13 @@ function writeScalar(type: ScalarType | undefined, value: unknown, out: Buffer, 
   }
 }
 
-function readFields<F extends Fields>(layout: StructLayout<F>, buf: Buffer, base: number): StructValue<F> {
+function readFields<F extends Fields>(layout: StructLayout<F>, buf: Buffer, base: number, copy: boolean): StructValue<F> {
   const value: Record<string, unknown> = {};
   for (const step of layout.walk) {
-    value[step.name] = step.struct ? readFields(step.struct, buf, base + step.offset) : readScalar(step.type, buf, base + step.offset);
+    const at = base + step.offset;
+    if (step.struct) value[step.name] = readFields(step.struct, buf, at, copy);
+    else if (step.bytes !== undefined) value[step.name] = readBytes(buf, at, step.bytes, copy);
+    else value[step.name] = readScalar(step.type, buf, at, copy);
   }
   return value as StructValue<F>;
 }
@@ -232,16 +421,19 @@ function readFields<F extends Fields>(layout: StructLayout<F>, buf: Buffer, base
 /**
  * Decode one struct at `offset`. The length is checked once for the whole struct (nested
  * structs lie inside it); `what` names the data in the DecodeError, e.g. the attribute.
+ * Addresses and byte arrays are views into `buf`, or with `copy` buffers of their own
+ * (unpooled: they share no memory with anything else), for values that outlive `buf`.
  */
-export function decodeStruct<F extends Fields>(layout: StructLayout<F>, buf: Buffer, offset = 0, what = layout.name): StructValue<F> {
+export function decodeStruct<F extends Fields>(layout: StructLayout<F>, buf: Buffer, offset = 0, what = layout.name, copy = false): StructValue<F> {
   need(buf, offset, layout.size, what);
-  return readFields(layout, buf, offset);
+  return readFields(layout, buf, offset, copy);
 }
 
 function writeFields<F extends Fields>(layout: StructLayout<F>, value: StructValue<F>, out: Buffer, base: number): void {
   for (const step of layout.walk) {
     const fieldValue = (value as Record<string, unknown>)[step.name];
     if (step.struct) writeFields(step.struct, fieldValue as StructValue<Fields>, out, base + step.offset);
+    else if (step.bytes !== undefined) (fieldValue as Buffer).copy(out, base + step.offset, 0, Math.min(step.bytes, (fieldValue as Buffer).length));
     else writeScalar(step.type, fieldValue, out, base + step.offset);
   }
 }

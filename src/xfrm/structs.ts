@@ -5,16 +5,23 @@
 // throws DecodeError; addresses are views into the received datagram, not copies.
 import { DecodeError } from '../netlink/errors.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from './constants.js';
+import { XFRM_OFFLOAD_INBOUND, XFRM_OFFLOAD_PACKET, XFRMA_SEC_CTX } from './constants.js';
 import {
   AEVENT_ID,
   decodeStruct,
   encodeStruct,
+  ENCAP_TMPL,
+  LIFETIME_CFG,
   LIFETIME_CUR,
   MARK,
   need,
   REPLAY_STATE,
   REPLAY_STATE_ESN,
+  SA_STATS,
+  SELECTOR,
   USER_MAPPING,
+  USER_OFFLOAD,
+  USER_SEC_CTX,
   USERSA_ID,
   USERSA_INFO,
   type StructValue,
@@ -44,6 +51,31 @@ export type LifetimeCurrent = StructValue<typeof LIFETIME_CUR.fields>;
 
 export type Mark = StructValue<typeof MARK.fields>;
 
+/** struct xfrm_selector; ports are host-order values of the big-endian fields. */
+export type Selector = StructValue<typeof SELECTOR.fields>;
+/** struct xfrm_lifetime_cfg; XFRM_INF means no limit. */
+export type LifetimeConfig = StructValue<typeof LIFETIME_CFG.fields>;
+/** struct xfrm_stats. */
+export type SaStats = StructValue<typeof SA_STATS.fields>;
+/** struct xfrm_encap_tmpl: `type` is UDP_ENCAP_ESPINUDP (2), ..._NON_IKE (1) or TCP_ENCAP_ESPINTCP (7). */
+export type Encap = StructValue<typeof ENCAP_TMPL.fields>;
+
+/** XFRMA_SEC_CTX: an LSM (SELinux) label, on SAs and policies. */
+export interface SecurityContext {
+  alg: number;
+  doi: number;
+  context: Buffer;
+}
+
+/** XFRMA_OFFLOAD_DEV: the SA or policy lives in a NIC (crypto or packet offload). */
+export interface Offload {
+  ifindex: number;
+  flags: number;
+  inbound: boolean;
+  /** Packet offload (XFRM_OFFLOAD_PACKET), not only crypto. */
+  packet: boolean;
+}
+
 /** struct xfrm_user_mapping: a NAT-T mapping change (XFRM_MSG_MAPPING). */
 export type UserMapping = StructValue<typeof USER_MAPPING.fields>;
 
@@ -72,11 +104,17 @@ export function esnReplayLength(bmpLen: number): number {
   return REPLAY_STATE_ESN.size + BITMAP_WORD_BYTES * bmpLen;
 }
 
-export function decodeEsnReplay(buf: Buffer): EsnReplayState {
+/**
+ * XFRMA_REPLAY_ESN_VAL. With `headerOnly`, a payload of just the header stands for a zero
+ * bitmap of bmp_len words, as NEWSA takes it (iproute2 sends it so; net/xfrm/xfrm_user.c:
+ * verify_replay(), xfrm_alloc_replay_state_esn()); the kernel itself always sends the bitmap.
+ */
+export function decodeEsnReplay(buf: Buffer, headerOnly = false): EsnReplayState {
   const { bmpLen, ...counters } = decodeStruct(REPLAY_STATE_ESN, buf, 0, 'XFRMA_REPLAY_ESN_VAL');
   if (bmpLen > REPLAY_ESN_MAX_BMP_LEN) {
     throw new DecodeError(`XFRMA_REPLAY_ESN_VAL: bmp_len ${bmpLen} exceeds the kernel maximum ${REPLAY_ESN_MAX_BMP_LEN}`);
   }
+  if (headerOnly && buf.length === REPLAY_STATE_ESN.size) return { kind: 'esn', ...counters, bitmap: new Array<number>(bmpLen).fill(0) };
   need(buf, 0, esnReplayLength(bmpLen), `XFRMA_REPLAY_ESN_VAL with bmp_len ${bmpLen}`);
   const bitmap: number[] = new Array(bmpLen);
   for (let i = 0; i < bmpLen; i++) bitmap[i] = readU32(buf, esnReplayLength(i));
@@ -84,7 +122,7 @@ export function decodeEsnReplay(buf: Buffer): EsnReplayState {
 }
 
 /** The state and its bitmap words, esnReplayLength(bitmap.length) bytes, into `out` at `offset` (a new buffer by default). */
-export function encodeEsnReplay(state: EsnReplayState, out = Buffer.alloc(esnReplayLength(state.bitmap.length)), offset = 0): Buffer {
+export function encodeEsnReplay(state: EsnReplayState, out: Buffer = Buffer.alloc(esnReplayLength(state.bitmap.length)), offset = 0): Buffer {
   encodeStruct(REPLAY_STATE_ESN, { ...state, bmpLen: state.bitmap.length }, out, offset);
   state.bitmap.forEach((word, i) => writeU32(out, word, offset + esnReplayLength(i)));
   return out;
@@ -126,4 +164,30 @@ export function decodeUsersaInfo(buf: Buffer): UsersaInfo {
 
 export function decodeUserMapping(buf: Buffer): UserMapping {
   return decodeStruct(USER_MAPPING, buf);
+}
+
+/** XFRMA_SEC_CTX: the header, then ctx_len bytes of context; `copy` as in decodeStruct. */
+export function decodeSecurityContext(payload: Buffer, copy: boolean): SecurityContext {
+  const what = 'XFRMA_SEC_CTX';
+  const header = decodeStruct(USER_SEC_CTX, payload, 0, what);
+  need(payload, USER_SEC_CTX.size, header.contextLength, `${what} with ctx_len ${header.contextLength}`);
+  const context = payload.subarray(USER_SEC_CTX.size, USER_SEC_CTX.size + header.contextLength);
+  return { alg: header.alg, doi: header.doi, context: copy ? Buffer.from(context) : context };
+}
+
+/** Bytes of an XFRMA_SEC_CTX payload. */
+export function securityContextLength(context: SecurityContext): number {
+  return USER_SEC_CTX.size + context.context.length;
+}
+
+/** XFRMA_SEC_CTX as the kernel checks it: len = header + ctx_len (net/xfrm/xfrm_user.c: verify_sec_ctx_len()). */
+export function encodeSecurityContext(context: SecurityContext, out: Buffer, at: number): void {
+  const len = securityContextLength(context);
+  encodeStruct(USER_SEC_CTX, { len, exttype: XFRMA_SEC_CTX, alg: context.alg, doi: context.doi, contextLength: context.context.length }, out, at);
+  context.context.copy(out, at + USER_SEC_CTX.size);
+}
+
+export function decodeOffload(payload: Buffer): Offload {
+  const { ifindex, flags } = decodeStruct(USER_OFFLOAD, payload, 0, 'XFRMA_OFFLOAD_DEV');
+  return { ifindex, flags, inbound: (flags & XFRM_OFFLOAD_INBOUND) !== 0, packet: (flags & XFRM_OFFLOAD_PACKET) !== 0 };
 }

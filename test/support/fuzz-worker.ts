@@ -3,8 +3,24 @@
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NLMSG_ERROR } from '../../src/netlink/constants.js';
+import { ipEventText } from '../../src/cli/ip-xfrm-text.js';
 import { classifyDatagram } from '../../src/xfrm/events.js';
-import { XFRM_MSG_DELSA, XFRM_MSG_EXPIRE, XFRM_MSG_MAPPING, XFRM_MSG_NEWAE, XFRM_MSG_NEWSA, XFRM_MSG_UPDSA } from '../../src/xfrm/constants.js';
+import {
+  XFRM_MSG_ACQUIRE,
+  XFRM_MSG_DELPOLICY,
+  XFRM_MSG_DELSA,
+  XFRM_MSG_EXPIRE,
+  XFRM_MSG_FLUSHPOLICY,
+  XFRM_MSG_FLUSHSA,
+  XFRM_MSG_GETDEFAULT,
+  XFRM_MSG_MAPPING,
+  XFRM_MSG_NEWAE,
+  XFRM_MSG_NEWPOLICY,
+  XFRM_MSG_NEWSA,
+  XFRM_MSG_POLEXPIRE,
+  XFRM_MSG_REPORT,
+  XFRM_MSG_UPDSA,
+} from '../../src/xfrm/constants.js';
 import { FIXTURES } from './paths.js';
 import { prng } from './prng.js';
 
@@ -41,7 +57,26 @@ function mutate(input: Buffer, random: () => number): Buffer {
   return out;
 }
 
-const TYPES = [XFRM_MSG_NEWAE, XFRM_MSG_NEWSA, XFRM_MSG_UPDSA, XFRM_MSG_DELSA, XFRM_MSG_EXPIRE, XFRM_MSG_MAPPING, NLMSG_ERROR, 1, 3, 99];
+const TYPES = [
+  XFRM_MSG_NEWAE,
+  XFRM_MSG_NEWSA,
+  XFRM_MSG_UPDSA,
+  XFRM_MSG_DELSA,
+  XFRM_MSG_EXPIRE,
+  XFRM_MSG_MAPPING,
+  XFRM_MSG_NEWPOLICY,
+  XFRM_MSG_DELPOLICY,
+  XFRM_MSG_POLEXPIRE,
+  XFRM_MSG_ACQUIRE,
+  XFRM_MSG_FLUSHSA,
+  XFRM_MSG_FLUSHPOLICY,
+  XFRM_MSG_REPORT,
+  XFRM_MSG_GETDEFAULT,
+  NLMSG_ERROR,
+  1,
+  3,
+  99,
+];
 
 function randomDatagram(random: () => number): Buffer {
   const size = Math.floor(random() * 700);
@@ -55,7 +90,7 @@ function randomDatagram(random: () => number): Buffer {
 }
 
 function run(request: FuzzRequest): FuzzResult {
-  const corpus = [readFileSync(`${FIXTURES}ae.bin`), readFileSync(`${FIXTURES}misc.bin`)];
+  const corpus = [readFileSync(`${FIXTURES}ae.bin`), readFileSync(`${FIXTURES}misc.bin`), readFileSync(`${FIXTURES}xfrm.bin`)];
   const random = prng(request.seed);
   const result: FuzzResult = { malformed: 0, events: 0, kinds: {} };
   for (let i = 0; i < request.iterations; i++) {
@@ -65,6 +100,8 @@ function run(request: FuzzRequest): FuzzResult {
       result.events++;
       result.kinds[event.kind] = (result.kinds[event.kind] ?? 0) + 1;
       if (event.kind === 'malformed') result.malformed++;
+      // What decodes must also print, as monitor --file prints it.
+      else if (event.kind !== 'aevent' && event.kind !== 'ignored') ipEventText(event);
     }
   }
   return result;

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DecodeError } from '../../netlink/errors.js';
-import { receivedLength } from '../../netlink/message.js';
 import { eventMatches, EventSubscription, readEventFile, type EventLoss, type XfrmEvent } from '../../xfrm/events.js';
 import type { SaIdFilter } from '../../xfrm/sa-filter.js';
 import type { CliContext } from '../context.js';
@@ -10,7 +9,8 @@ import { parseAddressOption, parseByteSize, parsePositiveInt, parseProto, parseS
 import { eventRecord } from '../record.js';
 import { StopSignals } from '../signals.js';
 import { exitAbandoningOutput, StreamOutput } from '../stream-output.js';
-import { ipAeventText, ipMappingText, ipUnknownText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
+import { ipEventText } from '../ip-xfrm-text.js';
+import { ipAeventText, lifetimeLines, localTimestamp, replayLines } from '../text.js';
 import { shown } from '../user-text.js';
 
 interface MonitorOptions {
@@ -38,7 +38,7 @@ export function registerMonitor(program: Command, context: CliContext): void {
     .option('--proto <proto>', 'only events of this protocol: esp, ah or comp')
     .option('--count <n>', 'exit after N events')
     .option('--rcvbuf <bytes>', 'socket receive buffer (k/m suffixes allowed)', String(DEFAULT_RCVBUF))
-    .option('--file <path>', 'decode netlink messages saved in a file instead of listening (like `ip xfrm monitor file`)')
+    .option('--file <path>', 'decode netlink messages saved in a file instead of listening (like `ip xfrm monitor file`: SAs, policies, acquires, expires and flushes too)')
     .addHelpText(
       'after',
       `
@@ -53,7 +53,9 @@ reading (whole events it has not taken are dropped). Every event is printed or c
 'receive buffer overrun: N events lost' when the kernel dropped events (the socket was full:
 raise --rcvbuf, or stdout was too slow), and a line for a datagram longer than the 64 KiB
 read size. A --file is read as a stream; the events before a malformed message are printed,
-then the error (status 1).`,
+then the error (status 1). With --file, every message type ip xfrm monitor prints is printed
+as iproute2 6.1 prints it (SAs with their keys, policies, acquires, expires, flushes,
+reports, default policies); -j prints aevents only.`,
     )
     .action((options: MonitorOptions) => runMonitor(context, options));
 }
@@ -109,9 +111,7 @@ class EventPrinter {
         // JSON lines describe aevents only; in text, other messages print as ip prints them.
         if (this.context.globals.json) return '';
         this.printed++;
-        if (event.kind === 'mapping') return stamp + ipMappingText(event.mapping);
-        // ip would print an SA message in full; xaev, an aevent tool, names it like any other type.
-        return stamp + ipUnknownText(receivedLength(event.message), event.message.type, event.message.flags);
+        return stamp + ipEventText(event);
     }
   }
 }
