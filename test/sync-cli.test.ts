@@ -93,7 +93,9 @@ describe('xaev sync control commands when something else answers', () => {
       link: { connected: true, lastDisconnect: null, command: '-' },
       peer: { node: 'gw-a\x1b[2J\nforged line', software: 'xaev\x07 0.1.0', rthr: 32, etimeMs: 1000 },
       totals: { records: 1, updates: 0, applied: 0, writeErrors: 0, streamErrors: 0, sasRefused: 0, reconnects: 0, lostEvents: 0, snapshots: 0, lastSnapshotAt: null },
+      replication: { install: false, peerReplicates: [] },
       sas: [],
+      policies: [],
     };
     const server = await answering(socket, `${JSON.stringify(JSON.stringify(answer))} + '\\n'`);
     try {

@@ -11,6 +11,7 @@ import { NetlinkError } from '../src/netlink/errors.js';
 import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
 import type { XfrmClient } from '../src/xfrm/client.js';
 import type { SaEntry } from '../src/xfrm/sa-dump.js';
+import { createSa } from '../src/xfrm/sa-message.js';
 import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import { ControlUnavailableError, controlRequest, startControlServer } from '../src/sync/control.js';
 import { renderMetrics, writeMetricsFile } from '../src/sync/metrics.js';
@@ -110,11 +111,11 @@ describe('receiver engine', () => {
     assert.equal(receiver.store.sas.get('inet 192.0.2.2 0x00001000 esp')?.state, 'missing');
     kernel.add(0x1000);
     const saId = { daddr: DST, spi: 0x1000, family: 2, proto: 50 };
-    receiver.onLocalSa({ change: 'new', saId, mark: undefined, esn: false });
+    receiver.onLocalSa({ change: 'new', saId, mark: undefined, esn: false, sa: createSa({ saId, saddr: Buffer.alloc(16) }), pid: 0 });
     await tick();
     assert.equal((kernel.sas.get(0x1000)!.replay as { oseq: number }).oseq, 110);
     kernel.sas.delete(0x1000);
-    receiver.onLocalSa({ change: 'delete', saId, mark: undefined, esn: undefined });
+    receiver.onLocalSa({ change: 'delete', saId, mark: undefined, esn: undefined, sa: createSa({ saId, saddr: Buffer.alloc(16) }), pid: 0 });
     const result = receiver.takeover();
     assert.equal(result.ok, false);
     assert.deepEqual(result.reports.map((r) => r.state), ['missing']);
@@ -143,7 +144,7 @@ describe('receiver engine', () => {
 
   it('takeover without any snapshot fails with a reason', () => {
     const receiver = new SyncReceiver(new FakeKernel().asClient(), { mode: 'cache', margin: 'auto', maxSas: 10 });
-    assert.deepEqual(receiver.takeover(), { reports: [], ok: false, reason: 'no snapshot was ever received from the peer: nothing to take over' });
+    assert.deepEqual(receiver.takeover(), { reports: [], policies: [], ok: false, reason: 'no snapshot was ever received from the peer: nothing to take over' });
   });
 
   it('bounds the SAs it tracks', () => {
@@ -162,7 +163,7 @@ describe('receiver engine', () => {
     const result = receiver.takeover();
     assert.deepEqual(result.reports.map((r) => r.state), ['applied', 'applied']);
     assert.equal(result.ok, false);
-    assert.equal(result.reason, 'the peer has more SAs than --max-sas 2: 1 SA records since its last snapshot were not tracked (raise --max-sas)');
+    assert.equal(result.reason, 'the peer has more SAs or policies than --max-sas 2: 1 records since its last snapshot were not tracked (raise --max-sas)');
     receiver.release();
     feed(receiver, [...snapshot([ae(1, 2), ae(2, 2)])]);
     assert.equal(receiver.takeover().ok, true);
@@ -224,6 +225,7 @@ describe('command transport', () => {
 const TOTALS = {
   connected: true, role: 'standby' as const, sasByState: { applied: 3, missing: 1 }, records: 10, updates: 7, applied: 6, writeErrors: 0,
   streamErrors: 2, sasRefused: 0, reconnects: 1, lostEvents: 0, snapshots: 1, takeovers: 0, lastSnapshotAt: 1700000000123, lastHeardAt: undefined, delayMs: 12,
+  policiesByState: {}, installedSas: 0, installedPolicies: 0, removedSas: 0, removedPolicies: 0, retiredSas: 0, replicasRefused: 0, installErrors: 0,
 };
 
 describe('control socket and metrics', () => {

@@ -165,9 +165,9 @@ describe('sync on the host kernel (larval SAs)', { skip }, () => {
       'xaev: following gw-a: snapshot of 2 SAs received\n' +
         'xaev: refused a stream line: version: expected an integer from 1 to 4294967295 (1 so far; see xaev sync status)\n',
     );
-    receiver.stdin.write('{"type":"hello","version":2,"node":"x"}\n');
+    receiver.stdin.write('{"type":"hello","version":3,"node":"x"}\n');
     assert.equal(await exited, 1);
-    assert.match(stderr, /\nxaev: the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes\n$/);
+    assert.match(stderr, /\nxaev: the sender speaks sync stream version 3, this xaev reads versions 1 and 2 only: run the same xaev version on both nodes\n$/);
   });
 
   it('receives from stdin, reports status, and refuses takeover while SAs are missing or not VALID', async () => {

@@ -10,19 +10,23 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseAddress } from '../src/xfrm/address.js';
-import { decodeLine, StreamError } from '../src/sync/stream-decode.js';
+import { decodeLine } from '../src/sync/stream-decode.js';
+import { StreamError } from '../src/sync/stream-fields.js';
 import {
   encodeGone,
   encodeHeartbeat,
   encodeHello,
   encodeLost,
+  encodePolicy,
+  encodePolicyGone,
   encodeSnapshotBegin,
   encodeSnapshotEnd,
   encodeSnapshotSa,
   encodeUpdate,
 } from '../src/sync/stream.js';
+import { SecretKey } from '../src/xfrm/secret-key.js';
 import { REPO_ROOT } from './support/paths.js';
-import { BEYOND_SCHEMA_LINES, HOSTILE_LINES, line, sampleAe } from './support/stream-corpus.js';
+import { BEYOND_SCHEMA_LINES, HOSTILE_LINES, line, REPLICATION_SEEDS, sampleAe, samplePolicy, sampleSa } from './support/stream-corpus.js';
 
 const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'docs/sync-stream.schema.json'), 'utf8')) as { $defs: Record<string, { pattern?: string }> };
 const ajv = new Ajv2020({ allErrors: false, strict: true });
@@ -75,6 +79,28 @@ const ENCODED: [string, string][] = [
   ['lost, counted', encodeLost(17, 'overrun', 8)],
   ['lost, uncounted', encodeLost(null, 'truncated', 8)],
   ['heartbeat', encodeHeartbeat(9)],
+  // Version 2: replication.
+  ['hello, replicating SAs and policies', encodeHello({ node: 'gw-a', software: 'xaev 0.3.0', hz: 250, rthr: 256, etimeMs: 200, replicate: ['sas', 'policies'], time: 1 })],
+  ['sa with its configuration (AEAD, NAT-T, output mark, TFC padding)', encodeSnapshotSa(1, sampleAe(), 5, sampleSa())],
+  [
+    'update with its configuration (crypt and auth, no selector family, no limits)',
+    encodeUpdate('added', sampleAe({ direction: undefined, mark: undefined }), 6, sampleSa({
+      aead: undefined,
+      crypt: { name: 'cbc(aes)', keyBits: 128, key: SecretKey.copyOf(Buffer.alloc(16, 7)) },
+      auth: { name: 'hmac(sha256)', keyBits: 256, truncBits: 128, key: SecretKey.copyOf(Buffer.alloc(32, 9)) },
+      encap: undefined,
+      outputMark: { value: 1, mask: 0xffff },
+      tfcPad: undefined,
+      mark: undefined,
+      direction: undefined,
+      selector: sampleSa().selector && { ...sampleSa().selector, family: 0, saddr: Buffer.alloc(16), daddr: Buffer.alloc(16), prefixlenS: 0, prefixlenD: 0 },
+    })),
+  ],
+  ['sa the sender does not replicate', encodeSnapshotSa(1, sampleAe(), 5, { notReplicated: 'the kernel redacted its keys (lockdown in confidentiality mode)' })],
+  ['policy in a snapshot', encodePolicy(1, samplePolicy(), 5)],
+  ['policy change, inbound, IPv6, block, no templates', encodePolicy(undefined, samplePolicy({ dir: 0, index: 0x3008, action: 1, templates: [], selector: { ...samplePolicy().selector, family: 10, saddr: v6('2001:db8:1::'), daddr: v6('2001:db8:2::'), prefixlenS: 48, prefixlenD: 64 } }), 6)],
+  ['policy-gone', encodePolicyGone(samplePolicy({ mark: { value: 1, mask: 1 }, ifId: 3, type: 0 }), 7)],
+  ['snapshot-end with policies', encodeSnapshotEnd(1, 2, 5, 3)],
 ];
 
 describe('docs/sync-stream.schema.json', () => {
@@ -106,6 +132,7 @@ describe('docs/sync-stream.schema.json', () => {
       line(encodeSnapshotSa(1, sampleAe({ replay: { kind: 'legacy', oseq: 1, seq: 2, bitmap: 3 } }), 2)),
       line(encodeHello({ node: 'a', software: 'xaev', hz: 100, rthr: 1, etimeMs: 1, time: 1 })),
       line(encodeGone({ family: 'inet6', dst: '2001:db8::1', spi: 1, proto: 'esp', mark: { value: 1, mask: 2 } }, 1)),
+      ...REPLICATION_SEEDS,
     ];
     const alphabet = '{}[]":,0123456789-.eE \\abcfnrtux:';
     let seed = 54321;

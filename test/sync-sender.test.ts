@@ -7,6 +7,7 @@ import { NetlinkError } from '../src/netlink/errors.js';
 import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
 import type { XfrmClient } from '../src/xfrm/client.js';
 import type { SaEntry } from '../src/xfrm/sa-dump.js';
+import { createSa } from '../src/xfrm/sa-message.js';
 import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import type { EventIntake, IntakeHandlers } from '../src/sync/intake.js';
 import { SyncSender } from '../src/sync/sender.js';
@@ -120,9 +121,9 @@ describe('sync sender', () => {
     out.length = 0;
     writes.length = 0;
     sas.set(0x2000, ae(0x2000, 0));
-    events.onSa({ change: 'new', saId: saId(0x2000), mark: undefined, esn: false });
+    events.onSa({ change: 'new', saId: saId(0x2000), mark: undefined, esn: false, sa: createSa({ saId: saId(0x2000), saddr: Buffer.alloc(16) }), pid: 0 });
     assert.deepEqual(writes, [{ spi: 0x2000, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID }]);
-    events.onSa({ change: 'delete', saId: saId(0x1000), mark: undefined, esn: undefined });
+    events.onSa({ change: 'delete', saId: saId(0x1000), mark: undefined, esn: undefined, sa: createSa({ saId: saId(0x1000), saddr: Buffer.alloc(16) }), pid: 0 });
     assert.deepEqual(out.map((r) => [r.type, r.cause ?? null, r.spi]), [['update', 'added', 0x2000], ['gone', null, 0x1000]]);
   });
 

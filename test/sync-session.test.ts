@@ -116,8 +116,8 @@ describe('sync stream session', () => {
   it('ends on a stream version this xaev cannot read', () => {
     const { session, fatal, send } = setUp();
     session.onConnect(1);
-    send('{"type":"hello","version":2}\n');
-    assert.deepEqual(fatal, ['the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes']);
+    send('{"type":"hello","version":3}\n');
+    assert.deepEqual(fatal, ['the sender speaks sync stream version 3, this xaev reads versions 1 and 2 only: run the same xaev version on both nodes']);
     assert.equal(session.streamErrors, 0);
   });
 

@@ -3,7 +3,8 @@
 // message naming the field, never a crash or a rounded counter.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeLine, StreamError } from '../src/sync/stream-decode.js';
+import { decodeLine } from '../src/sync/stream-decode.js';
+import { StreamError } from '../src/sync/stream-fields.js';
 import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate } from '../src/sync/stream.js';
 import { BEYOND_SCHEMA_LINES, HOSTILE_LINES, line, sampleAe } from './support/stream-corpus.js';
 
@@ -43,7 +44,7 @@ describe('sync stream records', () => {
     assert.deepEqual(decodeLine(line(encodeLost(17, 'overrun', 7))), { type: 'lost', count: 17, reason: 'overrun', time: 7 });
     assert.deepEqual(decodeLine(line(encodeHeartbeat(8))), { type: 'heartbeat', time: 8 });
     const hello = decodeLine(line(encodeHello({ node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, time: 9 })));
-    assert.deepEqual(hello, { type: 'hello', version: 1, node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, time: 9 });
+    assert.deepEqual(hello, { type: 'hello', version: 1, node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, replicate: [], time: 9 });
   });
 });
 
@@ -55,13 +56,13 @@ describe('hostile stream lines', () => {
   it('refuses an unknown version with one clear, fatal message', () => {
     let caught: unknown;
     try {
-      decodeLine('{"type":"hello","version":2,"node":"x"}');
+      decodeLine('{"type":"hello","version":3,"node":"x"}');
     } catch (error) {
       caught = error;
     }
     assert.ok(caught instanceof StreamError);
     assert.equal(caught.fatal, true);
-    assert.equal(caught.message, 'the sender speaks sync stream version 2, this xaev reads version 1 only: run the same xaev version on both nodes');
+    assert.equal(caught.message, 'the sender speaks sync stream version 3, this xaev reads versions 1 and 2 only: run the same xaev version on both nodes');
   });
 
   it('a hello without a valid version is a malformed line, not the fatal version refusal', () => {

@@ -1,20 +1,35 @@
 // Text output of `sync status` and `sync takeover`, from the receiver's JSON answer
 // (src/sync/status.ts). With -j the answer is printed as it came.
-import type { ReadU64, StatusAnswer, TakeoverAnswer } from '../sync/status.js';
+import type { InstallStatus, ReadU64, StatusAnswer, TakeoverAnswer } from '../sync/status.js';
 import { oneLine } from './user-text.js';
 
 const show = (value: ReadU64 | null | undefined): string => (value === null || value === undefined ? '-' : String(value));
+
+/** ", installed" or ", conflict (why)": what became of a replicated SA here. */
+function installText(install: InstallStatus | null): string {
+  if (!install) return '';
+  return install.note ? `, ${install.state} (${install.note})` : `, ${install.state}`;
+}
+
+function countStates(items: { state: string }[], none: string): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item.state, (counts.get(item.state) ?? 0) + 1);
+  return [...counts].map(([state, n]) => `${n} ${state}`).join(', ') || none;
+}
 
 export function takeoverText(answer: TakeoverAnswer): string {
   const lines = answer.sas.map((sa) => {
     const margin = sa.dir === 'in' ? '' : ` margin ${sa.margin}`;
     const notes = sa.notes.length > 0 ? `: ${sa.notes.join('; ')}` : '';
-    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${notes}`;
+    const install = sa.install && sa.install.state !== 'installed' ? ` [${sa.install.state}]` : '';
+    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${install}${notes}`;
   });
-  const counts = new Map<string, number>();
-  for (const sa of answer.sas) counts.set(sa.state, (counts.get(sa.state) ?? 0) + 1);
-  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ') || 'no SAs';
-  lines.push(`takeover ${answer.ok ? 'complete' : 'INCOMPLETE'}: ${summary} in ${answer.elapsedMs} ms`);
+  for (const policy of answer.policies) {
+    lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `: ${policy.notes.join('; ')}` : ''}`);
+  }
+  const policies = answer.policies.length > 0 ? `; policies: ${countStates(answer.policies, 'none')}` : '';
+  lines.push(`takeover ${answer.ok ? 'complete' : 'INCOMPLETE'}: ${countStates(answer.sas, 'no SAs')}${policies} in ${answer.elapsedMs} ms`);
+  if (!answer.ok && answer.reason) lines.push(`reason: ${answer.reason}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -34,13 +49,25 @@ export function syncStatusText(answer: StatusAnswer<ReadU64>): string {
       `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'} age ${ageText(sa.ageMs)} rate ${sa.ratePps}/s margin ${sa.margin}` +
         `\n\tsynced oseq ${show(sa.synced.oseq)} seq ${show(sa.synced.seq)} packets ${show(sa.synced.packets)}` +
         `\n\tlocal  oseq ${show(local?.oseq)} seq ${show(local?.seq)} packets ${show(local?.packets)}` +
+        (sa.install ? `\n\treplica${installText(sa.install).slice(1)}${sa.offloaded ? '; offloaded on the peer: installed here without hardware offload' : ''}` : '') +
         (sa.notes.length > 0 ? `\n\t${sa.notes.join('; ')}` : ''),
     );
+  }
+  for (const policy of answer.policies) {
+    lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `\n\t${policy.notes.join('; ')}` : ''}`);
   }
   const t = answer.totals;
   lines.push(
     `totals: records ${t.records}, updates ${t.updates}, applied ${t.applied}, write errors ${t.writeErrors}, stream errors ${t.streamErrors}, ` +
       `SAs over --max-sas ${t.sasRefused}, reconnects ${t.reconnects}, lost events ${t.lostEvents}, snapshots ${t.snapshots}, last snapshot ${t.lastSnapshotAt === null || t.lastSnapshotAt === undefined ? 'never' : new Date(Number(t.lastSnapshotAt)).toISOString()}`,
   );
+  if (answer.replication.install) {
+    lines.push(
+      `replication: installed ${t.installedSas} SAs and ${t.installedPolicies} policies, removed ${t.removedSas} SAs and ${t.removedPolicies} policies, ` +
+        `retired ${t.retiredSas} SAs, refused ${t.replicasRefused}, install errors ${t.installErrors}`,
+    );
+  } else if (answer.replication.peerReplicates.length > 0) {
+    lines.push(`replication: the peer replicates ${answer.replication.peerReplicates.join(' and ')}; this receiver runs without --install and installs nothing`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -30,13 +30,14 @@ export const REHEARSE: ApplyOptions = { all: true, final: false, dryRun: true };
 /** notify_master: every SA, the final margin. */
 export const TAKE_OVER: ApplyOptions = { all: true, final: true, dryRun: false };
 
-/** What one SA's apply did, for takeover and status output. */
+/** What one SA's apply did, for takeover and status output; `install` with replication (installer.ts). */
 export interface SaReport {
   name: string;
   state: TrackedSa['state'];
   direction: ApplyPlan['direction'] | null;
   margin: number;
   notes: string[];
+  install: TrackedSa['install'] | null;
 }
 
 /** How long the last apply spent reading (GETAE), planning and writing (NEWAE), in ms. */
@@ -103,7 +104,7 @@ export class SaApplier {
       tracked.dirty = false;
       const sa = this.local.get(name);
       if (sa) present.push({ tracked, sa });
-      else settle(tracked, 'missing', null, ['no such SA on this node (yet): held until it appears']);
+      else settle(tracked, 'missing', null, [tracked.install?.note ?? 'no such SA on this node (yet): held until it appears']);
     }
     const started = performance.now();
     const states = this.local.read(present.map((p) => p.sa), options.final);
@@ -125,7 +126,7 @@ export class SaApplier {
 
   private report(name: string): SaReport {
     const tracked = this.store.sas.get(name)!;
-    return { name, state: tracked.state, direction: tracked.direction ?? null, margin: tracked.margin, notes: tracked.notes };
+    return { name, state: tracked.state, direction: tracked.direction ?? null, margin: tracked.margin, notes: tracked.notes, install: tracked.install ?? null };
   }
 
   private plan(tracked: TrackedSa, sa: LocalSaInfo, state: AeMessage | NetlinkError, final: boolean, now: number): ApplyPlan | undefined {

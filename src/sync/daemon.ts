@@ -5,6 +5,7 @@ import type { XfrmClient } from '../xfrm/client.js';
 import { toJson } from '../xfrm/json.js';
 import { startControlServer, type ControlCommand, type ControlServer } from './control.js';
 import { openEventIntake } from './intake.js';
+import { ledgerPathFor } from './ledger.js';
 import { writeMetricsFile } from './metrics.js';
 import { SyncReceiver } from './receiver.js';
 import { StreamSession } from './session.js';
@@ -23,6 +24,8 @@ export interface ReceiveOptions {
   controlPath: string;
   metricsFile: string | undefined;
   receiveBufferBytes: number;
+  /** `--install`: install the peer's SAs and policies this node lacks (installer.ts); retire installed SAs after this long idle once taken over. */
+  install?: { retireAfterMs: number };
   /** Diagnostics, one line each. */
   note(message: string): void;
 }
@@ -34,7 +37,15 @@ const METRICS_INTERVAL_MS = 1000;
  * a stream version this xaev cannot read or a failure to watch the local SAs (status 1).
  */
 export async function runReceiver(client: XfrmClient, options: ReceiveOptions, stop: AbortSignal): Promise<number> {
-  const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas, onError: options.note });
+  const receiver = new SyncReceiver(client, {
+    mode: options.mode,
+    margin: options.margin,
+    maxSas: options.maxSas,
+    // The ledger lives beside the control socket: one per network namespace, root's only.
+    install: options.install ? { ledger: ledgerPathFor(options.controlPath), retireAfterMs: options.install.retireAfterMs } : undefined,
+    onError: options.note,
+    onNotice: options.note,
+  });
   /** Ends the run with a status; set once the run is under way. */
   let end: (status: number) => void = () => undefined;
   const fail = (message: string): void => {
@@ -43,18 +54,21 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions, s
   };
   let transport: Transport | undefined;
   const session = new StreamSession(receiver, options.from, { note: options.note, fatal: fail, healthy: () => transport?.healthy() });
-  const intake = openEventIntake(options.receiveBufferBytes);
+  const intake = openEventIntake(options.receiveBufferBytes, { policies: options.install !== undefined });
+  // Missed or voided SA (and policy) changes: read the whole tables again.
+  const reload = (): void => {
+    try {
+      receiver.loadLocalSas();
+    } catch (error) {
+      fail(`reading the local SAs again failed: ${(error as Error).message}`);
+    }
+  };
   intake.start({
     onAevent: (ae, pid) => receiver.onLocalAevent(ae, pid),
     onSa: (notice) => receiver.onLocalSa(notice),
-    // Missed SA changes: read the whole table again.
-    onLost: () => {
-      try {
-        receiver.loadLocalSas();
-      } catch (error) {
-        fail(`reading the local SAs again failed: ${(error as Error).message}`);
-      }
-    },
+    onPolicy: (notice) => receiver.onLocalPolicy(notice),
+    onFlush: reload,
+    onLost: reload,
     onMalformed: (error) => options.note(`skipped a malformed SA notification: ${error.message}`),
     onError: (error) => fail(`watching local SAs failed: ${error.message}`),
   });

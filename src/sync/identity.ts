@@ -14,6 +14,8 @@ export interface LocalSaInfo {
   name: string;
   esn: boolean;
   family: 'inet' | 'inet6';
+  /** The source address, when known (dumps and notifications carry it): what tells a peer's SAs apart. */
+  src: string | undefined;
   dst: string;
   proto: 'esp' | 'ah';
 }
@@ -37,16 +39,27 @@ export function nameOfAe(ae: AeMessage): string | undefined {
 }
 
 /** `esn`: XFRM_STATE_ESN in the SA's flags (false when unknown, the safer guard). */
-export function localSaInfo(saId: SaId, mark: Mark | undefined, esn: boolean): LocalSaInfo | undefined {
+export function localSaInfo(saId: SaId, mark: Mark | undefined, esn: boolean, saddr?: Buffer): LocalSaInfo | undefined {
   const family = familyName(saId.family);
   const proto = protoText(saId.proto);
   if (!family || !proto || !isReachableSpi(saId.spi)) return undefined;
   const dst = formatAddress(saId.daddr, saId.family);
   // A copy: the decoded address is a view into a datagram that will be reused.
   const key = { saId: { ...saId, daddr: Buffer.from(saId.daddr) }, mark };
-  return { key, name: saKey(family, dst, saId.spi, proto, mark ?? null), esn, family, dst, proto };
+  const src = saddr ? formatAddress(saddr, saId.family) : undefined;
+  return { key, name: saKey(family, dst, saId.spi, proto, mark ?? null), esn, family, src, dst, proto };
 }
 
 export function localSaFromEntry(entry: SaEntry): LocalSaInfo | undefined {
-  return localSaInfo(entry.info.saId, entry.mark, (entry.info.flags & XFRM_STATE_ESN) !== 0);
+  return localSaInfo(entry.info.saId, entry.mark, (entry.info.flags & XFRM_STATE_ESN) !== 0, entry.info.saddr);
+}
+
+/**
+ * What tells one peer's SAs in one direction apart, whatever their SPI: family, addresses,
+ * protocol and mark. An IKE daemon's new SA for the same pair shares it with the SA it
+ * replaces (installer.ts retires a replicated SA once the daemon's own carries its traffic).
+ */
+export function pathOf(sa: Pick<LocalSaInfo, 'family' | 'src' | 'dst' | 'proto' | 'key'>): string {
+  const mark = sa.key.mark;
+  return `${sa.family} ${sa.src ?? '?'} > ${sa.dst} ${sa.proto}${mark ? ` mark 0x${mark.value.toString(16)}/0x${mark.mask.toString(16)}` : ''}`;
 }

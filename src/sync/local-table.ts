@@ -2,8 +2,8 @@
 // (identity.ts), and the last known counters of each. Filled from a dump and kept current by
 // the SA group (new, updated, deleted SAs) and the aevent group (counters), so that an SA the
 // IKE daemon installs later is known the moment it appears, and a takeover can plan from
-// states already read. A later step that installs replicated SAs feeds the same table: the
-// SAs it installs arrive through the SA group like any other.
+// states already read. SAs the receiver installs (installer.ts) are entered at once, before
+// their notification arrives.
 import { NetlinkError } from '../netlink/errors.js';
 import type { AeMessage, AeUpdate } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
@@ -16,6 +16,8 @@ export interface LocalChange {
   name: string;
   /** The SA is here now (new or updated); false: it went away. */
   present: boolean;
+  /** The nlmsg_pid of the request that caused it (echo.ts tells the receiver's own). */
+  pid: number;
 }
 
 export class LocalSaTable {
@@ -37,20 +39,36 @@ export class LocalSaTable {
 
   /** An SA-group notice; undefined for an SA sync does not replicate. */
   onNotice(notice: SaNotice): LocalChange | undefined {
-    const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false);
+    const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false, notice.sa.saddr);
     if (!sa) return undefined;
     // A new or updated SA (a rekey under the same name) has new counters: read them again.
     this.states.delete(sa.name);
     if (notice.change === 'delete') {
       this.sas.delete(sa.name);
-      return { name: sa.name, present: false };
+      return { name: sa.name, present: false, pid: notice.pid };
     }
     this.sas.set(sa.name, sa);
-    return { name: sa.name, present: true };
+    return { name: sa.name, present: true, pid: notice.pid };
   }
 
   get(name: string): LocalSaInfo | undefined {
     return this.sas.get(name);
+  }
+
+  /** Every SA sync can write here. */
+  all(): IterableIterator<LocalSaInfo> {
+    return this.sas.values();
+  }
+
+  /** An SA the receiver installed, known before its notification arrives. */
+  installed(sa: LocalSaInfo): void {
+    this.sas.set(sa.name, sa);
+  }
+
+  /** An SA the receiver deleted. */
+  removed(name: string): void {
+    this.sas.delete(name);
+    this.states.delete(name);
   }
 
   /**

@@ -18,6 +18,15 @@ export interface MetricsSnapshot {
   lostEvents: number;
   snapshots: number;
   takeovers: number;
+  /** With --install (installer.ts). */
+  policiesByState: Record<string, number>;
+  installedSas: number;
+  installedPolicies: number;
+  removedSas: number;
+  removedPolicies: number;
+  retiredSas: number;
+  replicasRefused: number;
+  installErrors: number;
   lastSnapshotAt: number | undefined;
   lastHeardAt: number | undefined;
   delayMs: number;
@@ -33,6 +42,7 @@ function metric(name: string, type: 'gauge' | 'counter', help: string, samples: 
 
 export function renderMetrics(m: MetricsSnapshot): string {
   const states = Object.entries(m.sasByState).map(([state, count]): [string, number] => [`{state="${state}"}`, count]);
+  const policyStates = Object.entries(m.policiesByState).map(([state, count]): [string, number] => [`{state="${state}"}`, count]);
   return [
     metric('xaev_sync_connected', 'gauge', 'Whether the stream from the peer is connected.', [['', m.connected ? 1 : 0]]),
     metric('xaev_sync_active', 'gauge', 'Whether this node took over (sync takeover) and stopped following the peer.', [['', m.role === 'active' ? 1 : 0]]),
@@ -47,6 +57,11 @@ export function renderMetrics(m: MetricsSnapshot): string {
     metric('xaev_sync_lost_events_total', 'counter', 'Events the sender reported lost.', [['', m.lostEvents]]),
     metric('xaev_sync_snapshots_total', 'counter', 'Complete snapshots received.', [['', m.snapshots]]),
     metric('xaev_sync_takeovers_total', 'counter', 'Takeovers performed.', [['', m.takeovers]]),
+    metric('xaev_sync_policies', 'gauge', 'Replicated policies by state (--install).', policyStates),
+    metric('xaev_sync_installed_total', 'counter', 'SAs and policies this receiver installed (--install).', [['{kind="sa"}', m.installedSas], ['{kind="policy"}', m.installedPolicies]]),
+    metric('xaev_sync_removed_total', 'counter', 'Installed SAs and policies deleted because the peer no longer has them, and SAs retired after a takeover.', [['{kind="sa"}', m.removedSas], ['{kind="policy"}', m.removedPolicies], ['{kind="retired-sa"}', m.retiredSas]]),
+    metric('xaev_sync_replicas_refused_total', 'counter', 'Replicated SAs and policies refused as not installable (wrong key length, unknown algorithm ...).', [['', m.replicasRefused]]),
+    metric('xaev_sync_install_errors_total', 'counter', 'Installs and deletes the kernel refused.', [['', m.installErrors]]),
     metric('xaev_sync_last_snapshot_timestamp_seconds', 'gauge', 'When the last complete snapshot arrived.', [['', seconds(m.lastSnapshotAt)]]),
     metric('xaev_sync_last_heard_timestamp_seconds', 'gauge', 'When the last record (heartbeats included) arrived.', [['', seconds(m.lastHeardAt)]]),
     metric('xaev_sync_delay_seconds', 'gauge', 'Observed transport delay (needs synchronised clocks).', [['', seconds(m.delayMs)]]),

@@ -1,25 +1,36 @@
 // `sync send`: replicate this node's SA counters as a stream (docs/sync.md "Sender"). Joins
 // the aevent and SA groups first, then sets the thresholds on every replicated SA, writes a
 // snapshot, and from then on one record per event, per SA change, and a heartbeat a second.
-// After events were lost it says how many and sends a fresh snapshot.
+// After events were lost it says how many and sends a fresh snapshot. With --replicate, the
+// SAs' configurations and keys and the policies go too (docs/sync.md "Replicating SAs and
+// policies"), except, while this node is the standby, what its own receiver installed
+// (ledger.ts): the SA-level twin of echo.ts.
 import { NetlinkError } from '../netlink/errors.js';
 import { refusedAsNotValid, type AeMessage } from '../xfrm/aevent.js';
 import type { XfrmClient } from '../xfrm/client.js';
 import { aeventCause } from '../xfrm/events.js';
 import { knownHz, readBackProblem, resolveHz, timerJiffiesFor, type HzSource } from '../xfrm/timer-units.js';
-import { isSyncWrite, SENDER_WRITE_PID } from './echo.js';
+import { isSocketPolicy, type XfrmPolicy } from '../xfrm/policy-message.js';
+import { hasRedactedKeys, wipeSaKeys, type XfrmSa } from '../xfrm/sa-message.js';
+import { isSyncWrite, RECEIVER_WRITE_PID, SENDER_WRITE_PID } from './echo.js';
 import { localSaFromEntry, localSaInfo, nameOfAe, type LocalSaInfo } from './identity.js';
-import type { EventIntake, SaNotice } from './intake.js';
+import type { EventIntake, PolicyNotice, SaNotice } from './intake.js';
+import { ledgerChangedAt, readLedger, type LedgerView } from './ledger.js';
+import { notReplicable, policyName } from './stream-replica.js';
 import {
   encodeGone,
   encodeHeartbeat,
   encodeHello,
   encodeLost,
+  encodePolicy,
+  encodePolicyGone,
   encodeSnapshotBegin,
   encodeSnapshotEnd,
   encodeSnapshotSa,
   encodeUpdate,
   HEARTBEAT_INTERVAL_MS,
+  type ReplicaSource,
+  type Replicated,
 } from './stream.js';
 
 export interface SenderOptions {
@@ -40,6 +51,10 @@ export interface SenderOptions {
   /** A failure that ends the sender (status 1); runSender provides it. */
   fail?: (message: string) => void;
   now?: () => number;
+  /** What to replicate besides counters (`--replicate`); none by default. */
+  replicate?: Replicated[];
+  /** The ledger file of this node's receiver (ledger.ts): read to withhold what it installed while the node is the standby. */
+  ledger?: string | undefined;
 }
 
 export interface SenderCounters {
@@ -47,10 +62,23 @@ export interface SenderCounters {
   ownWritesDropped: number;
   lost: number;
   snapshots: number;
+  /** SAs whose keys the kernel redacted, at the last snapshot (not replicated; their counters are). */
+  redacted: number;
+}
+
+/** An SA the kernel redacts the keys of cannot be copied (sa-message.ts: hasRedactedKeys()). */
+const REDACTED = 'the kernel redacted its keys (lockdown in confidentiality mode)';
+
+/** What an SA's record carries for replication; undefined for one without keyed algorithms (a larval SA). */
+function replicaOf(sa: XfrmSa): ReplicaSource {
+  if (!sa.aead && !sa.crypt && !sa.auth && !sa.comp) return undefined;
+  if (hasRedactedKeys(sa)) return { notReplicated: REDACTED };
+  const why = notReplicable(sa);
+  return why ? { notReplicated: why } : sa;
 }
 
 export class SyncSender {
-  readonly counters: SenderCounters = { updates: 0, ownWritesDropped: 0, lost: 0, snapshots: 0 };
+  readonly counters: SenderCounters = { updates: 0, ownWritesDropped: 0, lost: 0, snapshots: 0, redacted: 0 };
   /** SAs whose thresholds are set, by shared name. */
   private readonly configured = new Map<string, LocalSaInfo>();
   private hz: number | undefined;
@@ -61,6 +89,12 @@ export class SyncSender {
   private behind = false;
   /** A timer read back another period than etime: said once. */
   private timerWarned = false;
+  private readonly replicateSas: boolean;
+  private readonly replicatePolicies: boolean;
+  /** The local receiver's ledger as last read, and the file's time then. */
+  private ledger: LedgerView | undefined;
+  private ledgerAt = 0;
+  private redactedSaid = false;
 
   constructor(
     private readonly client: XfrmClient,
@@ -69,6 +103,9 @@ export class SyncSender {
   ) {
     this.now = options.now ?? Date.now;
     this.hz = knownHz(options.hz, options.configuredHz);
+    this.replicateSas = options.replicate?.includes('sas') ?? false;
+    this.replicatePolicies = options.replicate?.includes('policies') ?? false;
+    this.readLedger();
   }
 
   /** Subscribe before the snapshot, so no change between the two is missed. */
@@ -76,6 +113,9 @@ export class SyncSender {
     this.intake.start({
       onAevent: (ae, pid) => this.onAevent(ae, pid),
       onSa: (notice) => this.guarded(() => this.onSa(notice)),
+      onPolicy: (notice) => this.guarded(() => this.onPolicy(notice)),
+      // A flush deletes everything at once, with one notification: a fresh snapshot says what is left.
+      onFlush: () => this.guarded(() => this.snapshot()),
       onLost: (count, reason) => this.guarded(() => this.onLost(count, reason)),
       onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
@@ -84,12 +124,38 @@ export class SyncSender {
     // Probed before the hello, so that it can say the HZ (null only while no SA exists).
     this.hz = this.resolveHz(sas);
     const { node, software, rthr, etimeMs } = this.options;
-    this.emit(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, time: this.now() }));
+    this.emit(encodeHello({ node, software, hz: this.hz ?? null, rthr, etimeMs, replicate: this.options.replicate ?? [], time: this.now() }));
     this.snapshot(sas);
     // A reader that is behind gets no heartbeats: they would only pile up unread.
     this.heartbeat = setInterval(() => {
-      if (!this.behind) this.emit(encodeHeartbeat(this.now()));
+      if (this.behind) return;
+      this.emit(encodeHeartbeat(this.now()));
+      this.guarded(() => this.followRole());
     }, HEARTBEAT_INTERVAL_MS);
+  }
+
+  /**
+   * The local receiver's ledger, when replicating. While this node is the standby, what its
+   * receiver installed is the peer's and must not go back; once the node took over it is this
+   * node's to replicate (the peer, now the standby, needs it for the fail-back).
+   */
+  private readLedger(): void {
+    if (!this.options.ledger || !(this.replicateSas || this.replicatePolicies)) return;
+    this.ledgerAt = ledgerChangedAt(this.options.ledger);
+    this.ledger = readLedger(this.options.ledger);
+  }
+
+  /** Checked every second: when the node's role changed, a fresh snapshot sends (or stops sending) what its receiver installed. */
+  private followRole(): void {
+    if (!this.options.ledger || !(this.replicateSas || this.replicatePolicies) || ledgerChangedAt(this.options.ledger) === this.ledgerAt) return;
+    const before = this.ledger?.role;
+    this.readLedger();
+    if (this.ledger?.role !== before) this.snapshot();
+  }
+
+  /** Whether this SA or policy (by name) is the local receiver's while the node is the standby. */
+  private withheld(kind: 'sas' | 'policies', name: string): boolean {
+    return this.ledger?.role === 'standby' && this.ledger[kind].has(name);
   }
 
   /**
@@ -125,7 +191,10 @@ export class SyncSender {
     this.intake.stop();
   }
 
-  /** Every replicated SA: thresholds first (new ones only), then its state. */
+  /**
+   * Every replicated SA: thresholds first (new ones only), then its state, with its
+   * configuration and keys when replicating SAs; then every policy when replicating those.
+   */
   snapshot(sas = this.localSas()): void {
     const configuredNow = this.configure(sas.filter((sa) => !this.configured.has(sa.name)));
     const id = ++this.snapshotId;
@@ -133,23 +202,61 @@ export class SyncSender {
     let text = encodeSnapshotBegin(id, this.now());
     let count = 0;
     const states = this.client.getAeMany(sas.map((sa) => sa.key));
+    const configs = this.replicateSas ? this.dumpConfigs() : new Map<string, XfrmSa>();
     // One reading of the clock for the states read together: where the clock is a system
     // call (no vDSO, as on user-mode Linux), one per SA would grow with the number of SAs.
     const readAt = this.now();
-    states.forEach((state, i) => {
-      if (state instanceof NetlinkError) return; // deleted since the dump
-      if (configuredNow.has(sas[i]!.name)) this.checkTimer(state);
-      text += encodeSnapshotSa(id, state, readAt);
-      count++;
-    });
-    this.emit(text + encodeSnapshotEnd(id, count, readAt));
+    let redacted = 0;
+    try {
+      states.forEach((state, i) => {
+        if (state instanceof NetlinkError) return; // deleted since the dump
+        if (configuredNow.has(sas[i]!.name)) this.checkTimer(state);
+        const config = configs.get(sas[i]!.name);
+        const replica = config ? replicaOf(config) : undefined;
+        if (replica && 'notReplicated' in replica && replica.notReplicated === REDACTED) redacted++;
+        text += encodeSnapshotSa(id, state, readAt, replica);
+        count++;
+      });
+    } finally {
+      for (const config of configs.values()) wipeSaKeys(config);
+    }
+    this.counters.redacted = redacted;
+    this.sayRedacted(redacted);
+    let policies: number | undefined;
+    if (this.replicatePolicies) {
+      policies = 0;
+      for (const policy of this.client.dumpPolicies()) {
+        if (isSocketPolicy(policy) || this.withheld('policies', policyName(policy))) continue;
+        text += encodePolicy(id, policy, readAt);
+        policies++;
+      }
+    }
+    this.emit(text + encodeSnapshotEnd(id, count, readAt, policies));
+  }
+
+  /** Every SA with its keys, by shared name (a dump: what GETAE cannot give). */
+  private dumpConfigs(): Map<string, XfrmSa> {
+    const configs = new Map<string, XfrmSa>();
+    for (const sa of this.client.dumpSas()) {
+      const name = localSaInfo(sa.saId, sa.mark, false)?.name;
+      if (name) configs.set(name, sa);
+      else wipeSaKeys(sa);
+    }
+    return configs;
+  }
+
+  /** Said once: SAs the kernel redacts the keys of are not replicated; their counters still are. */
+  private sayRedacted(count: number): void {
+    if (count === 0 || this.redactedSaid) return;
+    this.redactedSaid = true;
+    this.options.warn(`${count} SAs are not replicated: ${REDACTED}; their counters are still synced (docs/sync.md, lockdown)`);
   }
 
   private localSas(): LocalSaInfo[] {
     const sas: LocalSaInfo[] = [];
     for (const entry of this.client.listSas()) {
       const sa = localSaFromEntry(entry);
-      if (sa) sas.push(sa);
+      if (sa && !this.withheld('sas', sa.name)) sas.push(sa);
     }
     return sas;
   }
@@ -198,30 +305,50 @@ export class SyncSender {
       this.counters.ownWritesDropped++;
       return;
     }
-    if (nameOfAe(ae) === undefined) return;
+    const name = nameOfAe(ae);
+    if (name === undefined || this.withheld('sas', name)) return;
     this.counters.updates++;
     this.emit(encodeUpdate(aeventCause(ae.id.flags), ae, this.now()));
   }
 
-  /** New and updated SAs (rekeys) get the thresholds and are sent; deleted ones are announced. */
+  /**
+   * New and updated SAs (rekeys) get the thresholds and are sent, with their configuration
+   * when replicating SAs; deleted ones are announced. While the node is the standby, what its
+   * own receiver did (the request's pid says so, echo.ts) or installed is not sent back.
+   */
   private onSa(notice: SaNotice): void {
-    const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false);
-    if (!sa) return;
-    if (notice.change === 'delete') {
-      this.configured.delete(sa.name);
-      this.emit(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
-      return;
-    }
-    const configuredNow = this.configure([sa]);
-    let state: AeMessage;
     try {
-      state = this.client.getAe(sa.key);
-    } catch {
-      return; // not VALID yet, or already gone: its UPDSA or DELSA follows
+      const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false, notice.sa.saddr);
+      if (!sa) return;
+      if (this.ledger?.role === 'standby' && (notice.pid === RECEIVER_WRITE_PID || this.withheld('sas', sa.name))) return;
+      if (notice.change === 'delete') {
+        this.configured.delete(sa.name);
+        this.emit(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
+        return;
+      }
+      const configuredNow = this.configure([sa]);
+      let state: AeMessage;
+      try {
+        state = this.client.getAe(sa.key);
+      } catch {
+        return; // not VALID yet, or already gone: its UPDSA or DELSA follows
+      }
+      if (configuredNow.has(sa.name)) this.checkTimer(state);
+      this.counters.updates++;
+      const replica = this.replicateSas ? replicaOf(notice.sa) : undefined;
+      if (replica && 'notReplicated' in replica && replica.notReplicated === REDACTED) this.sayRedacted(1);
+      this.emit(encodeUpdate('added', state, this.now(), replica));
+    } finally {
+      wipeSaKeys(notice.sa);
     }
-    if (configuredNow.has(sa.name)) this.checkTimer(state);
-    this.counters.updates++;
-    this.emit(encodeUpdate('added', state, this.now()));
+  }
+
+  /** Policy changes, when replicating policies (socket policies are per socket: not replicated). */
+  private onPolicy(notice: PolicyNotice): void {
+    if (!this.replicatePolicies || isSocketPolicy(notice.policy)) return;
+    const policy: XfrmPolicy = notice.policy;
+    if (this.ledger?.role === 'standby' && (notice.pid === RECEIVER_WRITE_PID || this.withheld('policies', policyName(policy)))) return;
+    this.emit(notice.change === 'delete' ? encodePolicyGone(policy, this.now()) : encodePolicy(undefined, policy, this.now()));
   }
 
   private onLost(count: number | undefined, reason: 'overrun' | 'truncated'): void {

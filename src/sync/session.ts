@@ -7,7 +7,8 @@
 // session also keeps the link's state for status.
 import { LineSplitter } from '../line-reader.js';
 import type { SyncReceiver } from './receiver.js';
-import { decodeLine, StreamError } from './stream-decode.js';
+import { decodeLine } from './stream-decode.js';
+import { StreamError } from './stream-fields.js';
 import { MAX_STREAM_LINE_BYTES, type StreamRecord } from './stream.js';
 import type { TransportHandlers } from './transport.js';
 

@@ -25,6 +25,12 @@ export interface SaCounters<U64> {
   bytes: U64 | null;
 }
 
+/** What became of a replicated SA's configuration here (installer.ts), with why. */
+export interface InstallStatus {
+  state: string;
+  note: string | null;
+}
+
 export interface SaStatus<U64> {
   sa: string;
   state: string;
@@ -34,6 +40,17 @@ export interface SaStatus<U64> {
   margin: number;
   synced: SaCounters<U64>;
   local: SaCounters<U64> | null;
+  notes: string[];
+  /** With replication: null for an SA the peer sent no configuration for. */
+  install: InstallStatus | null;
+  /** The peer's SA is offloaded to a NIC: installed here without the offload. */
+  offloaded: boolean;
+}
+
+/** A replicated policy (with --install). */
+export interface PolicyStatus {
+  policy: string;
+  state: string;
   notes: string[];
 }
 
@@ -49,16 +66,20 @@ export interface StatusAnswer<U64 = JsonU64> {
   link: Omit<LinkState, 'lastDisconnect'> & { lastDisconnect: string | null };
   peer: { node: string; software: string; hz: number | null; rthr: number; etimeMs: number } | null;
   totals: StatusTotals;
+  /** Whether this receiver installs the peer's SAs and policies (--install), and what the peer replicates. */
+  replication: { install: boolean; peerReplicates: string[] };
   sas: SaStatus<U64>[];
+  policies: PolicyStatus[];
 }
 
-/** `sync takeover`: `ok` only when every synced SA is applied or current. */
+/** `sync takeover`: `ok` only when every synced SA is applied or current and every replicated policy is here. */
 export interface TakeoverAnswer {
   ok: boolean;
   reason: string | null;
   elapsedMs: number;
   phases: ApplyTimings;
-  sas: { sa: string; state: string; dir: SaReport['direction']; margin: number; notes: string[] }[];
+  sas: { sa: string; state: string; dir: SaReport['direction']; margin: number; notes: string[]; install: InstallStatus | null }[];
+  policies: PolicyStatus[];
 }
 
 /** `sync release`. */
@@ -84,6 +105,8 @@ function counters(replay: ReplayState | null | undefined, lifetime: { packets: b
 export function totalsOf(receiver: SyncReceiver, session: StreamSession): MetricsSnapshot {
   const sasByState: Record<string, number> = {};
   for (const tracked of receiver.store.sas.values()) sasByState[tracked.state] = (sasByState[tracked.state] ?? 0) + 1;
+  const policiesByState: Record<string, number> = {};
+  for (const tracked of receiver.store.policies.values()) policiesByState[tracked.state] = (policiesByState[tracked.state] ?? 0) + 1;
   const { store, totals } = receiver;
   return {
     connected: session.link.connected,
@@ -99,6 +122,14 @@ export function totalsOf(receiver: SyncReceiver, session: StreamSession): Metric
     lostEvents: store.totals.lostEvents,
     snapshots: store.totals.snapshots,
     takeovers: totals.takeovers,
+    policiesByState,
+    installedSas: totals.installedSas,
+    installedPolicies: totals.installedPolicies,
+    removedSas: totals.removedSas,
+    removedPolicies: totals.removedPolicies,
+    retiredSas: totals.retiredSas,
+    replicasRefused: totals.replicasRefused,
+    installErrors: totals.installErrors,
     lastSnapshotAt: store.totals.lastSnapshotAt,
     lastHeardAt: store.totals.lastHeardAt,
     delayMs: Math.round(store.delayMs),
@@ -119,8 +150,11 @@ export function statusOf(receiver: SyncReceiver, session: StreamSession, now: nu
       synced: counters(tracked.synced.replay, tracked.synced.lifetime),
       local: local ? counters(local.replay, local.lifetime) : null,
       notes: tracked.notes,
+      install: tracked.install ? { state: tracked.install.state, note: tracked.install.note ?? null } : null,
+      offloaded: tracked.replica !== undefined && 'config' in tracked.replica && tracked.replica.config.offload !== undefined,
     };
   });
+  const policies = [...receiver.store.policies.values()].map((p): PolicyStatus => ({ policy: p.synced.name, state: p.state, notes: p.notes }));
   const peer = receiver.store.peer;
   const totals = totalsOf(receiver, session);
   return {
@@ -129,7 +163,9 @@ export function statusOf(receiver: SyncReceiver, session: StreamSession, now: nu
     link: { ...session.link, lastDisconnect: session.link.lastDisconnect ?? null },
     peer: peer ? { node: peer.node, software: peer.software, hz: peer.hz, rthr: peer.rthr, etimeMs: peer.etimeMs } : null,
     totals: { ...totals, lastSnapshotAt: totals.lastSnapshotAt ?? null, lastHeardAt: totals.lastHeardAt ?? null },
+    replication: { install: receiver.installs, peerReplicates: peer?.replicate ?? [] },
     sas,
+    policies,
   };
 }
 
@@ -139,7 +175,15 @@ export function takeoverAnswer(result: TakeoverResult, elapsedMs: number, phases
     reason: result.reason ?? null,
     elapsedMs,
     phases,
-    sas: result.reports.map((r) => ({ sa: r.name, state: r.state, dir: r.direction, margin: r.margin, notes: r.notes })),
+    sas: result.reports.map((r) => ({
+      sa: r.name,
+      state: r.state,
+      dir: r.direction,
+      margin: r.margin,
+      notes: r.notes,
+      install: r.install ? { state: r.install.state, note: r.install.note ?? null } : null,
+    })),
+    policies: result.policies.map((p) => ({ policy: p.name, state: p.state, notes: p.notes })),
   };
 }
 

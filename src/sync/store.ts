@@ -1,13 +1,36 @@
-// The receiver's memory of the peer: the last synced state of each SA, what became of it
-// locally, the peer's thresholds, and the link's delay. Fed one decoded record at a time;
-// bounded by maxSas (a hostile or broken sender cannot make it grow without limit).
+// The receiver's memory of the peer: the last synced state of each SA (and, with
+// replication, its configuration and each policy), what became of it locally, the peer's
+// thresholds, and the link's delay. Fed one decoded record at a time; bounded by maxSas for
+// SAs and as many policies (a hostile or broken sender cannot make it grow without limit).
+// Keys of replicated SAs are held only while an SA may still need installing: they are
+// wiped when a newer configuration replaces them or the SA is forgotten.
+import { wipeSaKeys } from '../xfrm/sa-message.js';
 import { outboundSeq } from '../xfrm/replay-window.js';
 import { RateEstimate } from './margin.js';
 import type { Outcome } from './plan.js';
-import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
+import type { HelloRecord, SaReplica, StreamPolicy, StreamRecord, StreamSa } from './stream.js';
 
 /** pending: not looked at yet; ready: a cache-mode rehearsal found it would be written. */
 export type SaState = 'pending' | 'ready' | 'missing' | 'error' | Outcome;
+
+/**
+ * What became of a replicated SA's configuration here (installer.ts): installed by this
+ * receiver; conflict, a local SA of the same name it did not install (kept, its counters
+ * synced); redacted, the peer's kernel redacts keys (lockdown); refused, validate.ts or the
+ * sender would not have it; error, the kernel refused the install; retired, deleted after the
+ * IKE daemon's own SA took its traffic.
+ */
+export type InstallState = 'installed' | 'conflict' | 'redacted' | 'refused' | 'error' | 'retired';
+
+/** A replicated policy here: installed (by this receiver), present (a local one, the same), conflict (a local one that differs: kept). */
+export type PolicyState = 'pending' | 'installed' | 'present' | 'conflict' | 'missing' | 'refused' | 'error';
+
+export interface TrackedPolicy {
+  synced: StreamPolicy;
+  dirty: boolean;
+  state: PolicyState;
+  notes: string[];
+}
 
 export interface TrackedSa {
   synced: StreamSa;
@@ -21,6 +44,10 @@ export interface TrackedSa {
   /** The rule the last apply used. */
   direction?: 'in' | 'out' | 'both';
   notes: string[];
+  /** The SA's configuration and keys (a replicating sender), or why the sender did not replicate it. */
+  replica: SaReplica | undefined;
+  /** What installing the replica came to, once looked at. */
+  install?: { state: InstallState; note: string | undefined };
 }
 
 export interface StoreTotals {
@@ -37,22 +64,31 @@ export interface StoreTotals {
 export interface TakeResult {
   /** Names whose synced state changed. */
   changed: string[];
-  /** An SA record was not tracked because maxSas SAs already are. */
+  /** Names the peer no longer has (a `gone` record, or absent from a full snapshot). */
+  removed: string[];
+  /** Policy names whose synced state changed, and those the peer no longer has. */
+  changedPolicies: string[];
+  removedPolicies: string[];
+  /** An SA or policy record was not tracked because maxSas of them already are. */
   refused: boolean;
 }
+
+const nothing = (): TakeResult => ({ changed: [], removed: [], changedPolicies: [], removedPolicies: [], refused: false });
 
 /** A transport delay that decays slowly, so one late record keeps the margin up for a while. */
 const DELAY_DECAY = 0.98;
 
 export class SyncStore {
   readonly sas = new Map<string, TrackedSa>();
+  readonly policies = new Map<string, TrackedPolicy>();
   readonly totals: StoreTotals = {
     records: 0, updates: 0, snapshots: 0, lostEvents: 0, streamErrors: 0, refusedSas: 0, lastSnapshotAt: undefined, lastHeardAt: undefined,
   };
   peer: HelloRecord | undefined;
   delayMs = 0;
-  /** Names seen in the snapshot being received; undefined between snapshots. */
+  /** Names (SAs, policies) seen in the snapshot being received; undefined between snapshots. */
   private snapshotNames: Set<string> | undefined;
+  private snapshotPolicies: Set<string> | undefined;
   /**
    * SA records refused by maxSas since the last snapshot began: SAs of the peer that are not
    * synced, so a takeover cannot be complete (an SA may count more than once after its snapshot).
@@ -61,14 +97,16 @@ export class SyncStore {
 
   constructor(private readonly maxSas: number) {}
 
-  /** Apply one record; says which SAs' synced state changed, and whether an SA was refused by maxSas. */
+  /** Apply one record; says which SAs and policies changed or went, and whether one was refused by maxSas. */
   take(record: StreamRecord, now: number): TakeResult {
     this.totals.records++;
     this.totals.lastHeardAt = now;
     if ('time' in record) this.observeDelay(now - record.time);
     const refusedBefore = this.totals.refusedSas;
-    const changed = this.apply(record, now);
-    return { changed, refused: this.totals.refusedSas > refusedBefore };
+    const result = nothing();
+    this.apply(record, now, result);
+    result.refused = this.totals.refusedSas > refusedBefore;
+    return result;
   }
 
   /** Mark SAs as having newer synced state than what was last applied (every SA without `which`). */
@@ -76,32 +114,51 @@ export class SyncStore {
     for (const tracked of this.sas.values()) if (which(tracked)) tracked.dirty = true;
   }
 
-  private apply(record: StreamRecord, now: number): string[] {
+  /** Forget everything held for replication (the receiver ends): the keys are wiped. */
+  wipeReplicas(): void {
+    for (const tracked of this.sas.values()) wipeReplica(tracked.replica);
+  }
+
+  private apply(record: StreamRecord, now: number, result: TakeResult): void {
     switch (record.type) {
       case 'hello':
         this.peer = record;
-        return [];
+        return;
       case 'snapshot-begin':
         this.snapshotNames = new Set();
+        this.snapshotPolicies = new Set();
         this.untracked = 0;
-        return [];
+        return;
       case 'sa':
         this.snapshotNames?.add(record.sa.key);
-        return this.upsert(record.sa, now);
+        return this.upsert(record.sa, record.replica, now, result);
       case 'snapshot-end':
-        return this.endSnapshot(now);
+        return this.endSnapshot(now, result);
       case 'update':
         this.totals.updates++;
-        return this.upsert(record.sa, now);
+        return this.upsert(record.sa, record.replica, now, result);
       case 'gone':
-        this.sas.delete(record.sa.key);
-        return [];
+        return this.forget(record.sa.key, result);
+      case 'policy':
+        if (record.snapshot !== undefined) this.snapshotPolicies?.add(record.policy.name);
+        return this.upsertPolicy(record.policy, result);
+      case 'policy-gone':
+        if (this.policies.delete(record.policy.name)) result.removedPolicies.push(record.policy.name);
+        return;
       case 'lost':
         this.totals.lostEvents += record.count ?? 0;
-        return [];
+        return;
       case 'heartbeat':
-        return [];
+        return;
     }
+  }
+
+  private forget(name: string, result: TakeResult): void {
+    const tracked = this.sas.get(name);
+    if (!tracked) return;
+    wipeReplica(tracked.replica);
+    this.sas.delete(name);
+    result.removed.push(name);
   }
 
   private observeDelay(sampleMs: number): void {
@@ -109,15 +166,16 @@ export class SyncStore {
     this.delayMs = Math.max(Math.max(0, sampleMs), this.delayMs * DELAY_DECAY);
   }
 
-  private upsert(sa: StreamSa, now: number): string[] {
+  private upsert(sa: StreamSa, replica: SaReplica | undefined, now: number, result: TakeResult): void {
     let tracked = this.sas.get(sa.key);
     if (!tracked) {
       if (this.sas.size >= this.maxSas) {
         this.totals.refusedSas++;
         this.untracked++;
-        return [];
+        wipeReplica(replica);
+        return;
       }
-      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [] };
+      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [], replica: undefined };
       this.sas.set(sa.key, tracked);
     }
     const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
@@ -125,18 +183,53 @@ export class SyncStore {
     tracked.synced = sa;
     tracked.receivedAt = now;
     tracked.dirty = true;
+    // An aevent's record carries no configuration: the one from the SA's last snapshot or
+    // change stays until another replaces it.
+    if (replica) {
+      if (tracked.replica !== replica) wipeReplica(tracked.replica);
+      tracked.replica = replica;
+    }
     if (tracked.state !== 'missing') tracked.state = 'pending';
-    return [sa.key];
+    result.changed.push(sa.key);
   }
 
-  /** SAs the peer no longer has are forgotten: their absence from a full snapshot is news. */
-  private endSnapshot(now: number): string[] {
+  private upsertPolicy(synced: StreamPolicy, result: TakeResult): void {
+    let tracked = this.policies.get(synced.name);
+    if (!tracked) {
+      if (this.policies.size >= this.maxSas) {
+        this.totals.refusedSas++;
+        this.untracked++;
+        return;
+      }
+      tracked = { synced, dirty: true, state: 'pending', notes: [] };
+      this.policies.set(synced.name, tracked);
+    }
+    tracked.synced = synced;
+    tracked.dirty = true;
+    result.changedPolicies.push(synced.name);
+  }
+
+  /** SAs and policies the peer no longer has are forgotten: their absence from a full snapshot is news. */
+  private endSnapshot(now: number, result: TakeResult): void {
     if (this.snapshotNames) {
-      for (const name of this.sas.keys()) if (!this.snapshotNames.has(name)) this.sas.delete(name);
+      for (const name of [...this.sas.keys()]) if (!this.snapshotNames.has(name)) this.forget(name, result);
+    }
+    // A counters-only sender's snapshot holds no policy: only a replicating one's says which the peer has.
+    if (this.snapshotPolicies && this.peer?.replicate.includes('policies')) {
+      for (const name of [...this.policies.keys()]) {
+        if (!this.snapshotPolicies.has(name)) {
+          this.policies.delete(name);
+          result.removedPolicies.push(name);
+        }
+      }
     }
     this.snapshotNames = undefined;
+    this.snapshotPolicies = undefined;
     this.totals.snapshots++;
     this.totals.lastSnapshotAt = now;
-    return [];
   }
+}
+
+function wipeReplica(replica: SaReplica | undefined): void {
+  if (replica && 'config' in replica) wipeSaKeys(replica.config);
 }

@@ -2,105 +2,12 @@
 // docs/sync-stream.schema.json by hand (no schema library at run time), u64 counters are
 // read exactly, and anything else is a StreamError naming the field. Extra fields are ignored
 // (docs/sync.md: a change older receivers would misread bumps the version instead).
-import { U32_MAX, U64_MAX } from '../netlink/bytes.js';
-import { familyName, formatAddress, parseAddress } from '../xfrm/address.js';
+import { U32_MAX } from '../netlink/bytes.js';
 import { REPLAY_ESN_MAX_BMP_LEN } from '../xfrm/constants.js';
 import type { LifetimeCurrent, Mark, ReplayState } from '../xfrm/structs.js';
-import { saKey, STREAM_VERSION, type Direction, type StreamRecord, type StreamSa } from './stream.js';
-
-/** A line that is not a valid record. `fatal` ones (a version this xaev cannot read) end the connection. */
-export class StreamError extends Error {
-  override readonly name = 'StreamError';
-  readonly fatal: boolean;
-  constructor(message: string, fatal = false) {
-    super(message);
-    this.fatal = fatal;
-  }
-}
-
-type Json = Record<string, unknown>;
-/** Marks an integer literal too long for a double; see exactIntegers(). */
-const BIG = '\u0000big:';
-/** The same marker as JSON source text (a raw control character is not valid JSON). */
-const BIG_ESCAPED = '\\u0000big:';
-const LONG_INTEGER = /[0-9]{16}/;
-
-/**
- * JSON.parse reads every number as a double, which rounds u64 counters above 2^53. Integer
- * literals of 16 digits or more (outside strings) are turned into marked strings first and
- * read as bigint by u64(). Linear in the line length.
- */
-function exactIntegers(line: string): string {
-  if (!LONG_INTEGER.test(line)) return line;
-  let out = '';
-  let last = 0;
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 0x22) {
-      // Skip the string, honouring backslash escapes.
-      for (i++; i < line.length && line.charCodeAt(i) !== 0x22; i++) if (line.charCodeAt(i) === 0x5c) i++;
-      continue;
-    }
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      let end = i + 1;
-      while (end < line.length && line.charCodeAt(end) >= 0x30 && line.charCodeAt(end) <= 0x39) end++;
-      const next = line[end];
-      if (end - i >= 16 && next !== '.' && next !== 'e' && next !== 'E') {
-        out += `${line.slice(last, i)}"${BIG_ESCAPED}${line.slice(i, end)}"`;
-        last = end;
-      }
-      i = end - 1;
-    }
-  }
-  return out + line.slice(last);
-}
-
-function object(value: unknown, where: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StreamError(`${where}: expected an object`);
-  return value as Json;
-}
-
-function integer(value: unknown, where: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new StreamError(`${where}: expected an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-const u32 = (value: unknown, where: string): number => integer(value, where, 0, U32_MAX);
-const time = (value: unknown, where: string): number => integer(value, where, 0, Number.MAX_SAFE_INTEGER);
-
-function u64(value: unknown, where: string): bigint {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
-  if (typeof value === 'string' && value.startsWith(BIG) && /^[0-9]+$/.test(value.slice(BIG.length))) {
-    const big = BigInt(value.slice(BIG.length));
-    if (big <= U64_MAX) return big;
-  }
-  throw new StreamError(`${where}: expected an integer from 0 to 18446744073709551615`);
-}
-
-function string(value: unknown, where: string, maxLength: number): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || value.startsWith(BIG)) {
-    throw new StreamError(`${where}: expected a string of 1 to ${maxLength} characters`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(value: unknown, where: string, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !allowed.includes(value as T)) throw new StreamError(`${where}: expected one of ${allowed.join(', ')}`);
-  return value as T;
-}
-
-function nullable<T>(value: unknown, read: (value: unknown) => T): T | null {
-  return value === null ? null : read(value);
-}
-
-function address(value: unknown, where: string, family: 'inet' | 'inet6'): string {
-  const parsed = parseAddress(string(value, where, 64));
-  if (!parsed || familyName(parsed.family) !== family) throw new StreamError(`${where}: expected an ${family} address`);
-  // Canonical text, so that keys from the stream and from the local kernel compare equal.
-  return formatAddress(parsed.bytes, parsed.family);
-}
+import { READABLE_STREAM_VERSIONS, REPLICATED, saKey, type Direction, type SaReplica, type StreamRecord, type StreamSa } from './stream.js';
+import { decodePolicy, decodePolicyIdentity, decodeSaConfig, policyName } from './stream-replica.js';
+import { address, BIG, BIG_ESCAPED, exactIntegers, integer, nullable, object, oneOf, string, StreamError, time, u32, u64, type Json } from './stream-fields.js';
 
 function mark(value: unknown): Mark {
   const o = object(value, 'mark');
@@ -170,22 +77,41 @@ function hello(o: Json): StreamRecord {
   // Only a hello that names another version is refused for good; one without a valid version
   // is a corrupt line like any other, and one corrupt line must not end a receiver.
   const version = integer(o.version, 'version', 1, U32_MAX);
-  if (version !== STREAM_VERSION) {
+  if (!READABLE_STREAM_VERSIONS.includes(version)) {
     throw new StreamError(
-      `the sender speaks sync stream version ${version}, this xaev reads version ${STREAM_VERSION} only: run the same xaev version on both nodes`,
+      `the sender speaks sync stream version ${version}, this xaev reads versions ${READABLE_STREAM_VERSIONS.join(' and ')} only: run the same xaev version on both nodes`,
       true,
     );
   }
   return {
     type: 'hello',
-    version: STREAM_VERSION,
+    version,
     node: string(o.node, 'node', 255),
     software: string(o.software, 'software', 255),
     hz: nullable(o.hz, (v) => integer(v, 'hz', 1, 100000)),
     rthr: u32(o.rthr, 'rthr'),
     etimeMs: u32(o.etimeMs, 'etimeMs'),
+    replicate: version === 1 || o.replicate === undefined ? [] : replicated(o.replicate),
     time: time(o.time, 'time'),
   };
+}
+
+function replicated(value: unknown): ('sas' | 'policies')[] {
+  if (!Array.isArray(value) || value.length > REPLICATED.length) throw new StreamError(`replicate: expected a list of ${REPLICATED.join(', ')}`);
+  return [...new Set(value.map((v) => oneOf(v, 'replicate[]', REPLICATED)))];
+}
+
+/** An SA record's replication part: its `config`, or the sender's reason not to replicate it. */
+function replica(o: Json, sa: StreamSa): SaReplica | undefined {
+  if (o.config !== undefined && o.notReplicated !== undefined) throw new StreamError('config and notReplicated: expected one of them');
+  if (o.notReplicated !== undefined) return { notReplicated: string(o.notReplicated, 'notReplicated', 255) };
+  if (o.config !== undefined) return { config: decodeSaConfig(o.config, sa) };
+  return undefined;
+}
+
+function saRecord(o: Json): { sa: StreamSa; replica: SaReplica | undefined } {
+  const sa = streamSa(o);
+  return { sa, replica: replica(o, sa) };
 }
 
 function record(o: Json): StreamRecord {
@@ -195,11 +121,29 @@ function record(o: Json): StreamRecord {
     case 'snapshot-begin':
       return { type: 'snapshot-begin', snapshot: u32(o.snapshot, 'snapshot'), time: time(o.time, 'time') };
     case 'sa':
-      return { type: 'sa', snapshot: u32(o.snapshot, 'snapshot'), sa: streamSa(o) };
+      return { type: 'sa', snapshot: u32(o.snapshot, 'snapshot'), ...saRecord(o) };
     case 'snapshot-end':
-      return { type: 'snapshot-end', snapshot: u32(o.snapshot, 'snapshot'), count: u32(o.count, 'count'), time: time(o.time, 'time') };
+      return {
+        type: 'snapshot-end',
+        snapshot: u32(o.snapshot, 'snapshot'),
+        count: u32(o.count, 'count'),
+        policies: o.policies === undefined ? undefined : u32(o.policies, 'policies'),
+        time: time(o.time, 'time'),
+      };
     case 'update':
-      return { type: 'update', cause: oneOf(o.cause, 'cause', ['replay', 'timer', 'update', 'added'] as const), sa: streamSa(o) };
+      return { type: 'update', cause: oneOf(o.cause, 'cause', ['replay', 'timer', 'update', 'added'] as const), ...saRecord(o) };
+    case 'policy': {
+      const policy = decodePolicy(o);
+      return {
+        type: 'policy',
+        snapshot: o.snapshot === undefined ? undefined : u32(o.snapshot, 'snapshot'),
+        policy: { name: policyName(policy), policy, time: time(o.time, 'time') },
+      };
+    }
+    case 'policy-gone': {
+      const policy = decodePolicyIdentity(o);
+      return { type: 'policy-gone', policy: { name: policyName(policy), policy, time: time(o.time, 'time') } };
+    }
     case 'gone':
       return { type: 'gone', sa: identity(o), time: time(o.time, 'time') };
     case 'lost':

@@ -227,9 +227,13 @@ export class XfrmClient {
     }
   }
 
-  /** Install many SAs, pipelined with one ack per datagram; each result is undefined (done) or the refusal. */
-  addSas(sas: XfrmSa[], options: NewSaOptions = {}): (NetlinkError | undefined)[] {
-    const requests = sas.map((sa) => encodeNewSa(sa, options));
+  /**
+   * Install many SAs, pipelined with one ack per datagram; each result is undefined (done) or
+   * the refusal. `pid` goes in every request's header and comes back in the NEWSA
+   * notifications they cause (net/xfrm/xfrm_user.c: xfrm_add_sa()).
+   */
+  addSas(sas: XfrmSa[], options: NewSaOptions = {}, pid = 0): (NetlinkError | undefined)[] {
+    const requests = sas.map((sa) => ({ ...encodeNewSa(sa, options), pid }));
     try {
       return this.socket.writeMany(requests);
     } finally {
@@ -242,14 +246,29 @@ export class XfrmClient {
     this.socket.request(encodeDelSa(key));
   }
 
+  /** DELSA for many SAs, pipelined; each result is undefined (done) or the refusal. `pid` as for addSas. */
+  deleteSas(keys: SaKey[], pid = 0): (NetlinkError | undefined)[] {
+    return this.socket.writeMany(keys.map((key) => ({ ...encodeDelSa(key), pid })));
+  }
+
   /** Install a policy (NEWPOLICY, or UPDPOLICY with `update`); a refusal throws NetlinkError. */
   addPolicy(policy: XfrmPolicy, options: { update?: boolean } = {}): void {
     this.socket.request(encodeNewPolicy(policy, options));
   }
 
+  /** Install many policies, pipelined; each result is undefined (done) or the refusal. `pid` as for addSas. */
+  addPolicies(policies: XfrmPolicy[], options: { update?: boolean } = {}, pid = 0): (NetlinkError | undefined)[] {
+    return this.socket.writeMany(policies.map((policy) => ({ ...encodeNewPolicy(policy, options), pid })));
+  }
+
   /** DELPOLICY by index (or selector when the key's index is 0); ENOENT when there is none. */
   deletePolicy(key: PolicyKey): void {
     this.socket.request(encodeDelPolicy(key));
+  }
+
+  /** DELPOLICY for many policies, pipelined; each result is undefined (done) or the refusal. `pid` as for addSas. */
+  deletePolicies(keys: PolicyKey[], pid = 0): (NetlinkError | undefined)[] {
+    return this.socket.writeMany(keys.map((key) => ({ ...encodeDelPolicy(key), pid })));
   }
 
   close(): void {

@@ -11,6 +11,9 @@ import {
   type ControlCommand,
 } from '../../sync/control.js';
 import { runReceiver } from '../../sync/daemon.js';
+import { DEFAULT_RETIRE_AFTER_MS } from '../../sync/installer.js';
+import { ledgerPathFor } from '../../sync/ledger.js';
+import { REPLICATED, type Replicated } from '../../sync/stream.js';
 import { openEventIntake } from '../../sync/intake.js';
 import { MARGIN_FLOOR } from '../../sync/margin.js';
 import { DEFAULT_ETIME_MS, DEFAULT_RTHR, runSender, SENDER_RCVBUF } from '../../sync/sender.js';
@@ -28,6 +31,8 @@ interface SendOptions {
   etime: string;
   node?: string;
   rcvbuf: string;
+  replicate?: string;
+  control?: string;
 }
 
 interface ReceiveOptions {
@@ -39,6 +44,8 @@ interface ReceiveOptions {
   metricsFile?: string;
   control?: string;
   rcvbuf: string;
+  install?: boolean;
+  retireAfter: string;
 }
 
 interface ControlOptions {
@@ -58,6 +65,8 @@ Examples:
   xaev sync receive --from 'ssh gw-a xaev sync send'    on the standby, as a service
   xaev sync takeover                                    keepalived notify_master
   xaev sync status                                      per-SA state and totals
+  xaev sync receive --install --from 'ssh gw-a xaev sync send --replicate sas,policies'
+                                                        replicate the SAs (keys included) and policies too
 
 See docs/sync.md and the README section "xaev sync".`,
     );
@@ -76,27 +85,49 @@ function registerSend(sync: Command, context: CliContext): void {
     .option('--etime <ms>', 'timer threshold set on every replicated SA, in ms', String(DEFAULT_ETIME_MS))
     .option('--node <name>', 'node name in the hello record (default: the host name)')
     .option('--rcvbuf <bytes>', 'event socket receive buffer (k/m suffixes allowed)', '16m')
+    .option('--replicate <what>', 'also replicate sas (configuration and keys) and/or policies: sas,policies (refused on a terminal: the stream carries keys)')
+    .option('--control <path>', `the local receiver's control socket, beside which its ledger of installed SAs is read (default ${CONTROL_DIR}/sync-net<inode>.sock)`)
     .action((options: SendOptions) => {
       const rthr = parseU32(options.rthr, '--rthr');
       const etimeMs = parsePositiveInt(options.etime, '--etime', 3_600_000);
       const rcvbuf = parseByteSize(options.rcvbuf, '--rcvbuf');
-      return runSend(context, { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs }, rcvbuf);
+      const replicate = options.replicate === undefined ? [] : parseReplicate(options.replicate);
+      if (replicate.includes('sas') && process.stdout.isTTY) {
+        throw new UsageError('refusing to write SA keys to a terminal: --replicate sas puts every SA\'s keys in the stream; pipe it to `xaev sync receive` (through ssh)');
+      }
+      return runSend(context, { node: options.node ?? hostname(), software: `xaev ${VERSION}`, rthr, etimeMs, replicate, controlPath: options.control }, rcvbuf);
     });
+}
+
+function parseReplicate(text: string): Replicated[] {
+  const parts = text.split(',').map((part) => part.trim());
+  for (const part of parts) {
+    if (!REPLICATED.includes(part as Replicated)) throw new UsageError(`--replicate: "${shown(part)}" is not ${REPLICATED.join(' or ')}`);
+  }
+  return [...new Set(parts as Replicated[])];
 }
 
 /**
  * stdout without blocking writes, so SIGINT/SIGTERM end the sender at once even when the
  * reader (ssh) has stopped reading; output not yet taken is abandoned.
  */
-async function runSend(context: CliContext, settings: { node: string; software: string; rthr: number; etimeMs: number }, rcvbuf: number): Promise<void> {
+async function runSend(
+  context: CliContext,
+  settings: { node: string; software: string; rthr: number; etimeMs: number; replicate: Replicated[]; controlPath: string | undefined },
+  rcvbuf: number,
+): Promise<void> {
   const signals = new StopSignals();
   const client = context.client();
-  const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF));
+  const intake = openEventIntake(Math.max(rcvbuf, SENDER_RCVBUF), { policies: settings.replicate.includes('policies') });
+  // The ledger of this node's own receiver, in this namespace: what it installed is not sent back while the node is the standby.
+  const ledger = settings.replicate.length > 0 ? ledgerPathFor(settings.controlPath ?? controlSocketPath()) : undefined;
   let output: StreamOutput | undefined;
   const outputFailure = new Promise<string>((resolve) => (output = new StreamOutput((error) => resolve(error.message))));
   const stream = output!;
+  const { controlPath: _control, ...senderSettings } = settings;
   const options = {
-    ...settings,
+    ...senderSettings,
+    ledger,
     write: (text: string) => stream.write(text),
     drained: () => stream.drained(),
     warn: (message: string) => context.warn(message),
@@ -129,6 +160,8 @@ function registerReceive(sync: Command, context: CliContext): void {
     .option('--metrics-file <path>', 'write totals in Prometheus text format (node_exporter textfile collector)')
     .option('--control <path>', `control socket (default ${CONTROL_DIR}/sync-net<inode>.sock)`)
     .option('--rcvbuf <bytes>', 'SA-notification socket receive buffer', '4m')
+    .option('--install', "install the peer's SAs (keys included) and policies this node lacks, from a sender with --replicate; without it, a receiver syncs counters only and never holds a key")
+    .option('--retire-after <s>', 'after a takeover, delete an installed SA once the IKE daemon has its own for that peer and it carried no packet for this long', String(DEFAULT_RETIRE_AFTER_MS / 1000))
     .action((options: ReceiveOptions) => runReceive(context, options));
 }
 
@@ -142,6 +175,7 @@ async function runReceive(context: CliContext, options: ReceiveOptions): Promise
     heartbeatTimeoutMs: parsePositiveInt(options.heartbeatTimeout, '--heartbeat-timeout', 3600) * 1000,
     metricsFile: options.metricsFile,
     receiveBufferBytes: parseByteSize(options.rcvbuf, '--rcvbuf'),
+    install: options.install ? { retireAfterMs: parsePositiveInt(options.retireAfter, '--retire-after', 86_400) * 1000 } : undefined,
     note: (message: string) => context.note(message),
   } as const;
   const client = context.client();
@@ -172,9 +206,12 @@ function controlPathFor(netns: string | undefined): string {
 
 const CONTROL_HELP: Record<ControlCommand, string> = {
   takeover: `
-Prints per SA what it did: applied, current (nothing to write), missing, refused, error.
-Exit status: 0 if every synced SA is applied or current; 1 if any is not, if no snapshot
-was ever received from the peer, or if no receiver runs in this network namespace.`,
+Prints per SA what it did: applied, current (nothing to write), missing, refused, error;
+with --install also what became of each replicated SA and policy (installed, conflict,
+redacted, refused). Exit status: 0 if every synced SA is applied or current and every
+replicated policy is here; 1 if any is not (an outbound policy that is missing is named:
+the traffic it covers would leave this node unencrypted), if no snapshot was ever
+received from the peer, or if no receiver runs in this network namespace.`,
   release: `
 After a takeover the receiver stores the peer's records but applies nothing; release makes
 it a standby again (keepalived notify_backup / notify_fault).`,
