@@ -195,10 +195,10 @@ EOF
 # The gateways: the same connection on both; passive (start_action = none: notify_master
 # initiates); no INITIAL_CONTACT (unique = never), which would make the peer destroy the old
 # IKE_SA and its CHILD_SAs at once; a fixed reqid, so that both daemons' policies name the same
-# SAs; policy_update, so that the daemon's own policies replace same-selector ones another
-# program installed (replicated by xaev) instead of failing with EEXIST.
+# SAs (replicated ones included). A policy with the same selector that another program installed
+# is replaced by the daemon's own (5.9.8 retries an EEXIST as XFRM_MSG_UPDPOLICY).
 for node in A S; do
-	lab_strongswan_conf $node 'policy_update = yes'
+	lab_strongswan_conf $node
 	cat > "$LAB_IKE/$node/swanctl.conf" <<-EOF
 	connections {
 	  peer {

@@ -34,16 +34,10 @@ lab_strongswan_check() {
 	fi
 }
 
-# lab_strongswan_conf NODE [KERNEL-NETLINK-SETTING...]: write $LAB_IKE/NODE/strongswan.conf.
-# Each further argument is one `key = value` line of charon.plugins.kernel-netlink
-# (e.g. 'policy_update = yes').
+# lab_strongswan_conf NODE: write $LAB_IKE/NODE/strongswan.conf.
 lab_strongswan_conf() {
-	_node=$1; shift
-	_dir=$LAB_IKE/$_node
+	_dir=$LAB_IKE/$1
 	mkdir -p "$_dir/run"
-	_knl=
-	for _setting; do _knl="$_knl
-      $_setting"; done
 	cat > "$_dir/strongswan.conf" <<-EOF
 	charon {
 	  load_modular = no
@@ -54,12 +48,10 @@ lab_strongswan_conf() {
 	    vici {
 	      socket = unix://$_dir/vici
 	    }
-	    kernel-netlink {$_knl
-	    }
 	  }
 	  filelog {
 	    lab {
-	      path = $LAB_OUT/charon-$_node.log
+	      path = $LAB_OUT/charon-$1.log
 	      time_format = %s
 	      time_add_ms = yes
 	      flush_line = yes
