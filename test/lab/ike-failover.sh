@@ -310,13 +310,23 @@ start_keepalived() {
 		-f "$RUN/keepalived-$1.conf" -p "$RUN/keepalived-$1-$2.pid" -r "$RUN/keepalived-vrrp-$1-$2.pid" \
 		> "$LAB_OUT/keepalived-$1-$2.log" 2>&1 &
 }
-# start_receiver NODE OTHER: NODE's `xaev sync receive` from OTHER's sender (SYNC != off).
+# control_socket NODE: the path of NODE's sync receiver's control socket (docs/sync.md).
+control_socket() { echo "/run/xaev/sync-net$(stat -L -c %i "/run/netns/$1").sock"; }
+# receiver_up NODE PID SOCKET: the receiver listens; ends the scenario if it exited.
+receiver_up() {
+	kill -0 "$2" 2>/dev/null || { echo "xaev sync receive in $1 exited: $(cat "$LAB_OUT/receive-$1.err")"; exit 1; }
+	test -S "$3"
+}
+# start_receiver NODE OTHER: NODE's `xaev sync receive` from OTHER's sender (SYNC != off); waits
+# until it listens on its control socket.
 start_receiver() {
 	[ "$SYNC" = off ] && return 0
+	_sock=$(control_socket "$1")
 	# shellcheck disable=SC2086
 	exec_bg ip netns exec "$1" "$LAB_NODE" "$XAEV" sync receive $SYNC_RECEIVE_ARGS \
 		--from "ip netns exec $2 $LAB_NODE $XAEV sync send $SYNC_SEND_ARGS" \
 		>> "$LAB_OUT/receive-$1.out" 2>> "$LAB_OUT/receive-$1.err" &
+	wait_for 60 receiver_up "$1" $! "$_sock" || { echo "xaev sync receive in $1 never listened on $_sock"; exit 1; }
 }
 # ike_up NODE: NODE's charon has an installed CHILD_SA.
 ike_up() { lab_swanctl "$1" --list-sas 2>/dev/null | grep -q INSTALLED; }
@@ -390,6 +400,8 @@ come_back() {
 	step "$1 comes back as the standby"
 	touch "/run/netns/$1"
 	mount --bind "/run/netns/${1}dead" "/run/netns/$1"
+	# A reboot empties /run: the dead receiver's control socket goes with it.
+	rm -f "$(control_socket "$1")"
 	ip -n "$1" -batch - <<-EOF
 	xfrm state flush
 	xfrm policy flush
