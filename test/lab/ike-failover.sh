@@ -22,9 +22,9 @@
 #                   SYNC_RECEIVE_ARGS='--install' unless given (issue 19: not built yet)
 #
 # Phases (wall-clock times in phases.txt): A becomes master and initiates; traffic; STEADY_S
-# seconds; fail-1: A crashes (every process in its namespace SIGKILLed, its links down, its name
-# gone so that sync reconnects fail); S takes over; SETTLE_S seconds after S's IKE_SA is up:
-# settled-1; back-A: A "reboots" (empty SAD/SPD, no virtual address) and comes back as the
+# seconds; fail-1: A crashes (every process in its namespace stopped and killed, its links down,
+# its name gone so that sync reconnects fail); S takes over; SETTLE_S seconds after S's IKE_SA is
+# up: settled-1; back-A: A "reboots" (empty SAD/SPD, no virtual address) and comes back as the
 # standby; STEADY_S; fail-2: S crashes the same way; A takes over; settled-2; end.
 # Outputs in $LAB_OUT: flow-P.log, flow-H.log and capture-P.log (test/lab/ike-failover.pl),
 # events-NODE.txt (notify_master, takeover, initiation), per node and phase `ip -s xfrm state`
@@ -251,7 +251,8 @@ start_ike A
 start_ike S
 
 step "keepalived and notify_master on A and S"
-# gateway_scripts NODE SELF PEER: keepalived's configuration and notify_master for NODE.
+# gateway_scripts NODE SELF PEER PRIORITY: keepalived's configuration, notify_master and the
+# background initiation for NODE.
 gateway_scripts() {
 	cat > "$RUN/initiate-$1.sh" <<-EOF
 	#!/bin/sh
