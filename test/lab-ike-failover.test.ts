@@ -370,11 +370,7 @@ function outcomes(): { started: number; passed: number } {
 const VARIANTS: { sync: Sync; title: string; skip: string | false }[] = [
   { sync: 'off', title: 'no xaev: the gateways renegotiate', skip: false },
   { sync: 'counters', title: "today's xaev sync (counters): takeover, then renegotiation", skip: false },
-  {
-    sync: 'replicate',
-    title: 'xaev sync with SA and policy replication',
-    skip: 'replication not built yet (issue 19: `xaev sync send --replicate sas,policies`, `receive --install`)',
-  },
+  { sync: 'replicate', title: 'xaev sync with SA and policy replication', skip: false },
 ];
 
 describeOnLabKernels('kernel lab: strongSwan gateways fail over and back (issue 19 proof)', { timeout: 600_000 }, (kernel: LabKernel) => {
