@@ -19,7 +19,7 @@
 #   SYNC=counters   each gateway runs `xaev sync receive $SYNC_RECEIVE_ARGS --from 'ip netns exec
 #                   OTHER xaev sync send $SYNC_SEND_ARGS'` (the command stands in for ssh)
 #   SYNC=replicate  the same, with SYNC_SEND_ARGS='--replicate sas,policies' and
-#                   SYNC_RECEIVE_ARGS='--install' unless given (issue 19: not built yet)
+#                   SYNC_RECEIVE_ARGS='--install' unless given (docs/sync.md, replication)
 #
 # Phases (wall-clock times in phases.txt): A becomes master and initiates; traffic; STEADY_S
 # seconds; fail-1: A crashes (every process in its namespace stopped and killed, its links down,
