@@ -125,19 +125,27 @@ export class SyncReceiver {
     this.roles.changed();
   }
 
-  /** An SA-group notice: a synced SA that appears (or is rekeyed) here is applied again. */
+  /**
+   * An SA-group notice: a synced SA that appears (or is rekeyed) here is applied again. The
+   * notice carries the SA's keys (the kernel sends them with every notification); nothing
+   * here needs them, so they are wiped at once.
+   */
   onLocalSa(notice: SaNotice): void {
-    const change = this.local.onNotice(notice);
-    if (!change) return;
-    if (this.installer) {
-      this.installer.onLocalSa(change.name, change.present, change.pid);
-      this.scheduleInstall();
+    try {
+      const change = this.local.onNotice(notice);
+      if (!change) return;
+      if (this.installer) {
+        this.installer.onLocalSa(change.name, change.present, change.pid);
+        this.scheduleInstall();
+      }
+      if (!change.present) return;
+      const tracked = this.store.sas.get(change.name);
+      if (!tracked) return;
+      tracked.dirty = true;
+      this.roles.changed();
+    } finally {
+      wipeSaKeys(notice.sa);
     }
-    if (!change.present) return;
-    const tracked = this.store.sas.get(change.name);
-    if (!tracked) return;
-    tracked.dirty = true;
-    this.roles.changed();
   }
 
   /** A policy-group notice (with --install). */

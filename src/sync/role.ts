@@ -65,14 +65,20 @@ export class RoleMachine {
     if (this.store.totals.snapshots === 0) {
       return { reports: [], policies: [], ok: false, reason: 'no snapshot was ever received from the peer: nothing to take over' };
     }
-    if (this.replicas?.pending) this.replicas.run();
+    // What is still pending is installed now; a failure to is reported, and counters apply regardless.
+    let installFailure: string | undefined;
+    try {
+      if (this.replicas?.pending) this.replicas.run();
+    } catch (error) {
+      installFailure = `installing replicated SAs and policies failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
     const reports = this.applier.apply(TAKE_OVER);
     const policies = [...this.store.policies.values()].map((p): PolicyReport => ({ name: p.synced.name, state: p.state, notes: p.notes }));
     const untracked = this.store.untracked;
     if (untracked > 0) {
       return { reports, policies, ok: false, reason: `the peer has more SAs or policies than --max-sas ${this.maxSas}: ${untracked} records since its last snapshot were not tracked (raise --max-sas)` };
     }
-    const reasons: string[] = [];
+    const reasons: string[] = installFailure ? [installFailure] : [];
     const uncovered = [...this.store.policies.values()].filter((p) => !COVERED.has(p.state));
     const outbound = uncovered.filter((p) => policyDirection(p.synced.policy.dir) === 'out');
     if (outbound.length > 0) {
