@@ -13,7 +13,10 @@ const SAFETY_FACTOR = 2;
 /** Weight of the newest interval in the rate average. */
 const RATE_SMOOTHING = 0.3;
 
-/** Outbound packet rate of one SA, from successive synced oseq values and the sender's clock. */
+/**
+ * Packet rate of one SA in one direction, from successive synced values of its counter (oseq
+ * outbound, seq inbound) and the sender's clock.
+ */
 export class RateEstimate {
   private lastCounter: bigint | undefined;
   private lastTimeMs = 0;
@@ -62,4 +65,52 @@ export function autoMargin(inputs: MarginInputs): number {
   const silentMs = Math.max(0, inputs.silenceMs - inputs.heartbeatIntervalMs);
   const inFlight = (rate * (inputs.delayMs + silentMs)) / 1000;
   return Math.max(MARGIN_FLOOR, Math.ceil(SAFETY_FACTOR * (unreported + inFlight)));
+}
+
+/** The stream counts as silent once this many heartbeat intervals passed without a record. */
+const SILENT_AFTER_HEARTBEATS = 2;
+
+export interface InboundHoleInputs {
+  /** The SA's inbound packet rate, measured from synced seq values before the silence. */
+  packetsPerSecond: number;
+  /** How long ago anything (a heartbeat included) last arrived from the sender. */
+  silenceMs: number;
+  heartbeatIntervalMs: number;
+}
+
+/** What a silence adds to an inbound SA's replay hole (docs/sync.md "Inbound hole"). */
+export interface InboundHole {
+  /** The silence counted: 0 while the stream is up (a record within two heartbeat intervals). */
+  silenceMs: number;
+  /**
+   * Packets the peer may have accepted during the silence, which this node's window does not
+   * know of: rate x silence. An upper estimate: the peer may have failed at any time in it.
+   */
+  packets: number;
+}
+
+/**
+ * The inbound hole of a silent stream. While the stream is up the hole is bounded by the
+ * thresholds (min(rthr, rate x etime) plus the transport delay) and this says 0; once two
+ * heartbeats are missed, the whole silence counts, since the peer may have kept accepting
+ * packets until the takeover.
+ */
+export function silentInboundHole(inputs: InboundHoleInputs): InboundHole {
+  if (inputs.silenceMs <= SILENT_AFTER_HEARTBEATS * inputs.heartbeatIntervalMs) return { silenceMs: 0, packets: 0 };
+  return { silenceMs: inputs.silenceMs, packets: Math.ceil((inputs.packetsPerSecond * inputs.silenceMs) / 1000) };
+}
+
+/**
+ * How far above the synced seq a takeover puts an inbound window's top (sync receive
+ * --inbound-advance): the inbound traffic of the silence beyond `graceMs`, at the rate
+ * measured before it, rounded down; 0 while the stream is up. The grace stands for the
+ * failover itself (from the peer's failure to notify_master), when the peer accepted nothing:
+ * the silence includes it, and every packet counted for it moves the window past numbers the
+ * remote end has not sent yet. No safety factor, unlike the outbound margin: an advance more
+ * than a window beyond the remote's position drops its next packets one for one, while one
+ * short by k leaves k + window replayable numbers (docs/sync.md "Inbound advance").
+ */
+export function inboundAdvance(hole: InboundHole, packetsPerSecond: number, graceMs: number): number {
+  if (hole.silenceMs === 0) return 0;
+  return Math.floor((packetsPerSecond * Math.max(0, hole.silenceMs - graceMs)) / 1000);
 }
