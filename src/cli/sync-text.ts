@@ -1,15 +1,27 @@
 // Text output of `sync status` and `sync takeover`, from the receiver's JSON answer
 // (src/sync/status.ts). With -j the answer is printed as it came.
+import type { InboundReport } from '../sync/apply.js';
 import type { ReadU64, StatusAnswer, TakeoverAnswer } from '../sync/status.js';
 import { oneLine } from './user-text.js';
 
 const show = (value: ReadU64 | null | undefined): string => (value === null || value === undefined ? '-' : String(value));
 
+/**
+ * The inbound hole of a silent stream, for SAs that may be inbound; nothing while the stream
+ * is up (the hole is then the thresholds' own, docs/sync.md "Inbound hole").
+ */
+function holeText(dir: string | null, inbound: InboundReport | undefined, advance: string): string {
+  if (dir === 'out' || !inbound || inbound.silenceMs === 0) return '';
+  const moved = inbound.advance > 0 ? `, ${advance} ${inbound.advance}` : '';
+  return ` inbound hole up to ${inbound.holePackets} (${inbound.ratePps}/s, ${(inbound.silenceMs / 1000).toFixed(1)} s silent${moved})`;
+}
+
 export function takeoverText(answer: TakeoverAnswer): string {
   const lines = answer.sas.map((sa) => {
     const margin = sa.dir === 'in' ? '' : ` margin ${sa.margin}`;
+    const hole = holeText(sa.dir, sa.inbound as InboundReport | undefined, 'window advanced');
     const notes = sa.notes.length > 0 ? `: ${sa.notes.join('; ')}` : '';
-    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${notes}`;
+    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${hole}${notes}`;
   });
   const counts = new Map<string, number>();
   for (const sa of answer.sas) counts.set(sa.state, (counts.get(sa.state) ?? 0) + 1);
@@ -32,6 +44,7 @@ export function syncStatusText(answer: StatusAnswer<ReadU64>): string {
     const local = sa.local;
     lines.push(
       `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'} age ${ageText(sa.ageMs)} rate ${sa.ratePps}/s margin ${sa.margin}` +
+        holeText(sa.dir, sa.inbound as InboundReport | undefined, 'a takeover now advances') +
         `\n\tsynced oseq ${show(sa.synced.oseq)} seq ${show(sa.synced.seq)} packets ${show(sa.synced.packets)}` +
         `\n\tlocal  oseq ${show(local?.oseq)} seq ${show(local?.seq)} packets ${show(local?.packets)}` +
         (sa.notes.length > 0 ? `\n\t${sa.notes.join('; ')}` : ''),

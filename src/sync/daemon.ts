@@ -18,6 +18,8 @@ export interface ReceiveOptions {
   mode: Mode;
   margin: number | 'auto';
   maxSas: number;
+  /** --inbound-advance: the silence a takeover does not count (ms); undefined: off. */
+  inboundAdvanceGraceMs: number | undefined;
   heartbeatTimeoutMs: number;
   backoff?: BackoffOptions;
   controlPath: string;
@@ -34,7 +36,13 @@ const METRICS_INTERVAL_MS = 1000;
  * a stream version this xaev cannot read or a failure to watch the local SAs (status 1).
  */
 export async function runReceiver(client: XfrmClient, options: ReceiveOptions, stop: AbortSignal): Promise<number> {
-  const receiver = new SyncReceiver(client, { mode: options.mode, margin: options.margin, maxSas: options.maxSas, onError: options.note });
+  const receiver = new SyncReceiver(client, {
+    mode: options.mode,
+    margin: options.margin,
+    maxSas: options.maxSas,
+    inboundAdvanceGraceMs: options.inboundAdvanceGraceMs,
+    onError: options.note,
+  });
   /** Ends the run with a status; set once the run is under way. */
   let end: (status: number) => void = () => undefined;
   const fail = (message: string): void => {

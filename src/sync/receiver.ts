@@ -5,7 +5,7 @@
 // (role.ts). The stream's session rules are session.ts, the process around it daemon.ts.
 import type { XfrmClient } from '../xfrm/client.js';
 import type { AeMessage } from '../xfrm/aevent.js';
-import { SaApplier, type ApplyOptions, type ApplyTimings } from './apply.js';
+import { SaApplier, type ApplyOptions, type ApplyTimings, type InboundReport } from './apply.js';
 import type { SaNotice } from './intake.js';
 import { LocalSaTable } from './local-table.js';
 import { RoleMachine, type Role, type TakeoverResult } from './role.js';
@@ -18,6 +18,8 @@ export interface ReceiverOptions {
   /** A fixed margin, or 'auto' (margin.ts). */
   margin: number | 'auto';
   maxSas: number;
+  /** --inbound-advance: the silence a takeover does not count (ms); undefined: off. */
+  inboundAdvanceGraceMs?: number;
   now?: () => number;
   /** A background apply failed (e.g. the kernel did not answer); it is retried on the next record. */
   onError?: (message: string) => void;
@@ -43,7 +45,7 @@ export class SyncReceiver {
     this.maxSas = options.maxSas;
     this.store = new SyncStore(options.maxSas);
     this.local = new LocalSaTable(client);
-    this.applier = new SaApplier(client, this.store, this.local, options.margin, this.now);
+    this.applier = new SaApplier(client, this.store, this.local, options.margin, this.now, options.inboundAdvanceGraceMs);
     this.strategy = strategyFor(options.mode, (apply) => this.inBackground(apply), this.now);
     this.roles = new RoleMachine(this.store, this.applier, this.strategy, options.maxSas);
   }
@@ -107,6 +109,14 @@ export class SyncReceiver {
 
   marginFor(tracked: TrackedSa, final: boolean, now: number): number {
     return this.applier.marginFor(tracked, final, now);
+  }
+
+  inboundFor(tracked: TrackedSa, now: number): InboundReport {
+    return this.applier.inboundFor(tracked, now);
+  }
+
+  get inboundAdvanceGraceMs(): number | undefined {
+    return this.options.inboundAdvanceGraceMs;
   }
 
   /** Fresh counters of every tracked SA present here, for status. */

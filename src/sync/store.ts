@@ -1,7 +1,7 @@
 // The receiver's memory of the peer: the last synced state of each SA, what became of it
 // locally, the peer's thresholds, and the link's delay. Fed one decoded record at a time;
 // bounded by maxSas (a hostile or broken sender cannot make it grow without limit).
-import { outboundSeq } from '../xfrm/replay-window.js';
+import { inboundSeq, outboundSeq } from '../xfrm/replay-window.js';
 import { RateEstimate } from './margin.js';
 import type { Outcome } from './plan.js';
 import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
@@ -14,10 +14,14 @@ export interface TrackedSa {
   /** Receiver clock, ms. */
   receivedAt: number;
   rate: RateEstimate;
+  /** The inbound packet rate, from successive synced seq values: the silence's hole (margin.ts). */
+  inboundRate: RateEstimate;
   /** Newer synced state than what was last applied (or looked at). */
   dirty: boolean;
   state: SaState;
   margin: number;
+  /** Packets the last apply put the inbound top above the synced seq (--inbound-advance). */
+  advance: number;
   /** The rule the last apply used. */
   direction?: 'in' | 'out' | 'both';
   notes: string[];
@@ -117,11 +121,13 @@ export class SyncStore {
         this.untracked++;
         return [];
       }
-      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [] };
+      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), inboundRate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, advance: 0, notes: [] };
       this.sas.set(sa.key, tracked);
     }
     const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
     if (oseq > 0n) tracked.rate.observe(oseq, sa.time);
+    const seq = sa.replay ? inboundSeq(sa.replay) : 0n;
+    if (seq > 0n) tracked.inboundRate.observe(seq, sa.time);
     tracked.synced = sa;
     tracked.receivedAt = now;
     tracked.dirty = true;
