@@ -223,6 +223,26 @@ describe('inbound hole after a silent stream (issue 20 item 10)', () => {
     assert.deepEqual(kernel.writes.map((w) => w.update.replay), [{ kind: 'legacy', oseq: 0, seq: 1289, bitmap: 1 }]);
   });
 
+  it('a live standby never advances, even when an SA appears during the silence', async () => {
+    const kernel = new FakeKernel();
+    let clock = 1_000_000;
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 'auto', maxSas: 10, inboundAdvanceGraceMs: 0, now: () => clock });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1001, 0, 789)])]);
+    for (let second = 1; second <= 5; second++) {
+      clock += 1000;
+      feed(receiver, [encodeUpdate('timer', ae(0x1001, 0, 789 + 100 * second), 1 + 1000 * second)]);
+    }
+    clock += 24_000;
+    kernel.sas.set(0x1001, ae(0x1001, 0, 0));
+    receiver.onLocalSa({ change: 'new', saId: { daddr: DST, spi: 0x1001, family: 2, proto: 50 }, mark: undefined, esn: false });
+    await tick();
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay), [{ kind: 'legacy', oseq: 0, seq: 1289, bitmap: 1 }]);
+    // The takeover then advances from there: 24 s at 100/s, no grace.
+    receiver.takeover();
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay)[1], { kind: 'legacy', oseq: 0, seq: 1289 + 2400, bitmap: 0 });
+  });
+
   it('status shows the hole while the stream is silent, and 0 once it delivers again', () => {
     const { status, heard } = silentFor(24_000, 5000);
     const down = status();

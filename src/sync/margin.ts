@@ -111,6 +111,6 @@ export function silentInboundHole(inputs: InboundHoleInputs): InboundHole {
  * short by k leaves k + window replayable numbers (docs/sync.md "Inbound advance").
  */
 export function inboundAdvance(hole: InboundHole, packetsPerSecond: number, graceMs: number): number {
-  if (hole.silenceMs === 0) return 0;
+  // hole.silenceMs is 0 while the stream is up: nothing to advance then, whatever the grace.
   return Math.floor((packetsPerSecond * Math.max(0, hole.silenceMs - graceMs)) / 1000);
 }
