@@ -469,7 +469,7 @@ describeOnLabKernels('kernel lab: failover after the sync stream was silent (iss
           assert.ok(inbound, `status-silent.json has no SA ${p.inbound}`);
           assert.ok(inbound.silenceMs >= STREAM_BREAK * 1000, `${p.name}: status said ${inbound.silenceMs} ms of silence`);
           // 100 packets/s each way (sync-failover.pl's 10 ms tick; the guest's clock may stretch it).
-          assert.ok(inbound.ratePps >= 50 && inbound.ratePps <= 110, `${p.name}: inbound rate ${inbound.ratePps}`);
+          assert.ok(inbound.ratePps >= 80 && inbound.ratePps <= 105, `${p.name}: inbound rate ${inbound.ratePps}`);
           // The rate is shown rounded to a packet/s.
           const expected = (inbound.ratePps * inbound.silenceMs) / 1000;
           assert.ok(Math.abs(inbound.holePackets - expected) <= inbound.silenceMs / 2000 + 1, `${p.name}: hole ${inbound.holePackets}, rate x silence ${expected}`);
@@ -525,12 +525,13 @@ describeOnLabKernels('kernel lab: failover after the sync stream was silent (iss
           const expected = f.reported.ratePps * Math.max(0, f.reported.silenceS - (advance === 'auto' ? 5 : Number(advance)));
           assert.ok(Math.abs(f.reported.advance - expected) <= 20, `${name}: advance ${f.reported.advance}, expected about ${expected}`);
           if (advance === 'auto') {
-            // The grace stands for the failover (A's failure to the takeover: about 4.4 s here).
-            // Shorter: the hole is the rest of the grace's traffic, a window and what was in
-            // flight at the break (at most 60); longer: the excess's traffic less a window is dropped.
+            // The grace stands for the failover (A's failure to the takeover: 3.5 to 4.5 s here).
+            // Shorter: the hole is the rest of the grace's traffic, a window, and what was in
+            // flight at the break or is the rate's error (at most 100); longer: the excess's
+            // traffic less a window is dropped.
             const failoverS = f.reported.silenceS - (ph.fail! - ph['stream-break']!);
             const rate = f.reported.ratePps;
-            assert.ok(f.replaysAccepted <= rate * Math.max(0, 5 - failoverS) + window + 60, `${name}: ${f.replaysAccepted} replays accepted, failover ${failoverS} s`);
+            assert.ok(f.replaysAccepted <= rate * Math.max(0, 5 - failoverS) + window + 100, `${name}: ${f.replaysAccepted} replays accepted, failover ${failoverS} s`);
             assert.ok(f.legitDropped <= Math.max(0, rate * (failoverS - 5) - window) + 20, `${name}: ${f.legitDropped} dropped, failover ${failoverS} s`);
             assert.ok(f.replaysAccepted < (f.aAccepted - f.sSynced) / 4, `${name}: ${f.replaysAccepted} replays accepted of ${f.aAccepted - f.sSynced}`);
           } else {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AeMessage } from '../src/xfrm/aevent.js';
 import type { ReplayState } from '../src/xfrm/structs.js';
-import { autoMargin, ESN_MAX_JUMP, inboundAdvance, MARGIN_FLOOR, RateEstimate, silentInboundHole } from '../src/sync/margin.js';
+import { autoMargin, ESN_MAX_JUMP, inboundAdvance, MARGIN_FLOOR, RateEstimate, silentInboundHole, SteadyRate } from '../src/sync/margin.js';
 import { isMarkedReceived } from '../src/xfrm/replay-window.js';
 import { directionOf, planApply, translateEsnBitmap } from '../src/sync/plan.js';
 import type { StreamSa } from '../src/sync/stream.js';
@@ -198,10 +198,41 @@ describe('inbound hole of a silent stream', () => {
     assert.equal(inboundAdvance(hole(100, 1500), 100, 0), 0);
   });
 
-  it('measures the inbound rate like the outbound one, from synced seq values', () => {
-    const rate = new RateEstimate();
-    for (let second = 0; second <= 5; second++) rate.observe(BigInt(789 + 100 * second), 1_000_000 + 1000 * second);
-    assert.equal(rate.packetsPerSecond, 100);
+  it('measures the inbound rate over 10 to 20 s, so that per-record jitter does not raise it', () => {
+    // 100 packets/s reported every 200 ms, each record stamped 0 or 40 ms late.
+    const steady = new SteadyRate();
+    const outbound = new RateEstimate();
+    for (let k = 0; k <= 60; k++) {
+      const time = 1_000_000 + 200 * k + (k % 2 === 1 ? 40 : 0);
+      steady.observe(BigInt(20 * k), time);
+      outbound.observe(BigInt(20 * k), time);
+    }
+    assert.equal(steady.packetsPerSecond(1_012_000), 100);
+    // The outbound estimate takes the last interval (20 packets in 160 ms): fine for a margin,
+    // 25 % too many for an advance.
+    assert.equal(outbound.packetsPerSecond, 125);
+  });
+
+  it('shows the rate of an SA that went idle before the sender was last heard falling', () => {
+    const steady = new SteadyRate();
+    for (let second = 0; second <= 12; second++) steady.observe(BigInt(100 * second), 1000 * second);
+    // Spans roll at 10 s: from 0 s to 12 s, 1,200 packets.
+    assert.equal(steady.packetsPerSecond(12_000), 100);
+    assert.equal(steady.packetsPerSecond(24_000), 50);
+    assert.equal(steady.packetsPerSecond(undefined), 100);
+  });
+
+  it('starts again when the counter goes down (a new SA behind the same name), and needs two samples', () => {
+    const steady = new SteadyRate();
+    assert.equal(steady.packetsPerSecond(5000), 0);
+    steady.observe(5000n, 0);
+    steady.observe(6000n, 10_000);
+    steady.observe(7000n, 20_000);
+    assert.equal(steady.packetsPerSecond(20_000), 100);
+    steady.observe(10n, 21_000);
+    assert.equal(steady.packetsPerSecond(21_000), 0);
+    steady.observe(60n, 22_000);
+    assert.equal(steady.packetsPerSecond(22_000), 50);
   });
 });
 

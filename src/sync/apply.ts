@@ -114,7 +114,7 @@ export class SaApplier {
    */
   inboundFor(tracked: TrackedSa, now: number): InboundReport {
     const lastHeard = this.store.totals.lastHeardAt;
-    const rate = tracked.inboundRate.packetsPerSecond;
+    const rate = tracked.inboundRate.packetsPerSecond(this.store.peerTimeMs);
     const hole = silentInboundHole({
       packetsPerSecond: rate,
       silenceMs: lastHeard === undefined ? 0 : Math.max(0, now - lastHeard),

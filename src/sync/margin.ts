@@ -13,10 +13,7 @@ const SAFETY_FACTOR = 2;
 /** Weight of the newest interval in the rate average. */
 const RATE_SMOOTHING = 0.3;
 
-/**
- * Packet rate of one SA in one direction, from successive synced values of its counter (oseq
- * outbound, seq inbound) and the sender's clock.
- */
+/** Outbound packet rate of one SA, from successive synced oseq values and the sender's clock. */
 export class RateEstimate {
   private lastCounter: bigint | undefined;
   private lastTimeMs = 0;
@@ -67,11 +64,52 @@ export function autoMargin(inputs: MarginInputs): number {
   return Math.max(MARGIN_FLOOR, Math.ceil(SAFETY_FACTOR * (unreported + inFlight)));
 }
 
+/** A steady rate spans at least this much of the sender's clock: single intervals jitter by 10 % and more. */
+const STEADY_SPAN_MS = 10_000;
+
+interface Sample {
+  counter: bigint;
+  timeMs: number;
+}
+
+/**
+ * Inbound packet rate of one SA, from synced seq values and the sender's clock, over the last
+ * 10 to 20 s: the inbound advance's rate, which must not run high (every packet it adds beyond
+ * a window drops one of the remote's), unlike the outbound rate above, which may. Measured up
+ * to when the sender was last heard, so an SA that went idle before a silence shows a falling
+ * rate. Three samples per SA.
+ */
+export class SteadyRate {
+  /** Start of the span before the current one, start of the current one, newest sample. */
+  private previous: Sample | undefined;
+  private anchor: Sample | undefined;
+  private last: Sample | undefined;
+
+  observe(counter: bigint, timeMs: number): void {
+    // A counter that went down is a new SA behind the same key (or a bad peer): start again.
+    if (this.last && (counter < this.last.counter || timeMs < this.last.timeMs)) this.previous = this.anchor = undefined;
+    this.last = { counter, timeMs };
+    if (!this.anchor) this.anchor = this.last;
+    else if (timeMs - this.anchor.timeMs >= STEADY_SPAN_MS) {
+      this.previous = this.anchor;
+      this.anchor = this.last;
+    }
+  }
+
+  /** Packets per second from the older span's start to `heardMs` (the sender's clock when it was last heard). */
+  packetsPerSecond(heardMs: number | undefined): number {
+    const from = this.previous ?? this.anchor;
+    if (!from || !this.last) return 0;
+    const span = Math.max(this.last.timeMs, heardMs ?? 0) - from.timeMs;
+    return span > 0 ? (Number(this.last.counter - from.counter) * 1000) / span : 0;
+  }
+}
+
 /** The stream counts as silent once this many heartbeat intervals passed without a record. */
 const SILENT_AFTER_HEARTBEATS = 2;
 
 export interface InboundHoleInputs {
-  /** The SA's inbound packet rate, measured from synced seq values before the silence. */
+  /** The SA's inbound packet rate before the silence (SteadyRate). */
   packetsPerSecond: number;
   /** How long ago anything (a heartbeat included) last arrived from the sender. */
   silenceMs: number;

@@ -2,7 +2,7 @@
 // locally, the peer's thresholds, and the link's delay. Fed one decoded record at a time;
 // bounded by maxSas (a hostile or broken sender cannot make it grow without limit).
 import { inboundSeq, outboundSeq } from '../xfrm/replay-window.js';
-import { RateEstimate } from './margin.js';
+import { RateEstimate, SteadyRate } from './margin.js';
 import type { Outcome } from './plan.js';
 import type { HelloRecord, StreamRecord, StreamSa } from './stream.js';
 
@@ -14,8 +14,8 @@ export interface TrackedSa {
   /** Receiver clock, ms. */
   receivedAt: number;
   rate: RateEstimate;
-  /** The inbound packet rate, from successive synced seq values: the silence's hole (margin.ts). */
-  inboundRate: RateEstimate;
+  /** The inbound packet rate, from synced seq values: the silence's hole (margin.ts). */
+  inboundRate: SteadyRate;
   /** Newer synced state than what was last applied (or looked at). */
   dirty: boolean;
   state: SaState;
@@ -54,6 +54,8 @@ export class SyncStore {
     records: 0, updates: 0, snapshots: 0, lostEvents: 0, streamErrors: 0, refusedSas: 0, lastSnapshotAt: undefined, lastHeardAt: undefined,
   };
   peer: HelloRecord | undefined;
+  /** The sender's clock in the latest record (ms): where the inbound rates' spans end. */
+  peerTimeMs: number | undefined;
   delayMs = 0;
   /** Names seen in the snapshot being received; undefined between snapshots. */
   private snapshotNames: Set<string> | undefined;
@@ -70,6 +72,7 @@ export class SyncStore {
     this.totals.records++;
     this.totals.lastHeardAt = now;
     if ('time' in record) this.observeDelay(now - record.time);
+    this.peerTimeMs = 'time' in record ? record.time : 'sa' in record ? record.sa.time : this.peerTimeMs;
     const refusedBefore = this.totals.refusedSas;
     const changed = this.apply(record, now);
     return { changed, refused: this.totals.refusedSas > refusedBefore };
@@ -121,7 +124,7 @@ export class SyncStore {
         this.untracked++;
         return [];
       }
-      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), inboundRate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, advance: 0, notes: [] };
+      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), inboundRate: new SteadyRate(), dirty: true, state: 'pending', margin: 0, advance: 0, notes: [] };
       this.sas.set(sa.key, tracked);
     }
     const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
