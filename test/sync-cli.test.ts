@@ -13,6 +13,8 @@ const BAD: [string[], RegExp][] = [
   [['sync', 'receive', '--from', '-', '--mode', 'hot'], /--mode: "hot" is not live or cache/],
   [['sync', 'receive', '--from', '-', '--margin', 'lots'], /--margin: "lots" is not a number/],
   [['sync', 'receive', '--from', '-', '--margin', '4294967296'], /--margin: 4294967296 is out of range/],
+  [['sync', 'receive', '--from', '-', '--inbound-advance', 'on'], /--inbound-advance: "on" is not off, auto or a number of seconds from 0 to 3600/],
+  [['sync', 'receive', '--from', '-', '--inbound-advance', '3601'], /--inbound-advance: "3601" is not off, auto or a number of seconds from 0 to 3600/],
   [['sync', 'receive', '--from', '-', '--max-sas', '0'], /--max-sas: 0 is out of range/],
   [['sync', 'receive', '--from', '-', '--heartbeat-timeout', '0'], /--heartbeat-timeout: 0 is out of range/],
   [['sync', 'receive', '--from', '-', '--rcvbuf', '1x'], /--rcvbuf: "1x" is not a size in bytes/],

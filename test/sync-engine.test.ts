@@ -16,8 +16,12 @@ import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import { ControlUnavailableError, controlRequest, startControlServer } from '../src/sync/control.js';
 import { renderMetrics, writeMetricsFile } from '../src/sync/metrics.js';
 import { SyncReceiver } from '../src/sync/receiver.js';
-import { decodeLine } from '../src/sync/stream-decode.js';
-import { encodeHello, encodeSnapshotBegin, encodeSnapshotEnd, encodeSnapshotSa, encodeUpdate } from '../src/sync/stream.js';
+import { StreamSession } from '../src/sync/session.js';
+import { statusOf, takeoverAnswer, type StatusAnswer } from '../src/sync/status.js';
+import { decodeLine, parseJsonExact } from '../src/sync/stream-decode.js';
+import { toJson } from '../src/xfrm/json.js';
+import { syncStatusText, takeoverText } from '../src/cli/sync-text.js';
+import { encodeHeartbeat, encodeHello, encodeSnapshotBegin, encodeSnapshotEnd, encodeSnapshotSa, encodeUpdate } from '../src/sync/stream.js';
 import { Backoff, CommandTransport } from '../src/sync/transport.js';
 
 const DST = Buffer.from([192, 0, 2, 2, ...new Array(12).fill(0)]);
@@ -167,6 +171,94 @@ describe('receiver engine', () => {
     receiver.release();
     feed(receiver, [...snapshot([ae(1, 2), ae(2, 2)])]);
     assert.equal(receiver.takeover().ok, true);
+  });
+});
+
+describe('inbound hole after a silent stream (issue 20 item 10)', () => {
+  // The issue's lab case in numbers: an inbound SA (0x1001) at 100 packets/s for 5 s of the
+  // sender's clock, last synced seq 1289, then 24 s of silence before the takeover.
+  function silentFor(silenceMs: number, inboundAdvanceGraceMs: number | undefined) {
+    const kernel = new FakeKernel();
+    kernel.sas.set(0x1001, ae(0x1001, 0, 789));
+    let clock = 1_000_000;
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'cache', margin: 'auto', maxSas: 10, inboundAdvanceGraceMs, now: () => clock });
+    const session = new StreamSession(receiver, '-', { note: () => undefined, fatal: () => undefined, healthy: () => undefined }, () => clock);
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1001, 0, 789)])]);
+    for (let second = 1; second <= 5; second++) {
+      clock += 1000;
+      feed(receiver, [encodeUpdate('timer', ae(0x1001, 0, 789 + 100 * second), 1 + 1000 * second)]);
+    }
+    clock += silenceMs;
+    const status = (): StatusAnswer<number | bigint> => parseJsonExact(toJson(statusOf(receiver, session, clock))) as StatusAnswer<number | bigint>;
+    return { kernel, receiver, status, heard: () => feed(receiver, [encodeHeartbeat(5001 + silenceMs)]) };
+  }
+
+  it('takeover reports the hole (rate before the silence x silence) and, with --inbound-advance, moves the window by the silence beyond the grace', () => {
+    const { kernel, receiver } = silentFor(24_000, 5000);
+    const result = receiver.takeover();
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.reports.map((r) => [r.state, r.direction, r.inbound]), [
+      ['applied', 'in', { ratePps: 100, silenceMs: 24_000, holePackets: 2400, advance: 1900 }],
+    ]);
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay), [{ kind: 'legacy', oseq: 0, seq: 1289 + 1900, bitmap: 0 }]);
+    assert.equal(
+      takeoverText(takeoverAnswer(result, 7, receiver.lastApply)),
+      'applied  inet 192.0.2.2 0x00001001 esp in inbound hole up to 2400 (100/s, 24.0 s silent, window advanced 1900)\n' +
+        'takeover complete: 1 applied in 7 ms\n',
+    );
+  });
+
+  it('without the option the window is the synced one and the hole is still reported', () => {
+    const { kernel, receiver } = silentFor(24_000, undefined);
+    const result = receiver.takeover();
+    assert.deepEqual(result.reports.map((r) => r.inbound), [{ ratePps: 100, silenceMs: 24_000, holePackets: 2400, advance: 0 }]);
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay), [{ kind: 'legacy', oseq: 0, seq: 1289, bitmap: 1 }]);
+    assert.match(takeoverText(takeoverAnswer(result, 7, receiver.lastApply)), /^applied  inet 192\.0\.2\.2 0x00001001 esp in inbound hole up to 2400 \(100\/s, 24\.0 s silent\)\n/);
+  });
+
+  it('a takeover within the grace (an ordinary failover) advances nothing', () => {
+    const { kernel, receiver } = silentFor(4000, 5000);
+    const result = receiver.takeover();
+    assert.deepEqual(result.reports.map((r) => r.inbound), [{ ratePps: 100, silenceMs: 4000, holePackets: 400, advance: 0 }]);
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay), [{ kind: 'legacy', oseq: 0, seq: 1289, bitmap: 1 }]);
+  });
+
+  it('a live standby never advances, even when an SA appears during the silence', async () => {
+    const kernel = new FakeKernel();
+    let clock = 1_000_000;
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 'auto', maxSas: 10, inboundAdvanceGraceMs: 0, now: () => clock });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1001, 0, 789)])]);
+    for (let second = 1; second <= 5; second++) {
+      clock += 1000;
+      feed(receiver, [encodeUpdate('timer', ae(0x1001, 0, 789 + 100 * second), 1 + 1000 * second)]);
+    }
+    clock += 24_000;
+    kernel.sas.set(0x1001, ae(0x1001, 0, 0));
+    const saId = { daddr: DST, spi: 0x1001, family: 2, proto: 50 };
+    receiver.onLocalSa({ change: 'new', saId, mark: undefined, esn: false, sa: createSa({ saId, saddr: Buffer.alloc(16) }), pid: 0 });
+    await tick();
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay), [{ kind: 'legacy', oseq: 0, seq: 1289, bitmap: 1 }]);
+    // The takeover then advances from there: 24 s at 100/s, no grace.
+    receiver.takeover();
+    assert.deepEqual(kernel.writes.map((w) => w.update.replay)[1], { kind: 'legacy', oseq: 0, seq: 1289 + 2400, bitmap: 0 });
+  });
+
+  it('status shows the hole while the stream is silent, and 0 once it delivers again', () => {
+    const { status, heard } = silentFor(24_000, 5000);
+    const down = status();
+    assert.equal(down.inboundAdvanceGraceMs, 5000);
+    assert.deepEqual(down.sas.map((sa) => sa.inbound), [{ ratePps: 100, silenceMs: 24_000, holePackets: 2400, advance: 1900 }]);
+    assert.equal(
+      syncStatusText(down).split('\n')[1],
+      'pending  inet 192.0.2.2 0x00001001 esp ? age 24s rate 0/s margin 128 inbound hole up to 2400 (100/s, 24.0 s silent, a takeover now advances 1900)',
+    );
+    heard();
+    const up = status();
+    // The SA carried nothing for the 24 s: its rate falls (500 packets in 29 s of the sender's clock).
+    assert.deepEqual(up.sas.map((sa) => sa.inbound), [{ ratePps: 17, silenceMs: 0, holePackets: 0, advance: 0 }]);
+    assert.doesNotMatch(syncStatusText(up), /hole/);
   });
 });
 

@@ -1,5 +1,6 @@
 // Text output of `sync status` and `sync takeover`, from the receiver's JSON answer
 // (src/sync/status.ts). With -j the answer is printed as it came.
+import type { InboundReport } from '../sync/apply.js';
 import type { InstallStatus, ReadU64, StatusAnswer, TakeoverAnswer } from '../sync/status.js';
 import { oneLine } from './user-text.js';
 
@@ -17,12 +18,23 @@ function countStates(items: { state: string }[], none: string): string {
   return [...counts].map(([state, n]) => `${n} ${state}`).join(', ') || none;
 }
 
+/**
+ * The inbound hole of a silent stream, for SAs that may be inbound; nothing while the stream
+ * is up (the hole is then the thresholds' own, docs/sync.md "Inbound hole").
+ */
+function holeText(dir: string | null, inbound: InboundReport | undefined, advance: string): string {
+  if (dir === 'out' || !inbound || inbound.silenceMs === 0) return '';
+  const moved = inbound.advance > 0 ? `, ${advance} ${inbound.advance}` : '';
+  return ` inbound hole up to ${inbound.holePackets} (${inbound.ratePps}/s, ${(inbound.silenceMs / 1000).toFixed(1)} s silent${moved})`;
+}
+
 export function takeoverText(answer: TakeoverAnswer): string {
   const lines = answer.sas.map((sa) => {
     const margin = sa.dir === 'in' ? '' : ` margin ${sa.margin}`;
+    const hole = holeText(sa.dir, sa.inbound as InboundReport | undefined, 'window advanced');
     const notes = sa.notes.length > 0 ? `: ${sa.notes.join('; ')}` : '';
     const install = sa.install && sa.install.state !== 'installed' ? ` [${sa.install.state}]` : '';
-    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${install}${notes}`;
+    return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${hole}${install}${notes}`;
   });
   for (const policy of answer.policies) {
     lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `: ${policy.notes.join('; ')}` : ''}`);
@@ -47,6 +59,7 @@ export function syncStatusText(answer: StatusAnswer<ReadU64>): string {
     const local = sa.local;
     lines.push(
       `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'} age ${ageText(sa.ageMs)} rate ${sa.ratePps}/s margin ${sa.margin}` +
+        holeText(sa.dir, sa.inbound as InboundReport | undefined, 'a takeover now advances') +
         `\n\tsynced oseq ${show(sa.synced.oseq)} seq ${show(sa.synced.seq)} packets ${show(sa.synced.packets)}` +
         `\n\tlocal  oseq ${show(local?.oseq)} seq ${show(local?.seq)} packets ${show(local?.packets)}` +
         (sa.install ? `\n\treplica${installText(sa.install).slice(1)}${sa.offloaded ? '; offloaded on the peer: installed here without hardware offload' : ''}` : '') +

@@ -9,7 +9,7 @@ import type { XfrmClient } from '../xfrm/client.js';
 import { RECEIVER_WRITE_PID } from './echo.js';
 import type { LocalSaInfo } from './identity.js';
 import type { LocalSaTable } from './local-table.js';
-import { autoMargin } from './margin.js';
+import { autoMargin, inboundAdvance, silentInboundHole } from './margin.js';
 import { planApply, type ApplyPlan } from './plan.js';
 import type { SyncStore, TrackedSa } from './store.js';
 import { HEARTBEAT_INTERVAL_MS } from './stream.js';
@@ -30,12 +30,25 @@ export const REHEARSE: ApplyOptions = { all: true, final: false, dryRun: true };
 /** notify_master: every SA, the final margin. */
 export const TAKE_OVER: ApplyOptions = { all: true, final: true, dryRun: false };
 
+/** One SA's inbound replay hole from a silent stream (docs/sync.md "Inbound hole"). */
+export interface InboundReport {
+  /** Inbound packets per second, measured from synced seq values before the silence. */
+  ratePps: number;
+  /** Since the stream last delivered anything; 0 while it is up. */
+  silenceMs: number;
+  /** Packets the peer may have accepted in the silence: rate x silence (0 while the stream is up). */
+  holePackets: number;
+  /** Packets a takeover puts (or put) the inbound top above the synced seq (--inbound-advance; 0: none). */
+  advance: number;
+}
+
 /** What one SA's apply did, for takeover and status output; `install` with replication (installer.ts). */
 export interface SaReport {
   name: string;
   state: TrackedSa['state'];
   direction: ApplyPlan['direction'] | null;
   margin: number;
+  inbound: InboundReport;
   notes: string[];
   install: TrackedSa['install'] | null;
 }
@@ -72,6 +85,8 @@ export class SaApplier {
     /** A fixed margin, or 'auto' (margin.ts). */
     private readonly margin: number | 'auto',
     private readonly now: () => number,
+    /** --inbound-advance: the silence not counted (ms), or undefined when off. */
+    private readonly inboundAdvanceGraceMs: number | undefined = undefined,
   ) {}
 
   /**
@@ -92,6 +107,23 @@ export class SaApplier {
       silenceMs: final ? now - lastHeard : 0,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
     });
+  }
+
+  /**
+   * One SA's inbound hole from the stream's silence as of `now`, and the advance a takeover
+   * at `now` would make (none with --inbound-advance off).
+   */
+  inboundFor(tracked: TrackedSa, now: number): InboundReport {
+    const lastHeard = this.store.totals.lastHeardAt;
+    const rate = tracked.inboundRate.packetsPerSecond(this.store.peerTimeMs);
+    const hole = silentInboundHole({
+      packetsPerSecond: rate,
+      silenceMs: lastHeard === undefined ? 0 : Math.max(0, now - lastHeard),
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    });
+    const grace = this.inboundAdvanceGraceMs;
+    const advance = grace === undefined ? 0 : inboundAdvance(hole, rate, grace);
+    return { ratePps: Math.round(rate), silenceMs: hole.silenceMs, holePackets: hole.packets, advance };
   }
 
   /** Apply the SAs `options` selects; returns what each one's apply did. */
@@ -121,12 +153,14 @@ export class SaApplier {
     else this.write(writes);
     const ms = (from: number, to: number): number => Math.round(to - from);
     this.lastApply = { readMs: ms(started, read), planMs: ms(read, planned), writeMs: ms(planned, performance.now()), writes: writes.length };
-    return names.map((name) => this.report(name));
+    return names.map((name) => this.report(name, options.final, now));
   }
 
-  private report(name: string): SaReport {
+  private report(name: string, final: boolean, now: number): SaReport {
     const tracked = this.store.sas.get(name)!;
-    return { name, state: tracked.state, direction: tracked.direction ?? null, margin: tracked.margin, notes: tracked.notes, install: tracked.install ?? null };
+    // At takeover, the advance the plan made; otherwise none was made.
+    const inbound = { ...this.inboundFor(tracked, now), advance: final ? tracked.advance : 0 };
+    return { name, state: tracked.state, direction: tracked.direction ?? null, margin: tracked.margin, inbound, notes: tracked.notes, install: tracked.install ?? null };
   }
 
   private plan(tracked: TrackedSa, sa: LocalSaInfo, state: AeMessage | NetlinkError, final: boolean, now: number): ApplyPlan | undefined {
@@ -135,7 +169,9 @@ export class SaApplier {
       else settle(tracked, 'error', null, [`cannot read the local SA: ${state.message}`]);
       return undefined;
     }
-    const plan = planApply({ state, esn: sa.esn }, tracked.synced, this.marginFor(tracked, final, now));
+    // The inbound advance is a takeover's only: a standby keeps following the peer exactly.
+    const advance = final ? this.inboundFor(tracked, now).advance : 0;
+    const plan = planApply({ state, esn: sa.esn }, tracked.synced, this.marginFor(tracked, final, now), advance);
     settle(tracked, plan.outcome, plan, plan.notes);
     return plan;
   }
@@ -162,6 +198,7 @@ export class SaApplier {
 function settle(tracked: TrackedSa, state: TrackedSa['state'], plan: ApplyPlan | null, notes: string[]): void {
   tracked.state = state;
   tracked.notes = notes;
+  tracked.advance = plan?.advance ?? 0;
   if (plan) {
     tracked.margin = plan.margin;
     tracked.direction = plan.direction;

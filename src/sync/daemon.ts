@@ -19,6 +19,8 @@ export interface ReceiveOptions {
   mode: Mode;
   margin: number | 'auto';
   maxSas: number;
+  /** --inbound-advance: the silence a takeover does not count (ms); undefined: off. */
+  inboundAdvanceGraceMs: number | undefined;
   heartbeatTimeoutMs: number;
   backoff?: BackoffOptions;
   controlPath: string;
@@ -43,6 +45,7 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions, s
     maxSas: options.maxSas,
     // The ledger lives beside the control socket: one per network namespace, root's only.
     install: options.install ? { ledger: ledgerPathFor(options.controlPath), retireAfterMs: options.install.retireAfterMs } : undefined,
+    inboundAdvanceGraceMs: options.inboundAdvanceGraceMs,
     onError: options.note,
     onNotice: options.note,
   });

@@ -4,7 +4,7 @@
 // NEWAE cannot resize the bitmap or change the flavour; net/xfrm/xfrm_user.c:
 // xfrm_replay_verify_len()). Nothing is ever lowered.
 import type { AeMessage, AeUpdate } from '../xfrm/aevent.js';
-import { inboundSeq, outboundSeq, seqHalves } from '../xfrm/replay-window.js';
+import { inboundSeq, moveInboundTop, outboundSeq, seqHalves } from '../xfrm/replay-window.js';
 import type { EsnReplayState, LifetimeCurrent, ReplayState } from '../xfrm/structs.js';
 import { ESN_MAX_JUMP } from './margin.js';
 import type { Direction, StreamSa } from './stream.js';
@@ -25,10 +25,14 @@ export interface ApplyPlan {
   direction: Direction | 'both';
   /** Packets added to the synced oseq (0 for inbound). */
   margin: number;
+  /** Packets the inbound window's top was put above the synced seq (--inbound-advance; 0: not moved). */
+  advance: number;
   notes: string[];
 }
 
 const U32 = 0x1_0000_0000n;
+/** A legacy state's window lives in one u32 word: bits beyond the SA's window are never read. */
+const LEGACY_WINDOW_BITS = 32;
 
 /**
  * The direction rule: the kernel's XFRMA_SA_DIR (6.10+) on either node wins; otherwise an SA
@@ -89,6 +93,22 @@ function planInbound(local: ReplayState, synced: ReplayState, notes: string[]): 
   return { ...l, seq: synced.seq, seqHi: (synced as EsnReplayState).seqHi, bitmap: merged };
 }
 
+/**
+ * Inbound advance: the window's top moved to the synced seq + `packets` as the kernel moves it
+ * (replay-window.ts: the numbers that enter the window are not received), so the numbers the
+ * peer accepted below the new top, other than the window's last `window` ones, are refused as
+ * too old. Never lowers; a non-ESN SA stays below 2^32 (its seq is 32 bits), an ESN jump stays
+ * within ESN_MAX_JUMP (the remote's seq-hi inference). Returns the state and the packets the
+ * top now stands above the synced seq by the advance (0 when it did not move).
+ */
+function advanceInbound(state: ReplayState, synced: ReplayState, packets: number, esn: boolean): { state: ReplayState; advance: number } {
+  const syncedSeq = inboundSeq(synced);
+  let target = syncedSeq + BigInt(Math.min(packets, ESN_MAX_JUMP));
+  if (!esn && target >= U32) target = U32 - 1n;
+  if (target <= inboundSeq(state)) return { state, advance: 0 };
+  return { state: moveInboundTop(state, target, LEGACY_WINDOW_BITS), advance: Number(target - syncedSeq) };
+}
+
 /** Outbound: oseq at least synced + margin; undefined when that is refused (2^32 guard). */
 function planOutbound(local: ReplayState, synced: ReplayState, margin: number, esn: boolean, notes: string[]): ReplayState | undefined {
   const target = outboundSeq(synced) + BigInt(margin);
@@ -119,11 +139,15 @@ function sameReplay(a: ReplayState, b: ReplayState): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The NEWAE that brings `local` up to `synced` with `margin` on the outbound counter. */
-export function planApply(local: LocalSa, synced: StreamSa, margin: number): ApplyPlan {
+/**
+ * The NEWAE that brings `local` up to `synced` with `margin` on the outbound counter and, on
+ * the inbound window, `inboundAdvance` packets above the synced seq (0 at all but a takeover
+ * after silence with --inbound-advance).
+ */
+export function planApply(local: LocalSa, synced: StreamSa, margin: number, inboundAdvance = 0): ApplyPlan {
   const direction = directionOf(local.state, synced);
   const notes: string[] = [];
-  const plan: ApplyPlan = { update: undefined, outcome: 'current', direction, margin: direction === 'in' ? 0 : Math.min(margin, ESN_MAX_JUMP), notes };
+  const plan: ApplyPlan = { update: undefined, outcome: 'current', direction, margin: direction === 'in' ? 0 : Math.min(margin, ESN_MAX_JUMP), advance: 0, notes };
   const localReplay = local.state.replay;
   let refused = false;
   if (localReplay && synced.replay) {
@@ -133,6 +157,11 @@ export function planApply(local: LocalSa, synced: StreamSa, margin: number): App
     } else {
       let next: ReplayState | undefined = localReplay;
       if (direction !== 'out') next = planInbound(next, synced.replay, notes);
+      if (direction !== 'out' && inboundAdvance > 0) {
+        const advanced = advanceInbound(next, synced.replay, inboundAdvance, local.esn);
+        next = advanced.state;
+        plan.advance = advanced.advance;
+      }
       if (direction !== 'in') next = planOutbound(next, synced.replay, Math.min(margin, ESN_MAX_JUMP), local.esn, notes);
       if (next === undefined) refused = true;
       else if (!sameReplay(next, localReplay)) plan.update = { replay: next };

@@ -8,7 +8,7 @@
 import type { XfrmClient } from '../xfrm/client.js';
 import type { AeMessage } from '../xfrm/aevent.js';
 import { wipeSaKeys } from '../xfrm/sa-message.js';
-import { SaApplier, type ApplyOptions, type ApplyTimings } from './apply.js';
+import { SaApplier, type ApplyOptions, type ApplyTimings, type InboundReport } from './apply.js';
 import { DEFAULT_RETIRE_AFTER_MS, ReplicaInstaller } from './installer.js';
 import type { PolicyNotice, SaNotice } from './intake.js';
 import { Ledger } from './ledger.js';
@@ -30,6 +30,8 @@ export interface ReceiverOptions {
    * Without it, key-carrying records are read for their counters and their keys wiped.
    */
   install?: { ledger: string | undefined; retireAfterMs?: number };
+  /** --inbound-advance: the silence a takeover does not count (ms); undefined: off. */
+  inboundAdvanceGraceMs?: number;
   now?: () => number;
   /** A background apply failed (e.g. the kernel did not answer); it is retried on the next record. */
   onError?: (message: string) => void;
@@ -73,7 +75,7 @@ export class SyncReceiver {
     this.maxSas = options.maxSas;
     this.store = new SyncStore(options.maxSas);
     this.local = new LocalSaTable(client);
-    this.applier = new SaApplier(client, this.store, this.local, options.margin, this.now);
+    this.applier = new SaApplier(client, this.store, this.local, options.margin, this.now, options.inboundAdvanceGraceMs);
     this.strategy = strategyFor(options.mode, (apply) => this.inBackground(apply), this.now);
     if (options.install) {
       const ledger = new Ledger(options.install.ledger);
@@ -252,6 +254,14 @@ export class SyncReceiver {
 
   marginFor(tracked: TrackedSa, final: boolean, now: number): number {
     return this.applier.marginFor(tracked, final, now);
+  }
+
+  inboundFor(tracked: TrackedSa, now: number): InboundReport {
+    return this.applier.inboundFor(tracked, now);
+  }
+
+  get inboundAdvanceGraceMs(): number | undefined {
+    return this.options.inboundAdvanceGraceMs;
   }
 
   /** Fresh counters of every tracked SA present here, for status. */

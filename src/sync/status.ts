@@ -7,7 +7,7 @@ import type { AeMessage } from '../xfrm/aevent.js';
 import { jsonU64, type JsonU64 } from '../xfrm/json.js';
 import { inboundSeq, outboundSeq } from '../xfrm/replay-window.js';
 import type { ReplayState } from '../xfrm/structs.js';
-import type { ApplyTimings, SaReport } from './apply.js';
+import type { ApplyTimings, InboundReport, SaReport } from './apply.js';
 import type { MetricsSnapshot } from './metrics.js';
 import type { SyncReceiver } from './receiver.js';
 import type { Role, TakeoverResult } from './role.js';
@@ -38,6 +38,8 @@ export interface SaStatus<U64> {
   ageMs: number;
   ratePps: number;
   margin: number;
+  /** The inbound hole of a silent stream, and what a takeover now would advance. */
+  inbound: InboundReport;
   synced: SaCounters<U64>;
   local: SaCounters<U64> | null;
   notes: string[];
@@ -65,6 +67,8 @@ export interface StatusAnswer<U64 = JsonU64> {
   role: Role;
   link: Omit<LinkState, 'lastDisconnect'> & { lastDisconnect: string | null };
   peer: { node: string; software: string; hz: number | null; rthr: number; etimeMs: number } | null;
+  /** --inbound-advance: the silence a takeover does not count, in ms; null: off. */
+  inboundAdvanceGraceMs: number | null;
   totals: StatusTotals;
   /** Whether this receiver installs the peer's SAs and policies (--install), and what the peer replicates. */
   replication: { install: boolean; peerReplicates: string[] };
@@ -78,7 +82,7 @@ export interface TakeoverAnswer {
   reason: string | null;
   elapsedMs: number;
   phases: ApplyTimings;
-  sas: { sa: string; state: string; dir: SaReport['direction']; margin: number; notes: string[]; install: InstallStatus | null }[];
+  sas: { sa: string; state: string; dir: SaReport['direction']; margin: number; inbound: InboundReport; notes: string[]; install: InstallStatus | null }[];
   policies: PolicyStatus[];
 }
 
@@ -147,6 +151,7 @@ export function statusOf(receiver: SyncReceiver, session: StreamSession, now: nu
       ageMs: now - tracked.receivedAt,
       ratePps: Math.round(tracked.rate.packetsPerSecond),
       margin: receiver.marginFor(tracked, false, now),
+      inbound: receiver.inboundFor(tracked, now),
       synced: counters(tracked.synced.replay, tracked.synced.lifetime),
       local: local ? counters(local.replay, local.lifetime) : null,
       notes: tracked.notes,
@@ -162,6 +167,7 @@ export function statusOf(receiver: SyncReceiver, session: StreamSession, now: nu
     role: receiver.role,
     link: { ...session.link, lastDisconnect: session.link.lastDisconnect ?? null },
     peer: peer ? { node: peer.node, software: peer.software, hz: peer.hz, rthr: peer.rthr, etimeMs: peer.etimeMs } : null,
+    inboundAdvanceGraceMs: receiver.inboundAdvanceGraceMs ?? null,
     totals: { ...totals, lastSnapshotAt: totals.lastSnapshotAt ?? null, lastHeardAt: totals.lastHeardAt ?? null },
     replication: { install: receiver.installs, peerReplicates: peer?.replicate ?? [] },
     sas,
@@ -180,6 +186,7 @@ export function takeoverAnswer(result: TakeoverResult, elapsedMs: number, phases
       state: r.state,
       dir: r.direction,
       margin: r.margin,
+      inbound: r.inbound,
       notes: r.notes,
       install: r.install ? { state: r.install.state, note: r.install.note ?? null } : null,
     })),

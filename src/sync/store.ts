@@ -5,8 +5,8 @@
 // Keys of replicated SAs are held only while an SA may still need installing: they are
 // wiped when a newer configuration replaces them or the SA is forgotten.
 import { wipeSaKeys } from '../xfrm/sa-message.js';
-import { outboundSeq } from '../xfrm/replay-window.js';
-import { RateEstimate } from './margin.js';
+import { inboundSeq, outboundSeq } from '../xfrm/replay-window.js';
+import { RateEstimate, SteadyRate } from './margin.js';
 import type { Outcome } from './plan.js';
 import type { HelloRecord, SaReplica, StreamPolicy, StreamRecord, StreamSa } from './stream.js';
 
@@ -37,10 +37,14 @@ export interface TrackedSa {
   /** Receiver clock, ms. */
   receivedAt: number;
   rate: RateEstimate;
+  /** The inbound packet rate, from synced seq values: the silence's hole (margin.ts). */
+  inboundRate: SteadyRate;
   /** Newer synced state than what was last applied (or looked at). */
   dirty: boolean;
   state: SaState;
   margin: number;
+  /** Packets the last apply put the inbound top above the synced seq (--inbound-advance). */
+  advance: number;
   /** The rule the last apply used. */
   direction?: 'in' | 'out' | 'both';
   notes: string[];
@@ -85,6 +89,8 @@ export class SyncStore {
     records: 0, updates: 0, snapshots: 0, lostEvents: 0, streamErrors: 0, refusedSas: 0, lastSnapshotAt: undefined, lastHeardAt: undefined,
   };
   peer: HelloRecord | undefined;
+  /** The sender's clock in the latest record (ms): where the inbound rates' spans end. */
+  peerTimeMs: number | undefined;
   delayMs = 0;
   /** Names (SAs, policies) seen in the snapshot being received; undefined between snapshots. */
   private snapshotNames: Set<string> | undefined;
@@ -102,6 +108,7 @@ export class SyncStore {
     this.totals.records++;
     this.totals.lastHeardAt = now;
     if ('time' in record) this.observeDelay(now - record.time);
+    this.peerTimeMs = 'time' in record ? record.time : 'sa' in record ? record.sa.time : this.peerTimeMs;
     const refusedBefore = this.totals.refusedSas;
     const result = nothing();
     this.apply(record, now, result);
@@ -175,11 +182,13 @@ export class SyncStore {
         wipeReplica(replica);
         return;
       }
-      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), dirty: true, state: 'pending', margin: 0, notes: [], replica: undefined };
+      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), inboundRate: new SteadyRate(), dirty: true, state: 'pending', margin: 0, advance: 0, notes: [], replica: undefined };
       this.sas.set(sa.key, tracked);
     }
     const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
     if (oseq > 0n) tracked.rate.observe(oseq, sa.time);
+    const seq = sa.replay ? inboundSeq(sa.replay) : 0n;
+    if (seq > 0n) tracked.inboundRate.observe(seq, sa.time);
     tracked.synced = sa;
     tracked.receivedAt = now;
     tracked.dirty = true;

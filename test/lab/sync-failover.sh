@@ -14,6 +14,10 @@
 # SYNC=on: S runs `xaev sync receive --from 'ip netns exec A xaev sync send'` (the command stands
 # in for ssh) and keepalived's notify_master on S runs `xaev sync takeover`. SYNC=off: baseline.
 # SA_DIR=1 (6.10+ kernels): A's and S's SAs are created with their direction (XFRMA_SA_DIR).
+# STREAM_BREAK=N (SYNC=on): the stream breaks N seconds before A fails while A keeps carrying
+# traffic (A's sender is killed and the receiver's reconnects fail); `sync status` is saved at
+# the end of the silence. INBOUND_ADVANCE=off|auto|SECONDS: S's `sync receive --inbound-advance`.
+# P_AFTER=N: P goes on sending N seconds after S has sent its packets (default 1).
 #
 # Phases: steady traffic until P has PRE_PACKETS from A on each SA; fail A (P pauses; as if the
 # node died, A's sync sender is killed and the name A disappears so that reconnects fail; A's
@@ -27,6 +31,9 @@ set -u
 . "$LAB_DIR/topology.sh"
 
 SYNC=${SYNC:-off}
+STREAM_BREAK=${STREAM_BREAK:-0}
+INBOUND_ADVANCE=${INBOUND_ADVANCE:-off}
+P_AFTER=${P_AFTER:-1}
 PRE_PACKETS=${PRE_PACKETS:-600}
 S_COUNT=${S_COUNT:-300}
 XAEV="$LAB_REPO/bin/xaev.js"
@@ -188,9 +195,12 @@ CAPTURE=$!
 wait_for 20 test -e "$RUN/capture-ready" || { echo "capture never started"; exit 1; }
 
 if [ "$SYNC" = on ]; then
-	step "sync: S receives from A"
+	step "sync: S receives from A (--inbound-advance $INBOUND_ADVANCE)"
 	exec_bg() { exec "$@"; }
-	exec_bg ip netns exec S "$LAB_NODE" "$XAEV" sync receive --from "ip netns exec A $LAB_NODE $XAEV sync send" \
+	# While $RUN/stream-down exists the command fails at once, as an ssh to an unreachable
+	# sender would: the receiver's reconnects fail.
+	exec_bg ip netns exec S "$LAB_NODE" "$XAEV" sync receive --inbound-advance "$INBOUND_ADVANCE" \
+		--from "test ! -e $RUN/stream-down && exec ip netns exec A $LAB_NODE $XAEV sync send" \
 		> "$LAB_OUT/receive.out" 2> "$LAB_OUT/receive.err" &
 	RECEIVER=$!
 	wait_for 30 sync_sender_pid > /dev/null || { echo "no sync sender in A"; exit 1; }
@@ -217,9 +227,22 @@ sleep 4
 wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1; }
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
 
-step "fail A"
 SENDER=
 [ "$SYNC" = on ] && { SENDER=$(sync_sender_pid) || { echo "no sync sender in A"; exit 1; }; }
+if [ "$SYNC" = on ] && [ "$STREAM_BREAK" -gt 0 ]; then
+	step "the stream breaks; A carries traffic for $STREAM_BREAK s more"
+	: > "$RUN/stream-down"
+	kill -KILL "$SENDER"
+	SENDER=
+	mark stream-break
+	snap stream-break Adead S
+	mv "$LAB_OUT/state-Adead-stream-break.txt" "$LAB_OUT/state-A-stream-break.txt"
+	sleep "$STREAM_BREAK"
+	ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-silent.txt" 2>&1
+	ip netns exec S "$LAB_NODE" "$XAEV" -j sync status > "$LAB_OUT/status-silent.json" 2>&1
+fi
+
+step "fail A"
 # A dies while traffic flows: its traffic stops and its sync sender goes with whatever it had
 # not sent yet, at one instant (shell builtins only), and P pauses (for the replays below).
 : > "$RUN/p-pause"
@@ -264,7 +287,7 @@ step "P resumes; S finishes its $S_COUNT packets per SA"
 rm -f "$RUN/p-pause"
 mark resume
 wait_for 60 sh -c "! kill -0 $SEND_S 2>/dev/null"
-sleep 1
+sleep "$P_AFTER"
 touch "$STOP"
 wait "$SEND_P" "$SEND_S"
 sleep 0.3

@@ -39,6 +39,7 @@ interface ReceiveOptions {
   from?: string;
   mode: string;
   margin: string;
+  inboundAdvance: string;
   maxSas: string;
   heartbeatTimeout: string;
   metricsFile?: string;
@@ -148,6 +149,18 @@ function parseMargin(text: string): number | 'auto' {
   return parseU32(text, '--margin');
 }
 
+/**
+ * --inbound-advance: off (undefined), auto (the heartbeat timeout: a silence shorter than that
+ * is the stream's own, not a break) or the silence not counted, in seconds.
+ */
+function parseInboundAdvance(text: string, heartbeatTimeoutMs: number): number | undefined {
+  if (text === 'off') return undefined;
+  if (text === 'auto') return heartbeatTimeoutMs;
+  const seconds = /^\d{1,4}(\.\d{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(seconds <= 3600)) throw new UsageError(`--inbound-advance: ${shown(text)} is not off, auto or a number of seconds from 0 to 3600`);
+  return Math.round(seconds * 1000);
+}
+
 function registerReceive(sync: Command, context: CliContext): void {
   sync
     .command('receive')
@@ -155,6 +168,11 @@ function registerReceive(sync: Command, context: CliContext): void {
     .requiredOption('--from <command|->', "shell command whose stdout is the stream (e.g. 'ssh gw-a xaev sync send'), or - for stdin")
     .option('--mode <mode>', 'live: apply as records arrive; cache: hold everything until takeover', 'live')
     .option('--margin <n|auto>', `outbound margin in packets, or auto (rate-based, at least ${MARGIN_FLOOR})`, 'auto')
+    .option(
+      '--inbound-advance <off|auto|s>',
+      'at a takeover after silence, move each inbound window up by its rate x the silence beyond s seconds (auto: the heartbeat timeout)',
+      'off',
+    )
     .option('--max-sas <n>', 'most SAs tracked (memory bound)', '100000')
     .option('--heartbeat-timeout <s>', 'restart the command after this many seconds without data', '5')
     .option('--metrics-file <path>', 'write totals in Prometheus text format (node_exporter textfile collector)')
@@ -167,12 +185,14 @@ function registerReceive(sync: Command, context: CliContext): void {
 
 async function runReceive(context: CliContext, options: ReceiveOptions): Promise<void> {
   if (options.mode !== 'live' && options.mode !== 'cache') throw new UsageError(`--mode: "${options.mode}" is not live or cache`);
+  const heartbeatTimeoutMs = parsePositiveInt(options.heartbeatTimeout, '--heartbeat-timeout', 3600) * 1000;
   const settings = {
     from: options.from!,
     mode: options.mode,
     margin: parseMargin(options.margin),
+    inboundAdvanceGraceMs: parseInboundAdvance(options.inboundAdvance, heartbeatTimeoutMs),
     maxSas: parsePositiveInt(options.maxSas, '--max-sas', 10_000_000),
-    heartbeatTimeoutMs: parsePositiveInt(options.heartbeatTimeout, '--heartbeat-timeout', 3600) * 1000,
+    heartbeatTimeoutMs,
     metricsFile: options.metricsFile,
     receiveBufferBytes: parseByteSize(options.rcvbuf, '--rcvbuf'),
     install: options.install ? { retireAfterMs: parsePositiveInt(options.retireAfter, '--retire-after', 86_400) * 1000 } : undefined,
@@ -208,7 +228,9 @@ const CONTROL_HELP: Record<ControlCommand, string> = {
   takeover: `
 Prints per SA what it did: applied, current (nothing to write), missing, refused, error;
 with --install also what became of each replicated SA and policy (installed, conflict,
-redacted, refused). Exit status: 0 if every synced SA is applied or current and every
+redacted, refused). After a silent stream (nothing for over 2 s) an inbound SA also shows
+its replay hole: up to its inbound rate x the silence, and the window advance of receive
+--inbound-advance. Exit status: 0 if every synced SA is applied or current and every
 replicated policy is here; 1 if any is not (an outbound policy that is missing is named:
 the traffic it covers would leave this node unencrypted), if no snapshot was ever
 received from the peer, or if no receiver runs in this network namespace.`,
@@ -217,7 +239,8 @@ After a takeover the receiver stores the peer's records but applies nothing; rel
 it a standby again (keepalived notify_backup / notify_fault).`,
   status: `
 States: pending (not looked at yet), ready (cache mode: a takeover would write it), applied,
-current, missing (not on this node yet), refused (e.g. a non-ESN SA near 2^32), error.`,
+current, missing (not on this node yet), refused (e.g. a non-ESN SA near 2^32), error.
+While the stream is silent, inbound SAs show the replay hole a takeover would leave.`,
 };
 
 function registerControlCommand(sync: Command, context: CliContext, name: ControlCommand, description: string): void {
