@@ -245,6 +245,38 @@ describe('inbound hole after a silent stream (issue 20 item 10)', () => {
     assert.deepEqual(kernel.writes.map((w) => w.update.replay)[1], { kind: 'legacy', oseq: 0, seq: 1289 + 2400, bitmap: 0 });
   });
 
+  it('a live standby whose stream went silent raises its outbound counters every second by the silence (never its inbound ones)', async () => {
+    const kernel = new FakeKernel();
+    kernel.add(0x1000);
+    // The two nodes' clocks agree (the delay estimate is then the real one, 0 here).
+    let clock = 1;
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 'auto', maxSas: 10, now: () => clock });
+    receiver.loadLocalSas();
+    // The peer sends 100 packets/s on its outbound SA, reported every second.
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 1000)])]);
+    for (let second = 1; second <= 5; second++) {
+      clock += 1000;
+      feed(receiver, [encodeUpdate('timer', ae(0x1000, 1000 + 100 * second), clock)]);
+    }
+    await tick();
+    const tick1 = (receiver as unknown as { onSilenceTick(): void }).onSilenceTick.bind(receiver);
+    const oseq = (): number => (kernel.sas.get(0x1000)!.replay as { oseq: number }).oseq;
+    const live = oseq();
+    assert.ok(live >= 1500 + 128 && live < 1500 + 400, `live margin: ${live}`);
+    clock += 1500; // one heartbeat and a half: not silent yet
+    tick1();
+    assert.equal(oseq(), live);
+    clock += 8500; // 10 s without a record: about 1,000 more packets may have gone out
+    tick1();
+    assert.ok(oseq() >= 1500 + 1000, `after 10 s of silence: ${oseq()}`);
+    const after10 = oseq();
+    clock += 10_000;
+    tick1();
+    assert.ok(oseq() >= after10 + 1000, `after 20 s of silence: ${oseq()}`);
+    assert.ok(kernel.writes.every((w) => (w.update.replay as { seq: number }).seq === 0), 'inbound never moved');
+    receiver.stop();
+  });
+
   it('status shows the hole while the stream is silent, and 0 once it delivers again', () => {
     const { status, heard } = silentFor(24_000, 5000);
     const down = status();

@@ -17,18 +17,27 @@ import { HEARTBEAT_INTERVAL_MS } from './stream.js';
 export interface ApplyOptions {
   /** Every tracked SA, not only those with newer synced state (dirty). */
   all: boolean;
-  /** Takeover: the margin counts the peer's silence since it was last heard, and local states come from the table's cache. */
+  /** Takeover: local states come from the table's cache, and inbound windows may advance (--inbound-advance). */
   final: boolean;
+  /** The outbound margin counts the peer's silence since it was last heard: it may have kept sending. */
+  countSilence: boolean;
   /** Read and plan only: SAs that would be written become `ready`. */
   dryRun: boolean;
 }
 
 /** A live standby: the SAs with newer synced state. */
-export const APPLY_CHANGES: ApplyOptions = { all: false, final: false, dryRun: false };
+export const APPLY_CHANGES: ApplyOptions = { all: false, final: false, countSilence: false, dryRun: false };
+/**
+ * A live standby while the stream is silent, every second: every SA's outbound counter moves
+ * on by what the peer may have sent meanwhile. keepalived puts the address on this node before
+ * notify_master runs `takeover`, so packets can leave before the takeover's margin is written:
+ * they must not reuse numbers the peer sent in the silence.
+ */
+export const SILENT_STANDBY: ApplyOptions = { all: true, final: false, countSilence: true, dryRun: false };
 /** A cache-mode standby: what a takeover would do now, without writing. */
-export const REHEARSE: ApplyOptions = { all: true, final: false, dryRun: true };
+export const REHEARSE: ApplyOptions = { all: true, final: false, countSilence: false, dryRun: true };
 /** notify_master: every SA, the final margin. */
-export const TAKE_OVER: ApplyOptions = { all: true, final: true, dryRun: false };
+export const TAKE_OVER: ApplyOptions = { all: true, final: true, countSilence: true, dryRun: false };
 
 /** One SA's inbound replay hole from a silent stream (docs/sync.md "Inbound hole"). */
 export interface InboundReport {
@@ -94,7 +103,7 @@ export class SaApplier {
    * system call (no vDSO, as on user-mode Linux) one reading per SA is a cost that grows
    * with the number of SAs.
    */
-  marginFor(tracked: TrackedSa, final: boolean, now: number): number {
+  marginFor(tracked: TrackedSa, countSilence: boolean, now: number): number {
     if (this.margin !== 'auto') return this.margin;
     const peer = this.store.peer;
     const lastHeard = this.store.totals.lastHeardAt ?? now;
@@ -103,8 +112,8 @@ export class SaApplier {
       rthr: peer?.rthr ?? 0,
       etimeMs: peer?.etimeMs ?? 1000,
       delayMs: this.store.delayMs,
-      // At takeover the peer may have kept sending since we last heard from it.
-      silenceMs: final ? now - lastHeard : 0,
+      // At takeover (and while the stream is silent) the peer may have kept sending since we last heard from it.
+      silenceMs: countSilence ? now - lastHeard : 0,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
     });
   }
@@ -145,7 +154,7 @@ export class SaApplier {
     const writes: Write[] = [];
     states.forEach((state, i) => {
       const { tracked, sa } = present[i]!;
-      const plan = this.plan(tracked, sa, state, options.final, now);
+      const plan = this.plan(tracked, sa, state, options, now);
       if (plan?.update) writes.push({ key: sa.key, update: plan.update, tracked });
     });
     const planned = performance.now();
@@ -163,15 +172,15 @@ export class SaApplier {
     return { name, state: tracked.state, direction: tracked.direction ?? null, margin: tracked.margin, inbound, notes: tracked.notes, install: tracked.install ?? null };
   }
 
-  private plan(tracked: TrackedSa, sa: LocalSaInfo, state: AeMessage | NetlinkError, final: boolean, now: number): ApplyPlan | undefined {
+  private plan(tracked: TrackedSa, sa: LocalSaInfo, state: AeMessage | NetlinkError, options: ApplyOptions, now: number): ApplyPlan | undefined {
     if (state instanceof NetlinkError) {
       if (state.code === 'ESRCH') settle(tracked, 'missing', null, ['the SA went away on this node']);
       else settle(tracked, 'error', null, [`cannot read the local SA: ${state.message}`]);
       return undefined;
     }
     // The inbound advance is a takeover's only: a standby keeps following the peer exactly.
-    const advance = final ? this.inboundFor(tracked, now).advance : 0;
-    const plan = planApply({ state, esn: sa.esn }, tracked.synced, this.marginFor(tracked, final, now), advance);
+    const advance = options.final ? this.inboundFor(tracked, now).advance : 0;
+    const plan = planApply({ state, esn: sa.esn }, tracked.synced, this.marginFor(tracked, options.countSilence, now), advance);
     settle(tracked, plan.outcome, plan, plan.notes);
     return plan;
   }

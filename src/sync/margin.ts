@@ -127,6 +127,11 @@ export interface InboundHole {
   packets: number;
 }
 
+/** Whether the stream counts as silent: nothing, not even a heartbeat, for two heartbeat intervals. */
+export function streamSilent(silenceMs: number, heartbeatIntervalMs: number): boolean {
+  return silenceMs > SILENT_AFTER_HEARTBEATS * heartbeatIntervalMs;
+}
+
 /**
  * The inbound hole of a silent stream. While the stream is up the hole is bounded by the
  * thresholds (min(rthr, rate x etime) plus the transport delay) and this says 0; once two
@@ -134,7 +139,7 @@ export interface InboundHole {
  * packets until the takeover.
  */
 export function silentInboundHole(inputs: InboundHoleInputs): InboundHole {
-  if (inputs.silenceMs <= SILENT_AFTER_HEARTBEATS * inputs.heartbeatIntervalMs) return { silenceMs: 0, packets: 0 };
+  if (!streamSilent(inputs.silenceMs, inputs.heartbeatIntervalMs)) return { silenceMs: 0, packets: 0 };
   return { silenceMs: inputs.silenceMs, packets: Math.ceil((inputs.packetsPerSecond * inputs.silenceMs) / 1000) };
 }
 

@@ -8,16 +8,17 @@
 import type { XfrmClient } from '../xfrm/client.js';
 import type { AeMessage } from '../xfrm/aevent.js';
 import { wipeSaKeys } from '../xfrm/sa-message.js';
-import { SaApplier, type ApplyOptions, type ApplyTimings, type InboundReport } from './apply.js';
+import { SaApplier, SILENT_STANDBY, type ApplyOptions, type ApplyTimings, type InboundReport } from './apply.js';
 import { DEFAULT_RETIRE_AFTER_MS, ReplicaInstaller } from './installer.js';
 import type { PolicyNotice, SaNotice } from './intake.js';
 import { Ledger } from './ledger.js';
+import { streamSilent } from './margin.js';
 import { LocalPolicyTable } from './local-policies.js';
 import { LocalSaTable } from './local-table.js';
 import { RoleMachine, type Role, type TakeoverResult } from './role.js';
 import { SyncStore, type TakeResult, type TrackedSa } from './store.js';
 import { strategyFor, type Mode, type ReceiveStrategy } from './strategy.js';
-import type { StreamRecord } from './stream.js';
+import { HEARTBEAT_INTERVAL_MS, type StreamRecord } from './stream.js';
 
 export interface ReceiverOptions {
   mode: Mode;
@@ -68,6 +69,7 @@ export class SyncReceiver {
   private readonly installer: ReplicaInstaller | undefined;
   private installPass: NodeJS.Immediate | undefined;
   private retirement: NodeJS.Timeout | undefined;
+  private silenceWatch: NodeJS.Timeout | undefined;
   private ignoredReplicasSaid = false;
 
   constructor(client: XfrmClient, private readonly options: ReceiverOptions) {
@@ -84,6 +86,22 @@ export class SyncReceiver {
       this.installer = new ReplicaInstaller(client, this.store, this.local, this.localPolicies, ledger, options.install.retireAfterMs ?? DEFAULT_RETIRE_AFTER_MS);
     }
     this.roles = new RoleMachine(this.store, this.applier, this.strategy, options.maxSas, this.installer);
+    if (options.mode === 'live') {
+      this.silenceWatch = setInterval(() => this.onSilenceTick(), HEARTBEAT_INTERVAL_MS);
+      this.silenceWatch.unref();
+    }
+  }
+
+  /**
+   * A live standby whose stream went silent (two heartbeats missed) raises its outbound
+   * counters every second by what the peer may have sent meanwhile (apply.ts SILENT_STANDBY):
+   * the packets that leave between keepalived adding the address and takeover must not reuse
+   * the silence's numbers. Inbound windows stay as synced: only a takeover may advance them.
+   */
+  private onSilenceTick(): void {
+    const lastHeard = this.store.totals.lastHeardAt;
+    if (this.roles.role !== 'standby' || lastHeard === undefined || !streamSilent(this.now() - lastHeard, HEARTBEAT_INTERVAL_MS)) return;
+    this.inBackground(SILENT_STANDBY);
   }
 
   get mode(): Mode {
@@ -247,13 +265,14 @@ export class SyncReceiver {
   /** The receiver ends: drop scheduled work, and the keys it held. */
   stop(): void {
     this.strategy.cancel();
+    if (this.silenceWatch) clearInterval(this.silenceWatch);
     if (this.installPass) clearImmediate(this.installPass);
     if (this.retirement) clearInterval(this.retirement);
     this.store.wipeReplicas();
   }
 
-  marginFor(tracked: TrackedSa, final: boolean, now: number): number {
-    return this.applier.marginFor(tracked, final, now);
+  marginFor(tracked: TrackedSa, countSilence: boolean, now: number): number {
+    return this.applier.marginFor(tracked, countSilence, now);
   }
 
   inboundFor(tracked: TrackedSa, now: number): InboundReport {
