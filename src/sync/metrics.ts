@@ -2,31 +2,23 @@
 // to a temporary file in the same directory and renamed over the target, so the collector
 // never reads half a file.
 import { renameSync, writeFileSync } from 'node:fs';
+import type { ReceiverTotals } from './receiver.js';
 
-export interface MetricsSnapshot {
+/** The receiver's totals (applied, takeovers, the installer's counts) and the stream's. */
+export interface MetricsSnapshot extends ReceiverTotals {
   connected: boolean;
   role: 'standby' | 'active';
   sasByState: Record<string, number>;
   records: number;
   updates: number;
-  applied: number;
-  writeErrors: number;
   streamErrors: number;
   /** SAs not tracked because --max-sas was reached. */
   sasRefused: number;
   reconnects: number;
   lostEvents: number;
   snapshots: number;
-  takeovers: number;
   /** With --install (installer.ts). */
   policiesByState: Record<string, number>;
-  installedSas: number;
-  installedPolicies: number;
-  removedSas: number;
-  removedPolicies: number;
-  retiredSas: number;
-  replicasRefused: number;
-  installErrors: number;
   lastSnapshotAt: number | undefined;
   lastHeardAt: number | undefined;
   delayMs: number;
