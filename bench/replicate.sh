@@ -28,7 +28,9 @@
 #
 # Environment: BENCH_XAEV (xaev.js), BENCH_SAS (10000, even), BENCH_POLICIES (10000, even,
 # at most BENCH_SAS), BENCH_BURST (1000, even), BENCH_REPS (3), BENCH_WAIT_S (150: the longest
-# wait for the install and for the burst).
+# wait for the install and for the burst), BENCH_PROFILE (1: the receiver and its sender run
+# from the unbundled modules under `node --cpu-prof`, profiles in $LAB_OUT/prof-receive and
+# prof-send; for finding where the time goes, not for the figures).
 set -u
 . "$LAB_DIR/topology.sh"
 
@@ -42,6 +44,13 @@ NL="perl $(dirname "$LAB_SCENARIO_SRC")/replicate-nl.pl"
 R=$LAB_OUT
 GW=192.0.2.1
 SEND="ip netns exec A $LAB_NODE $XAEV sync send --node A --replicate sas,policies"
+RECEIVE="$LAB_NODE $XAEV"
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	printf "const { main } = await import('%s');\nprocess.exitCode = await main(process.argv.slice(2));\n" \
+		"$LAB_REPO/dist/src/cli/main.js" > /tmp/xaev-modules.mjs
+	SEND="ip netns exec A $LAB_NODE --cpu-prof --cpu-prof-dir=$R/prof-send /tmp/xaev-modules.mjs sync send --node A --replicate sas,policies"
+	RECEIVE="$LAB_NODE --cpu-prof --cpu-prof-dir=$R/prof-receive /tmp/xaev-modules.mjs"
+fi
 step() { echo "== [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 # wait_file FILE SECONDS: until FILE exists.
 wait_file() {
@@ -158,7 +167,7 @@ cp /tmp/send.jsonl "$R/send.jsonl"
 step "install: S's receiver follows A, from its start until every SA and policy is on S"
 listen install S --groups sa,policy --until-sa "$SAS" --until-policy "$POLICIES" --timeout "$WAIT_S" || exit 1
 L_INSTALL=$LISTENER
-$NL stamp "$R/receive-start.txt" ip netns exec S "$LAB_NODE" "$XAEV" sync receive --install \
+$NL stamp "$R/receive-start.txt" ip netns exec S $RECEIVE sync receive --install \
 	--from "$SEND 2> $R/receive-send.err | $NL tee --stdout --out /tmp/stream.jsonl --stamp $R/receive-snapshot-end.txt --match '\"type\":\"snapshot-end\"'" > "$R/receive.out" 2> "$R/receive.err" &
 RECEIVER=$!
 wait $L_INSTALL

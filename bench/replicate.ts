@@ -11,6 +11,8 @@
 //
 //   npm run build:ts && node dist/bench/replicate.js [--sas 10000] [--policies 10000]
 //                                                     [--burst 1000] [--keep] [--kernel ID]
+//                                                     [--profile]   (CPU profiles of the receiver
+//                                                                    and its sender, kept)
 //
 // replicateBench() returns a Section like the other benchmarks, for bench/run.ts.
 import { join } from 'node:path';
@@ -29,6 +31,8 @@ export interface ReplicateBenchOptions {
   reps: number;
   keep: boolean;
   kernel?: LabKernelId;
+  /** Profile the receiver and its sender (bench/replicate.sh BENCH_PROFILE); implies keep. */
+  profile?: boolean;
 }
 
 /** `START_MS END_MS STATUS` lines (replicate-nl.pl time). */
@@ -141,6 +145,7 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
       BENCH_POLICIES: String(o.policies),
       BENCH_BURST: String(o.burst),
       BENCH_REPS: String(o.reps),
+      ...(o.profile ? { BENCH_PROFILE: '1' } : {}),
     },
     kernel,
     // Two nodes' tables of 10,000 SAs with keys, and three node processes holding them.
@@ -296,7 +301,7 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
       'Delay A to S includes the sender reading the NEWSA, its GETAE and threshold NEWAE for the new SA, the pipe (and tee), the receiver decoding the record, its NEWSA on S and the listener waking up.',
     ],
   };
-  if (!o.keep) cleanupLab(run);
+  if (!o.keep && !o.profile) cleanupLab(run);
   else section.notes.push(`Raw files kept in ${run.outDir}.`);
   return section;
 }
@@ -310,6 +315,7 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '3' },
       kernel: { type: 'string' },
       keep: { type: 'boolean' },
+      profile: { type: 'boolean' },
     },
   });
   const section = await replicateBench({
@@ -319,6 +325,7 @@ async function main(): Promise<void> {
     burst: Number(values.burst),
     reps: Number(values.reps),
     keep: values.keep === true,
+    profile: values.profile === true,
     ...(values.kernel ? { kernel: values.kernel as LabKernelId } : {}),
   });
   process.stdout.write(renderSection(section, 'R'));
