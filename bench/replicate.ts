@@ -13,6 +13,9 @@
 //                                                     [--burst 1000] [--keep] [--kernel ID]
 //                                                     [--profile]   (CPU profiles of the receiver
 //                                                                    and its sender, kept)
+//                                                     [--xaev PATH] (another build's bin/xaev.js,
+//                                                                    on a path the guest sees:
+//                                                                    not under /tmp)
 //
 // replicateBench() returns a Section like the other benchmarks, for bench/run.ts.
 import { join } from 'node:path';
@@ -316,10 +319,11 @@ async function main(): Promise<void> {
       kernel: { type: 'string' },
       keep: { type: 'boolean' },
       profile: { type: 'boolean' },
+      xaev: { type: 'string' },
     },
   });
   const section = await replicateBench({
-    xaev: join(REPO_ROOT, 'bin/xaev.js'),
+    xaev: values.xaev ?? join(REPO_ROOT, 'bin/xaev.js'),
     sas: Number(values.sas),
     policies: Number(values.policies),
     burst: Number(values.burst),
