@@ -15,11 +15,11 @@
 #         enobufs N               receive-buffer overruns (messages lost to the listener)
 #         type T N                every message type seen, with its count
 #         end reached|timeout|signal
-#   perl replicate-nl.pl tee --out FILE --stamp FILE --match STRING [--stdout]
+#   perl replicate-nl.pl tee --out FILE --match STRING=STAMP [--match ...] [--stdout]
 #       Copies stdin to --out (and to stdout with --stdout); when the first line containing
-#       STRING has been read, writes `MS BYTES` to --stamp: the time it was read and the bytes
-#       read up to the end of that line. As `tee`, with a clock: when a stream's snapshot has
-#       been written out (node writes to a pipe synchronously, 64 KiB at a time).
+#       STRING has been read, writes `MS BYTES` to STAMP: the time it was read and the bytes
+#       read up to the end of that line. As `tee`, with a clock: when a stream's hello and its
+#       snapshot were written out (the reader takes them as they come, 64 KiB at a time).
 #   perl replicate-nl.pl time OUT CMD ARGS...
 #       Runs CMD (stdout inherited) and appends `START_MS END_MS STATUS` (epoch ms) to OUT.
 #   perl replicate-nl.pl stamp OUT CMD ARGS...
@@ -65,13 +65,15 @@ if ($mode eq 'stamp') {
 	exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n";
 }
 if ($mode eq 'tee') {
-	my ($out, $stamp, $match, $stdout);
-	GetOptionsFromArray(\@ARGV, 'out=s' => \$out, 'stamp=s' => \$stamp, 'match=s' => \$match, 'stdout' => \$stdout)
-		&& $out && $stamp && length($match // '') or die "tee: --out, --stamp and --match are required\n";
+	my ($out, @match, $stdout);
+	GetOptionsFromArray(\@ARGV, 'out=s' => \$out, 'match=s' => \@match, 'stdout' => \$stdout)
+		&& $out && @match or die "tee: --out and --match STRING=FILE are required\n";
 	open(my $f, '>', $out) or die "$out: $!\n";
-	# $state: 0 looking for the match (it may straddle two reads: $carry holds the end of the
-	# last one), 1 matched and looking for the end of its line, 2 done.
-	my ($total, $carry, $state) = (0, '', 0);
+	# Per match: its string, its stamp file, and its state: 0 looking for it (it may straddle
+	# two reads: carry holds the end of the last one), 1 found and looking for the end of its
+	# line, 2 done.
+	my @todo = map { /^(.+)=([^=]+)$/ or die "tee: --match $_: not STRING=FILE\n"; { match => $1, file => $2, state => 0, carry => '' } } @match;
+	my $total = 0;
 	while (1) {
 		my $n = sysread(STDIN, my $buf, 1 << 16);
 		die "read: $!\n" unless defined $n;
@@ -79,22 +81,25 @@ if ($mode eq 'tee') {
 		# Unbuffered: the scenario may end this process with SIGTERM at any time.
 		write_all($f, $buf);
 		write_all(\*STDOUT, $buf) if $stdout;
-		my ($text, $base, $from) = ($buf, $total, 0);
-		if ($state == 0) {
-			($text, $base) = ($carry . $buf, $total - length $carry);
-			my $at = index($text, $match);
-			if ($at >= 0) {
-				$state = 1;
-				$from = $at;
-			} else {
-				$carry = substr($text, -(length($match) - 1)) if length($match) > 1;
+		for my $m (@todo) {
+			next if $m->{state} == 2;
+			my ($text, $base, $from) = ($buf, $total, 0);
+			if ($m->{state} == 0) {
+				($text, $base) = ($m->{carry} . $buf, $total - length $m->{carry});
+				my $at = index($text, $m->{match});
+				if ($at >= 0) {
+					$m->{state} = 1;
+					$from = $at;
+				} elsif (length($m->{match}) > 1) {
+					$m->{carry} = substr($text, -(length($m->{match}) - 1));
+				}
 			}
-		}
-		if ($state == 1 && (my $nl = index($text, "\n", $from)) >= 0) {
-			$state = 2;
-			open(my $s, '>', $stamp) or die "$stamp: $!\n";
-			printf $s "%s %d\n", $ms->(), $base + $nl + 1;
-			close $s;
+			if ($m->{state} == 1 && (my $nl = index($text, "\n", $from)) >= 0) {
+				$m->{state} = 2;
+				open(my $s, '>', $m->{file}) or die "$m->{file}: $!\n";
+				printf $s "%s %d\n", $ms->(), $base + $nl + 1;
+				close $s;
+			}
 		}
 		$total += $n;
 	}

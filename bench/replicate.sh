@@ -15,7 +15,8 @@
 #             dump-policy.txt: START_MS END_MS STATUS per round; sizes in sizes.txt);
 #             `xaev --version` the same way (version.txt), node's start-up in the guest
 #   sender    `xaev sync send --replicate sas,policies` alone, into a file: its start time
-#             (send-start.txt) and the stream up to and after its snapshot (send.jsonl)
+#             (send-start.txt), when its hello, snapshot-begin and snapshot-end were read from
+#             its pipe (send-hello.txt, send-begin.txt, send-end.txt), and the stream (send.jsonl)
 #   install   a listener on S's SA and policy groups (replicate-nl.pl), then
 #             `xaev -n S sync receive --install --from 'ip netns exec A xaev sync send ...'`:
 #             its start time (receive-start.txt), S's NEWSA/NEWPOLICY times (listen-install.txt),
@@ -156,7 +157,8 @@ cat "$R/sizes.txt"
 
 step "sender alone: xaev sync send --replicate sas,policies into a file"
 ip netns exec A $NL stamp "$R/send-start.txt" "$LAB_NODE" "$XAEV" sync send --node A --replicate sas,policies 2> "$R/send.err" |
-	$NL tee --out /tmp/send.jsonl --stamp "$R/send-end.txt" --match '"type":"snapshot-end"' &
+	$NL tee --out /tmp/send.jsonl --match '"type":"hello"='"$R/send-hello.txt" \
+		--match '"type":"snapshot-begin"='"$R/send-begin.txt" --match '"type":"snapshot-end"='"$R/send-end.txt" &
 wait_file "$R/send-end.txt" "$WAIT_S" || { cat "$R/send.err"; exit 1; }
 # The start file names the sender's pid (its writer execs the sender).
 read -r _t SENDER < "$R/send-start.txt"
@@ -167,8 +169,11 @@ cp /tmp/send.jsonl "$R/send.jsonl"
 step "install: S's receiver follows A, from its start until every SA and policy is on S"
 listen install S --groups sa,policy --until-sa "$SAS" --until-policy "$POLICIES" --timeout "$WAIT_S" || exit 1
 L_INSTALL=$LISTENER
-$NL stamp "$R/receive-start.txt" ip netns exec S $RECEIVE sync receive --install \
-	--from "$SEND 2> $R/receive-send.err | $NL tee --stdout --out /tmp/stream.jsonl --stamp $R/receive-snapshot-end.txt --match '\"type\":\"snapshot-end\"'" > "$R/receive.out" 2> "$R/receive.err" &
+# --heartbeat-timeout 60: the sender is silent while it builds its snapshot (bench/README.md);
+# with the default 5 s a slow guest restarts it before it ever finishes. The sender-alone
+# phase above measures that silence.
+$NL stamp "$R/receive-start.txt" ip netns exec S $RECEIVE sync receive --install --heartbeat-timeout 60 \
+	--from "$SEND 2> $R/receive-send.err | $NL tee --stdout --out /tmp/stream.jsonl --match '\"type\":\"snapshot-end\"=$R/receive-snapshot-end.txt'" > "$R/receive.out" 2> "$R/receive.err" &
 RECEIVER=$!
 wait $L_INSTALL
 {
@@ -192,6 +197,7 @@ echo "sas_S_after_burst $(ip -n S xfrm state count | grep -o '[0-9]*' | head -1)
 kill -TERM $RECEIVER
 wait $RECEIVER
 echo "receive_status $?" >> "$R/env.txt"
+echo "receive_restarts $(grep -c 'sync stream ended' "$R/receive.err")" >> "$R/env.txt"
 # The sender's records of the burst (their `time`: when it read A's NEWSA), and its hello and
 # snapshot-end in the receiver's connection.
 grep -E '"cause":"added"|"type":"(hello|snapshot-end)"' /tmp/stream.jsonl > "$R/stream-burst.jsonl"

@@ -112,11 +112,14 @@ function snapshotOf(stream: string): Snapshot {
   return s;
 }
 
-/** `MS BYTES` (replicate-nl.pl tee --stamp). */
+/** `MS BYTES` (replicate-nl.pl tee --match STRING=FILE); NaN when the file was never written. */
 function stampOf(text: string): { at: number; bytes: number } {
-  const [at, bytes] = text.trim().split(' ').map(Number);
+  const [at, bytes] = text.trim() === '' ? [] : text.trim().split(' ').map(Number);
   return { at: at ?? NaN, bytes: bytes ?? NaN };
 }
+
+/** The receiver's default `--heartbeat-timeout` (src/cli/commands/sync.ts): the longest silence it allows once data flowed. */
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5000;
 
 interface StatusTotals {
   installedSas?: number;
@@ -171,6 +174,9 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
   // The sender alone.
   const sendStart = Number(labFile(run, 'send-start.txt').split(' ')[0]);
   const sendEnd = stampOf(labFile(run, 'send-end.txt'));
+  // From its hello to the first bytes of its snapshot the sender writes nothing (it builds the
+  // snapshot in one go): the silence a receiver's heartbeat watchdog must allow.
+  const silenceMs = stampOf(labFile(run, 'send-begin.txt')).at - stampOf(labFile(run, 'send-hello.txt')).at;
   const snap = snapshotOf(labFile(run, 'send.jsonl'));
   const snapshotMs = sendEnd.at - sendStart;
 
@@ -251,6 +257,7 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
           ],
           ['  of which node start-up to hello', '', '', '', fmt(snap.helloAt - sendStart, 0), '', ''],
           ['  of which hello to snapshot-end written', '', '', '', fmt(sendEnd.at - snap.helloAt, 0), ratio(sendEnd.at - snap.helloAt, stateMs + policyMs), ''],
+          ["  of which silence: hello read to the snapshot's first bytes read", '', '', '', fmt(silenceMs, 0), '', ''],
           ['  SA records (with keys)', String(snap.saRecords), String(snap.saBytes), fmt(snap.saBytes / snap.saRecords, 0), '', '', ratio(snap.saBytes, stateBytes)],
           ['  policy records', String(snap.policyRecords), String(snap.policyBytes), fmt(snap.policyBytes / snap.policyRecords, 0), '', '', ratio(snap.policyBytes, policyBytes)],
           ['`xaev --version` (node start-up in the guest)', '', '', '', fmt(versionMs, 0), '', ''],
@@ -284,7 +291,7 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
       `ip -n A -batch sas.batch; ip -n A -batch policies.batch   # ${o.sas} SAs (rfc4106(gcm(aes)), ESN, tunnel), ${o.policies} policies`,
       'ip -n A xfrm state > file; ip -n A xfrm policy > file',
       'ip netns exec A xaev sync send --node A --replicate sas,policies > file',
-      `ip netns exec S xaev sync receive --install --from 'ip netns exec A xaev sync send --node A --replicate sas,policies | tee'`,
+      `ip netns exec S xaev sync receive --install --heartbeat-timeout 60 --from 'ip netns exec A xaev sync send --node A --replicate sas,policies | tee'`,
       `ip -n A -batch burst.batch   # ${o.burst} SAs`,
       'perl bench/replicate-nl.pl listen ...   # NEWSA/NEWPOLICY times on A and S',
       '# all inside bench/replicate.sh (booted with runInLab from test/lab/lab.ts)',
@@ -294,6 +301,11 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
         target: `S holds every replicated SA and policy: ${o.sas} SAs and ${o.policies} policies after the snapshot, and the ${o.burst} SAs of the burst, with no install error`,
         verdict: verdict(complete),
         detail: `installed ${installedSas} SAs and ${installedPolicies} policies in ${fmt(installMs / 1000, 1)} s (${ratio(installMs, createMs)} of ip -batch); snapshot ${fmt(snap.bytes / 2 ** 20, 1)} MiB in ${fmt(snapshotMs / 1000, 1)} s (${ratio(snapshotMs, stateMs + policyMs)} of the ip dumps' time, ${ratio(snap.bytes, stateBytes + policyBytes)} of their bytes); burst delay p50 ${fmt(percentile(delays, 50), 0)} ms, p99 ${fmt(percentile(delays, 99), 0)} ms (ip -batch ${fmt(burstIp?.ms ?? NaN, 0)} ms); errors: ${statusBurst.installErrors ?? '?'}`,
+      },
+      {
+        target: `the sender's silence between its hello and its snapshot within the receiver's default --heartbeat-timeout (${DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000} s)`,
+        verdict: verdict(Number.isFinite(silenceMs) ? silenceMs < DEFAULT_HEARTBEAT_TIMEOUT_MS : undefined),
+        detail: `${fmt(silenceMs, 0)} ms with ${o.sas} SAs and ${o.policies} policies (the receiver here runs with --heartbeat-timeout 60; it restarted the sender ${env.get('receive_restarts') ?? '?'} times)`,
       },
     ],
     notes: [
