@@ -15,10 +15,15 @@
 //   diagnostics           CPU profiles of xaev -j list and xaev batch (host)
 //   5. sync               kernel lab: replication delay and takeover time of xaev sync with
 //                         1,000 SA pairs (bench/sync.ts)
+//   6. replicate          kernel lab (uml-7.3): SA and policy replication with 10,000 SAs and
+//                         10,000 policies: the sender's snapshot vs ip xfrm state/policy dumps,
+//                         install on an empty standby vs ip -batch, per-SA delay of a rekey
+//                         burst of 1,000 SAs (bench/replicate.ts)
 //
 // Options (after `npm run bench --`):
 //   --quick             small sizes and few runs (checks the benchmark itself, ~2 min)
-//   --only LIST         comma-separated subset of events,scale,bulk,scripting,startup,profile,sync
+//   --only LIST         comma-separated subset of events,scale,bulk,scripting,startup,profile,sync,
+//                       replicate
 //   --no-lab            skip everything that needs the kernel lab
 //   --no-snapshot       run this checkout's bin/xaev.js in place instead of a copy
 //   --keep              keep the work directory and the lab's output directories
@@ -35,6 +40,7 @@ import { labStatus, REPO_ROOT } from '../test/lab/lab.js';
 import { bulkTables, labBulk, type PlaceResult } from './bulk.js';
 import { scaleSection } from './scale.js';
 import { eventsBench } from './events.js';
+import { REPLICATE_KERNEL, replicateBench } from './replicate.js';
 import { syncBench } from './sync.js';
 import { scriptingSection, startupSection } from './scripting.js';
 import {
@@ -52,7 +58,7 @@ import {
   type Table,
 } from './util.js';
 
-const ALL = ['events', 'scale', 'bulk', 'scripting', 'startup', 'profile', 'sync'] as const;
+const ALL = ['events', 'scale', 'bulk', 'scripting', 'startup', 'profile', 'sync', 'replicate'] as const;
 type Part = (typeof ALL)[number];
 
 interface Config {
@@ -76,6 +82,8 @@ interface Config {
   scriptReps: number;
   startupRuns: number;
   syncPairs: number;
+  replicateSas: number;
+  replicateBurst: number;
 }
 
 function config(): Config {
@@ -126,6 +134,8 @@ function config(): Config {
     scriptReps: quick ? 2 : 3,
     startupRuns: quick ? 5 : 20,
     syncPairs: quick ? 100 : 1000,
+    replicateSas: quick ? 2000 : 10000,
+    replicateBurst: quick ? 200 : 1000,
   };
 }
 
@@ -291,6 +301,16 @@ async function main(): Promise<number> {
         : skippedSection('xaev sync', `kernel lab unavailable: ${labReason}`),
     );
   }
+  if (cfg.parts.has('replicate')) {
+    // On uml-7.3 whatever the other parts boot: the fastest lab kernel, with every SA feature.
+    const status = cfg.lab ? labStatus(REPLICATE_KERNEL) : { available: false, reason: 'disabled with --no-lab' };
+    sections.set(
+      'replicate',
+      status.available
+        ? await replicateBench({ xaev, sas: cfg.replicateSas, policies: cfg.replicateSas, burst: cfg.replicateBurst, reps: 3, keep: cfg.keep })
+        : skippedSection('SA and policy replication at scale', `kernel lab (${REPLICATE_KERNEL}) unavailable: ${status.reason}`),
+    );
+  }
   if (cfg.parts.has('profile') && profiles.length) {
     sections.set('profile', {
       title: 'Diagnostics: where xaev spends its time (node --cpu-prof, host kernel)',
@@ -305,7 +325,7 @@ async function main(): Promise<number> {
   }
 
   // ---- report ----
-  const labels: Record<string, string> = { events: '1', scale: '2', bulk: '2b', scripting: '3a', startup: '3b', profile: '4', sync: '5' };
+  const labels: Record<string, string> = { events: '1', scale: '2', bulk: '2b', scripting: '3a', startup: '3b', profile: '4', sync: '5', replicate: '6' };
   const list = Object.keys(labels)
     .filter((k) => sections.has(k))
     .map((k) => ({ label: labels[k]!, section: sections.get(k)! }));
@@ -322,7 +342,7 @@ async function main(): Promise<number> {
       .map((l) => l.toFixed(2))
       .join(' ')} at end (the machine is shared: other jobs can add noise)`,
     `- Host kernel: Linux ${release()} (${osVersion()})`,
-    `- Kernel lab: ${labOk ? `user-mode-linux ${labKernel} (HZ=100, one CPU)` : `not used (${labReason})`}`,
+    `- Kernel lab: ${labOk ? `user-mode-linux ${labKernel} (HZ=100, one CPU)` : `not used (${labReason})`}${sections.has('replicate') ? `; part 6 on ${REPLICATE_KERNEL}` : ''}`,
     `- Node.js ${process.version}; ${sh(['ip', '-V'])}`,
     `- xaev ${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string} at commit ${commit}${dirty && dirty !== '?' ? ' plus uncommitted changes in src/, native/ or bin/' : ''}; ${cfg.snapshot ? "run from a copy of the checkout's bin/, dist/ (without tests) and build/Release/ made in a temporary directory at the start, so concurrent rebuilds cannot interfere" : 'run in place as `node bin/xaev.js`'}`,
     '- Paths: $WORK is the run\'s scratch directory, ./ the checkout.',

@@ -106,6 +106,20 @@ describe('receiver engine', () => {
     assert.deepEqual(kernel.writes.map((w) => (w.update.replay as { oseq: number }).oseq), [17]);
   });
 
+  it('live mode looks only at the SAs that changed since its last apply, in the order they changed', async () => {
+    const kernel = new FakeKernel();
+    for (const spi of [0x1000, 0x1001, 0x1002]) kernel.add(spi);
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 10, maxSas: 10 });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot([ae(0x1000, 1), ae(0x1001, 1), ae(0x1002, 1)])]);
+    await tick();
+    const [reads, writes] = [kernel.reads, kernel.writes.length];
+    feed(receiver, [encodeUpdate('replay', ae(0x1002, 50), 3), encodeUpdate('replay', ae(0x1000, 60), 3)]);
+    await tick();
+    assert.equal(kernel.reads - reads, 2);
+    assert.deepEqual(kernel.writes.slice(writes).map((w) => [w.spi, (w.update.replay as { oseq: number }).oseq]), [[0x1002, 60], [0x1000, 70]]);
+  });
+
   it('holds an SA that is missing here and applies it when it appears; takeover fails while it is missing', async () => {
     const kernel = new FakeKernel();
     const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 10, maxSas: 10 });

@@ -3,7 +3,7 @@
 // remembers, how ownership passes to the IKE daemon, and when installed SAs retire. The same
 // on real kernels, with traffic: test/lab-sync-replicate.test.ts.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import type { SaEntry } from '../src/xfrm/sa-dump.js';
 import { SecretKey } from '../src/xfrm/secret-key.js';
 import { RECEIVER_WRITE_PID } from '../src/sync/echo.js';
 import { localSaInfo } from '../src/sync/identity.js';
-import { readLedger } from '../src/sync/ledger.js';
+import { Ledger, readLedger } from '../src/sync/ledger.js';
 import { SyncReceiver } from '../src/sync/receiver.js';
 import { decodeLine } from '../src/sync/stream-decode.js';
 import { policyName } from '../src/sync/stream-replica.js';
@@ -301,5 +301,80 @@ describe('replication: installing the peer\'s SAs and policies', () => {
     assert.deepEqual(keys.map((key) => key.wiped), [true, true]);
     assert.deepEqual(notices, ['the peer replicates its SAs and policies; this receiver runs without --install, so it installs none and syncs counters only']);
     receiver.stop();
+  });
+});
+
+describe('replication: the ledger is a journal (a flush writes what changed, not the whole ledger)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xaev-ledger-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let files = 0;
+  const lines = (path: string): string[] => readFileSync(path, 'utf8').split('\n');
+  const view = (path: string): [string, string[], string[]] | undefined => {
+    const v = readLedger(path);
+    return v && [v.role, [...v.sas].sort(), [...v.policies].sort()];
+  };
+
+  it('rewrites the file at its first flush, then appends one line per change', () => {
+    const path = join(dir, `ledger-${++files}.json`);
+    const ledger = new Ledger(path);
+    ledger.addSa('sa-a');
+    ledger.addPolicy('policy-p');
+    ledger.flush();
+    const first = '{"version":1,"role":"standby","sas":["sa-a"],"policies":["policy-p"]}';
+    assert.deepEqual(lines(path), [first, '']);
+    ledger.addSa('sa-b');
+    ledger.removeSa('sa-a');
+    ledger.setRole('active');
+    ledger.flush();
+    assert.deepEqual(lines(path), [first, '["add","sa","sa-b"]', '["remove","sa","sa-a"]', '["role","active"]', '']);
+    assert.deepEqual(view(path), ['active', ['sa-b'], ['policy-p']]);
+  });
+
+  it('drops a last line without its newline (a write cut short), and a new receiver rewrites the file before appending', () => {
+    const path = join(dir, `ledger-${++files}.json`);
+    const first = new Ledger(path);
+    first.addSa('sa-a');
+    first.flush();
+    first.addSa('sa-b');
+    first.flush();
+    // Cut just before its newline: the line parses, but its change was never made.
+    appendFileSync(path, '["add","sa","sa-c"]');
+    assert.deepEqual(view(path), ['standby', ['sa-a', 'sa-b'], []]);
+    const second = new Ledger(path);
+    second.load();
+    second.addSa('sa-d');
+    second.flush();
+    assert.deepEqual(lines(path), ['{"version":1,"role":"standby","sas":["sa-a","sa-b","sa-d"],"policies":[]}', '']);
+    second.removeSa('sa-a');
+    second.flush();
+    assert.deepEqual(view(path), ['standby', ['sa-b', 'sa-d'], []]);
+  });
+
+  it('rewrites the file when the changes outnumber the names (and 1,024), so it stays within twice the ledger', () => {
+    const path = join(dir, `ledger-${++files}.json`);
+    const ledger = new Ledger(path);
+    ledger.addSa('kept');
+    ledger.flush();
+    let longest = 0;
+    for (let i = 0; i < 3000; i++) {
+      ledger.addSa(`sa-${i}`);
+      ledger.flush();
+      ledger.removeSa(`sa-${i}`);
+      ledger.flush();
+      longest = Math.max(longest, lines(path).length - 2);
+    }
+    assert.equal(longest, 1024);
+    assert.deepEqual(view(path), ['standby', ['kept'], []]);
+  });
+
+  it('rewrites a file someone removed instead of appending to nothing', () => {
+    const path = join(dir, `ledger-${++files}.json`);
+    const ledger = new Ledger(path);
+    ledger.addSa('sa-a');
+    ledger.flush();
+    rmSync(path);
+    ledger.addSa('sa-b');
+    ledger.flush();
+    assert.deepEqual(lines(path), ['{"version":1,"role":"standby","sas":["sa-a","sa-b"],"policies":[]}', '']);
   });
 });

@@ -137,12 +137,10 @@ export class SaApplier {
 
   /** Apply the SAs `options` selects; returns what each one's apply did. */
   apply(options: ApplyOptions): SaReport[] {
-    const names: string[] = [];
-    for (const [name, tracked] of this.store.sas) if (options.all || tracked.dirty) names.push(name);
+    const names = this.store.takeDirty(options.all);
     const present: { tracked: TrackedSa; sa: LocalSaInfo }[] = [];
     for (const name of names) {
       const tracked = this.store.sas.get(name)!;
-      tracked.dirty = false;
       const sa = this.local.get(name);
       if (sa) present.push({ tracked, sa });
       else settle(tracked, 'missing', null, [tracked.install?.note ?? 'no such SA on this node (yet): held until it appears']);

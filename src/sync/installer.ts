@@ -221,7 +221,7 @@ export class ReplicaInstaller {
       }
       this.counters.installedSas++;
       this.localSas.installed(info);
-      tracked.dirty = true;
+      this.store.markSaDirty(tracked.synced.key);
       settle(tracked, 'installed', undefined);
     });
   }

@@ -159,9 +159,8 @@ export class SyncReceiver {
         this.scheduleInstall();
       }
       if (!change.present) return;
-      const tracked = this.store.sas.get(change.name);
-      if (!tracked) return;
-      tracked.dirty = true;
+      if (!this.store.sas.has(change.name)) return;
+      this.store.markSaDirty(change.name);
       this.roles.changed();
     } finally {
       wipeSaKeys(notice.sa);

@@ -39,8 +39,6 @@ export interface TrackedSa {
   rate: RateEstimate;
   /** The inbound packet rate, from synced seq values: the silence's hole (margin.ts). */
   inboundRate: SteadyRate;
-  /** Newer synced state than what was last applied (or looked at). */
-  dirty: boolean;
   state: SaState;
   margin: number;
   /** Packets the last apply put the inbound top above the synced seq (--inbound-advance). */
@@ -92,6 +90,12 @@ export class SyncStore {
   /** The sender's clock in the latest record (ms): where the inbound rates' spans end. */
   peerTimeMs: number | undefined;
   delayMs = 0;
+  /**
+   * SAs with newer synced state than what was last applied (or looked at), by name. A set, not
+   * a flag on each SA: a live standby applies after every chunk of the stream, and a pass over
+   * every SA to find the few that changed made a snapshot of N SAs cost N^2 (bench/README.md).
+   */
+  private readonly dirty = new Set<string>();
   /** Names (SAs, policies) seen in the snapshot being received; undefined between snapshots. */
   private snapshotNames: Set<string> | undefined;
   private snapshotPolicies: Set<string> | undefined;
@@ -118,7 +122,22 @@ export class SyncStore {
 
   /** Mark SAs as having newer synced state than what was last applied (every SA without `which`). */
   markDirty(which: (tracked: TrackedSa) => boolean = () => true): void {
-    for (const tracked of this.sas.values()) if (which(tracked)) tracked.dirty = true;
+    for (const [name, tracked] of this.sas) if (which(tracked)) this.dirty.add(name);
+  }
+
+  /** Mark one tracked SA (its local SA appeared or was installed): the next apply looks at it. */
+  markSaDirty(name: string): void {
+    if (this.sas.has(name)) this.dirty.add(name);
+  }
+
+  /**
+   * The SAs an apply looks at, which are then no longer dirty: those marked (in the order
+   * they were), or every tracked SA (in the store's order) with `all`.
+   */
+  takeDirty(all: boolean): string[] {
+    const names = all ? [...this.sas.keys()] : [...this.dirty];
+    this.dirty.clear();
+    return names;
   }
 
   /** Forget everything held for replication (the receiver ends): the keys are wiped. */
@@ -165,6 +184,7 @@ export class SyncStore {
     if (!tracked) return;
     wipeReplica(tracked.replica);
     this.sas.delete(name);
+    this.dirty.delete(name);
     result.removed.push(name);
   }
 
@@ -182,7 +202,7 @@ export class SyncStore {
         wipeReplica(replica);
         return;
       }
-      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), inboundRate: new SteadyRate(), dirty: true, state: 'pending', margin: 0, advance: 0, notes: [], replica: undefined };
+      tracked = { synced: sa, receivedAt: now, rate: new RateEstimate(), inboundRate: new SteadyRate(), state: 'pending', margin: 0, advance: 0, notes: [], replica: undefined };
       this.sas.set(sa.key, tracked);
     }
     const oseq = sa.replay ? outboundSeq(sa.replay) : 0n;
@@ -191,7 +211,7 @@ export class SyncStore {
     if (seq > 0n) tracked.inboundRate.observe(seq, sa.time);
     tracked.synced = sa;
     tracked.receivedAt = now;
-    tracked.dirty = true;
+    this.dirty.add(sa.key);
     // An aevent's record carries no configuration: the one from the SA's last snapshot or
     // change stays until another replaces it.
     if (replica) {
