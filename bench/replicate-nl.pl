@@ -15,11 +15,14 @@
 #         enobufs N               receive-buffer overruns (messages lost to the listener)
 #         type T N                every message type seen, with its count
 #         end reached|timeout|signal
-#   perl replicate-nl.pl tee --out FILE --match STRING=STAMP [--match ...] [--stdout]
+#   perl replicate-nl.pl tee --out FILE --match STRING=STAMP [--match ...] [--stdout] [--longest-gap GAP]
 #       Copies stdin to --out (and to stdout with --stdout); when the first line containing
 #       STRING has been read, writes `MS BYTES` to STAMP: the time it was read and the bytes
 #       read up to the end of that line. As `tee`, with a clock: when a stream's hello and its
 #       snapshot were written out (the reader takes them as they come, 64 KiB at a time).
+#       --longest-gap: once every match was found, writes to GAP the longest time in ms
+#       between two reads until then (the stream's longest silence, what a receiver's
+#       heartbeat watchdog sees).
 #   perl replicate-nl.pl time OUT CMD ARGS...
 #       Runs CMD (stdout inherited) and appends `START_MS END_MS STATUS` (epoch ms) to OUT.
 #   perl replicate-nl.pl stamp OUT CMD ARGS...
@@ -65,8 +68,8 @@ if ($mode eq 'stamp') {
 	exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n";
 }
 if ($mode eq 'tee') {
-	my ($out, @match, $stdout);
-	GetOptionsFromArray(\@ARGV, 'out=s' => \$out, 'match=s' => \@match, 'stdout' => \$stdout)
+	my ($out, @match, $stdout, $gap_file);
+	GetOptionsFromArray(\@ARGV, 'out=s' => \$out, 'match=s' => \@match, 'stdout' => \$stdout, 'longest-gap=s' => \$gap_file)
 		&& $out && @match or die "tee: --out and --match STRING=FILE are required\n";
 	open(my $f, '>', $out) or die "$out: $!\n";
 	# Per match: its string, its stamp file, and its state: 0 looking for it (it may straddle
@@ -74,10 +77,16 @@ if ($mode eq 'tee') {
 	# line, 2 done.
 	my @todo = map { /^(.+)=([^=]+)$/ or die "tee: --match $_: not STRING=FILE\n"; { match => $1, file => $2, state => 0, carry => '' } } @match;
 	my $total = 0;
+	my ($last_read, $longest_gap) = (undef, 0);
 	while (1) {
 		my $n = sysread(STDIN, my $buf, 1 << 16);
 		die "read: $!\n" unless defined $n;
 		last if $n == 0;
+		if ($gap_file) {
+			my $now = time() * 1000;
+			$longest_gap = $now - $last_read if defined $last_read && $now - $last_read > $longest_gap;
+			$last_read = $now;
+		}
 		# Unbuffered: the scenario may end this process with SIGTERM at any time.
 		write_all($f, $buf);
 		write_all(\*STDOUT, $buf) if $stdout;
@@ -102,6 +111,12 @@ if ($mode eq 'tee') {
 			}
 		}
 		$total += $n;
+		if ($gap_file && !grep { $_->{state} != 2 } @todo) {
+			open(my $g, '>', $gap_file) or die "$gap_file: $!\n";
+			printf $g "%.1f\n", $longest_gap;
+			close $g;
+			$gap_file = undef;
+		}
 	}
 	close $f;
 	exit 0;

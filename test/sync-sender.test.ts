@@ -38,7 +38,9 @@ interface Kernel {
 }
 
 /** A sender on a fake kernel whose SAs take NEWAE as the kernel does (thresholds read back in 100 ms units). */
-function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel } = {}) {
+function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; msPerSa?: number; slowDump?: { batches: number; msPerBatch: number }; running?: boolean; readerBehind?: boolean } = {}) {
+  /** What each SA of a request costs on the fake clock (a slow kernel; the lab's has no vDSO). */
+  const msPerSa = options.msPerSa ?? 0;
   const kernel = options.kernel ?? { hz: 100, saysHz: true };
   const sas = new Map(spis.map((spi) => [spi, ae(spi, 10)]));
   const writes: { spi: number; update: AeUpdate; pid: number }[] = [];
@@ -52,7 +54,10 @@ function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel } =
   const client = {
     listSas: (): SaEntry[] =>
       [...sas.keys()].map((spi) => ({ info: { saId: saId(spi), saddr: Buffer.alloc(16), reqid: 1, mode: 0, replayWindow: 32, flags: 0 }, mark: undefined, ifId: undefined })),
-    getAeMany: (keys: SaKey[]) => keys.map((k) => sas.get(k.saId.spi) ?? new NetlinkError(3)),
+    getAeMany: (keys: SaKey[]) => {
+      time += msPerSa * keys.length;
+      return keys.map((k) => sas.get(k.saId.spi) ?? new NetlinkError(3));
+    },
     getAe: (k: SaKey) => {
       const state = sas.get(k.saId.spi);
       if (!state) throw new NetlinkError(3);
@@ -62,30 +67,50 @@ function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel } =
       const error = write(key, update, pid);
       if (error) throw error;
     },
-    newAeMany: (list: { key: SaKey; update: AeUpdate }[], pid: number) => list.map(({ key, update }) => write(key, update, pid)),
+    // With --replicate: dumps that take `slowDump` (their entries do not matter here).
+    dumpSas: (_proto: unknown, afterBatch?: () => void) => {
+      for (let i = 0; i < (options.slowDump?.batches ?? 0); i++) {
+        time += options.slowDump!.msPerBatch;
+        afterBatch?.();
+      }
+      return [];
+    },
+    dumpPolicies: () => [],
+    newAeMany: (list: { key: SaKey; update: AeUpdate }[], pid: number) => {
+      time += msPerSa * list.length;
+      return list.map(({ key, update }) => write(key, update, pid));
+    },
   } as unknown as XfrmClient;
   let handlers: IntakeHandlers | undefined;
   const paused: boolean[] = [];
   const intake: EventIntake = { start: (h) => (handlers = h), stop: () => undefined, pause: () => paused.push(true), resume: () => paused.push(false) };
   const out: Record<string, unknown>[] = [];
+  /** The fake clock at each write, and how many records it carried. */
+  const written: { at: number; records: number }[] = [];
   let time = 1000;
   /** What the fake reader says after each write: true while it keeps up. */
-  const reader = { keepsUp: true, drain: () => undefined as void };
+  const drainWaiters: (() => void)[] = [];
+  const reader = { keepsUp: !options.readerBehind, drain: () => drainWaiters.splice(0).forEach((resolve) => resolve()) };
   const warnings: string[] = [];
   const sender = new SyncSender(client, intake, {
     node: 'a', software: 'xaev test', rthr: 64, etimeMs: 500, hz: options.senderHz,
+    ...(options.slowDump ? { replicate: ['sas' as const, 'policies' as const] } : {}),
     configuredHz: () => (kernel.saysHz ? { hz: kernel.hz, source: 'config' } : undefined),
     write: (text) => {
-      out.push(...text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+      const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      out.push(...records);
+      written.push({ at: time, records: records.length });
       return reader.keepsUp;
     },
-    drained: () => new Promise<void>((resolve) => (reader.drain = resolve)),
+    drained: () => new Promise<void>((resolve) => drainWaiters.push(resolve)),
     warn: (m) => warnings.push(m),
     now: () => time++,
   });
   sender.start();
-  sender.stop(); // only the heartbeat timer; the fake intake keeps delivering
-  return { sas, writes, out, sender, events: handlers!, paused, reader, warnings };
+  // Only the heartbeat timer; the fake intake keeps delivering. `running`: a snapshot written
+  // on later turns of the event loop goes on until the test stops the sender.
+  if (!options.running) sender.stop();
+  return { sas, writes, out, written, sender, events: handlers!, paused, reader, warnings };
 }
 
 describe('sync sender', () => {
@@ -98,6 +123,74 @@ describe('sync sender', () => {
     ]);
     assert.deepEqual(out.map((r) => r.type), ['hello', 'snapshot-begin', 'sa', 'sa', 'snapshot-end']);
     assert.deepEqual(out.map((r) => r.spi).filter(Boolean), [0x1000, 0x1001]);
+  });
+
+  it('writes a large snapshot in parts, giving the event loop turns: events wait until its end, a snapshot asked for meanwhile follows it', async () => {
+    // 5,000 SAs at 0.2 ms per SA and request (about the lab's pace). Built in one go, the
+    // stream was silent 2 s here and stdout could not take more than the pipe's 64 KiB.
+    const spis = Array.from({ length: 5000 }, (_, i) => 0x10000 + i);
+    const { out, written, sender, events, paused } = setUp(spis, { msPerSa: 0.2, running: true });
+    // start() returned after the first part (205 ms on this clock): the rest follows on later turns.
+    assert.equal(sender.writingSnapshot, true);
+    assert.deepEqual(paused, [true]);
+    events.onLost(3, 'overrun'); // a paused intake delivers nothing; this stands for a flush or a role change
+    let turns = 0;
+    while (sender.writingSnapshot) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+    }
+    sender.stop();
+    assert.ok(turns >= 9, `${turns} turns`);
+    assert.deepEqual(paused, [true, false]);
+    const gaps = written.slice(1).map((w, i) => w.at - written[i]!.at);
+    // One part: 512 thresholds and 512 states at 0.2 ms each, and the fake clock's ticks.
+    assert.ok(Math.max(...gaps) <= 2 * 512 * 0.2 + 10, `longest silence ${Math.max(...gaps)} ms`);
+    const types = out.map((r) => r.type);
+    const firstEnd = types.indexOf('snapshot-end');
+    // The lost record went out at once, between two parts; its snapshot follows the first one's end.
+    const lostAt = types.indexOf('lost');
+    assert.ok(lostAt === 2 + 512 && lostAt < firstEnd, `lost at ${lostAt}`);
+    const first = out.slice(0, firstEnd + 1).filter((r) => r.type !== 'lost');
+    assert.deepEqual(first.map((r) => r.type), ['hello', 'snapshot-begin', ...new Array(5000).fill('sa'), 'snapshot-end']);
+    assert.deepEqual(first.slice(2, 5002).map((r) => r.spi), spis);
+    assert.equal(out[firstEnd]!.count, 5000);
+    assert.deepEqual(written.map((w) => w.records).filter((n) => n > 1).slice(0, 10), [...new Array(9).fill(512), 5000 - 9 * 512]);
+    assert.deepEqual(types.slice(firstEnd + 1).filter((t) => t !== 'sa'), ['snapshot-begin', 'snapshot-end']);
+    assert.equal(types.filter((t) => t === 'lost').length, 1);
+    assert.equal(out.at(-1)!.count, 5000);
+    assert.equal(out.at(-1)!.snapshot, (out[firstEnd]!.snapshot as number) + 1);
+  });
+
+  it('a snapshot waits for a reader that is behind before its next part: the text waiting stays bounded', async () => {
+    const spis = Array.from({ length: 2000 }, (_, i) => 0x10000 + i);
+    const { out, sender, paused, reader } = setUp(spis, { msPerSa: 0.2, running: true, readerBehind: true });
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    await turns(5);
+    // The hello was not taken: behind from the first write, one part and no more.
+    assert.deepEqual(out.map((r) => r.type), ['hello', 'snapshot-begin', ...new Array(512).fill('sa')]);
+    assert.deepEqual(paused, [true]);
+    for (let part = 2; sender.writingSnapshot && part < 10; part++) {
+      reader.drain(); // took everything, and is behind again at once
+      await turns(5);
+      assert.equal(out.filter((r) => r.type === 'sa').length, Math.min(2000, 512 * part), `after ${part - 1} drains`);
+    }
+    reader.keepsUp = true;
+    reader.drain();
+    await turns(5);
+    sender.stop();
+    assert.equal(sender.writingSnapshot, false);
+    assert.deepEqual(out.at(-1)!.type, 'snapshot-end');
+    assert.deepEqual(paused, [true, false]);
+  });
+
+  it('writes a heartbeat during a dump once nothing went out for a heartbeat interval', () => {
+    // --replicate: the dump of every SA with its keys, 6 batches of 400 ms, before the first part.
+    const { out, written } = setUp([0x1000, 0x1001], { slowDump: { batches: 6, msPerBatch: 400 } });
+    assert.deepEqual(out.map((r) => r.type), ['hello', 'snapshot-begin', 'heartbeat', 'heartbeat', 'sa', 'sa', 'snapshot-end']);
+    const gaps = written.slice(1).map((w, i) => w.at - written[i]!.at);
+    assert.ok(Math.max(...gaps) < 1000 + 400 + 10, `longest silence ${Math.max(...gaps)} ms`);
   });
 
   it('drops the CU events of sync writes, keeps every other event', () => {

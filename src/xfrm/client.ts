@@ -187,13 +187,22 @@ export class XfrmClient {
     return this.socket.writeMany(writes.map(({ key, update }) => ({ ...encodeNewAe(key, update), pid })));
   }
 
-  /** The dump entries of a request as whole messages, decoded by `decode` while the receive buffer holds them. */
-  private dumpMessages<T>(request: Request, decode: (message: NetlinkMessage) => T): T[] {
+  /**
+   * The dump entries of a request as whole messages, decoded by `decode` while the receive
+   * buffer holds them. `afterBatch` runs after each received batch (a caller that must keep
+   * writing while a large dump runs, as `sync send` does: pipeline.ts dumpEach).
+   */
+  private dumpMessages<T>(request: Request, decode: (message: NetlinkMessage) => T, afterBatch?: () => void): T[] {
     const decoded: T[] = [];
-    dumpEach(this.socket, request, (buf, at, length) => {
-      const message: NetlinkMessage = { type: readU16(buf, at + NLMSG_TYPE_AT), flags: 0, seq: 0, pid: 0, payload: buf.subarray(at + NLMSG_HDRLEN, at + length) };
-      decoded.push(decode(message));
-    });
+    dumpEach(
+      this.socket,
+      request,
+      (buf, at, length) => {
+        const message: NetlinkMessage = { type: readU16(buf, at + NLMSG_TYPE_AT), flags: 0, seq: 0, pid: 0, payload: buf.subarray(at + NLMSG_HDRLEN, at + length) };
+        decoded.push(decode(message));
+      },
+      afterBatch,
+    );
     return decoded;
   }
 
@@ -202,16 +211,16 @@ export class XfrmClient {
    * dump order; decoded as copies, the receive buffer zeroed afterwards. Wipe the keys
    * (wipeSaKeys()) when done. Larval SAs (SPI 0) are included.
    */
-  dumpSas(proto?: number): XfrmSa[] {
-    return this.dumpMessages({ ...encodeSaDump(proto), secret: true }, (message) => decodeSaMessage(message).sa);
+  dumpSas(proto?: number, afterBatch?: () => void): XfrmSa[] {
+    return this.dumpMessages({ ...encodeSaDump(proto), secret: true }, (message) => decodeSaMessage(message).sa, afterBatch);
   }
 
   /**
    * Every policy, in dump order, socket policies included (isSocketPolicy() tells them apart;
    * net/xfrm/xfrm_policy.c: xfrm_policy_walk() walks them too).
    */
-  dumpPolicies(): XfrmPolicy[] {
-    return this.dumpMessages(encodePolicyDump(), (message) => decodePolicyMessage(message).policy);
+  dumpPolicies(afterBatch?: () => void): XfrmPolicy[] {
+    return this.dumpMessages(encodePolicyDump(), (message) => decodePolicyMessage(message).policy, afterBatch);
   }
 
   /**
