@@ -284,6 +284,63 @@ describe('replication: installing the peer\'s SAs and policies', () => {
     retire();
     assert.deepEqual(kernel.deletes, [{ name: 'inet 192.0.2.2 0x00001000 esp mark 0x10/0xff', pid: RECEIVER_WRITE_PID }]);
     assert.equal(receiver.totals.retiredSas, 1);
+    // Back to standby: the retired SA is not installed again from what the peer said before
+    // the takeover, only once the peer sends it anew.
+    kernel.installs.length = 0;
+    receiver.release();
+    await tick();
+    assert.equal(kernel.installs.length, 0);
+    feed(receiver, snapshot(2, [peerSa(0x1000)]));
+    await tick();
+    assert.deepEqual(kernel.installs.map((i) => i.name), ['inet 192.0.2.2 0x00001000 esp mark 0x10/0xff']);
+    receiver.stop();
+  });
+
+  it('installs an SA whose record has no counters without the peer\'s add time (0 would expire it at once under an add-time limit)', async () => {
+    const kernel = new FakeKernel();
+    const { receiver } = receiverOn(kernel);
+    const bare = peerSa(0x1001);
+    feed(receiver, [hello, ...snapshot(1, [peerSa(0x1000), { ...bare, ae: { ...bare.ae, lifetime: undefined } }])]);
+    await tick();
+    assert.deepEqual(
+      kernel.installs.map((i) => [i.name, i.options.currentLifetime ?? false]),
+      [
+        ['inet 192.0.2.2 0x00001000 esp mark 0x10/0xff', true],
+        ['inet 192.0.2.2 0x00001001 esp mark 0x10/0xff', false],
+      ],
+    );
+    receiver.stop();
+  });
+
+  it('a snapshot past --max-sas sweeps nothing: the ledger\'s SAs missing from the store may be among those it could not track', async () => {
+    const kernel = new FakeKernel();
+    const first = receiverOn(kernel);
+    feed(first.receiver, [hello, ...snapshot(1, [peerSa(0x1000), peerSa(0x1001), peerSa(0x1002)])]);
+    await tick();
+    first.receiver.stop();
+    const second = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 10, maxSas: 2, install: { ledger: first.ledger, retireAfterMs: 5000 } });
+    second.loadLocalSas();
+    feed(second, [hello, ...snapshot(1, [peerSa(0x1000), peerSa(0x1001), peerSa(0x1002)])]);
+    await tick();
+    assert.deepEqual([kernel.deletes, kernel.sas.size], [[], 3]);
+    second.stop();
+  });
+
+  it('a ledger it cannot write: nothing is installed, and the names leave the ledger again', async () => {
+    const kernel = new FakeKernel();
+    const errors: string[] = [];
+    // The ledger's directory cannot be made: a regular file has its name.
+    const blocker = join(dir, 'not-a-directory');
+    appendFileSync(blocker, '');
+    const receiver = new SyncReceiver(kernel.asClient(), { mode: 'live', margin: 10, maxSas: 100, install: { ledger: join(blocker, 'ledger.json'), retireAfterMs: 5000 }, onError: (m) => errors.push(m) });
+    receiver.loadLocalSas();
+    feed(receiver, [hello, ...snapshot(1, [peerSa(0x1000)])]);
+    await tick();
+    assert.deepEqual(kernel.installs, []);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^installing replicated SAs and policies failed: EEXIST: file already exists, mkdir /);
+    const ledger = (receiver as unknown as { installer: { ledger: Ledger } }).installer.ledger;
+    assert.deepEqual([...ledger.sas], []);
     receiver.stop();
   });
 

@@ -2,12 +2,14 @@
 // that appear later), own writes dropped by their nlmsg_pid, gone on delete, lost then a
 // fresh snapshot. No root needed; the kernel side is in sync-host and lab-sync-apply.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { NetlinkError } from '../src/netlink/errors.js';
 import type { AeMessage, AeUpdate, SaKey } from '../src/xfrm/aevent.js';
 import type { XfrmClient } from '../src/xfrm/client.js';
 import type { SaEntry } from '../src/xfrm/sa-dump.js';
 import { createSa } from '../src/xfrm/sa-message.js';
+import type { XfrmPolicy } from '../src/xfrm/policy-message.js';
+import { samplePolicy } from './support/stream-corpus.js';
 import { RECEIVER_WRITE_PID, SENDER_WRITE_PID } from '../src/sync/echo.js';
 import type { EventIntake, IntakeHandlers } from '../src/sync/intake.js';
 import { SyncSender } from '../src/sync/sender.js';
@@ -37,8 +39,14 @@ interface Kernel {
   saysHz: boolean;
 }
 
+/** Senders set up by the test that runs: stopped after it (their heartbeat timers). */
+const running: SyncSender[] = [];
+afterEach(() => {
+  for (const sender of running.splice(0)) sender.stop();
+});
+
 /** A sender on a fake kernel whose SAs take NEWAE as the kernel does (thresholds read back in 100 ms units). */
-function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; msPerSa?: number; slowDump?: { batches: number; msPerBatch: number }; running?: boolean; readerBehind?: boolean } = {}) {
+function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; msPerSa?: number; slowDump?: { batches: number; msPerBatch: number }; readerBehind?: boolean; policies?: XfrmPolicy[] } = {}) {
   /** What each SA of a request costs on the fake clock (a slow kernel; the lab's has no vDSO). */
   const msPerSa = options.msPerSa ?? 0;
   const kernel = options.kernel ?? { hz: 100, saysHz: true };
@@ -75,7 +83,7 @@ function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; ms
       }
       return [];
     },
-    dumpPolicies: () => [],
+    dumpPolicies: () => options.policies ?? [],
     newAeMany: (list: { key: SaKey; update: AeUpdate }[], pid: number) => {
       time += msPerSa * list.length;
       return list.map(({ key, update }) => write(key, update, pid));
@@ -94,7 +102,7 @@ function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; ms
   const warnings: string[] = [];
   const sender = new SyncSender(client, intake, {
     node: 'a', software: 'xaev test', rthr: 64, etimeMs: 500, hz: options.senderHz,
-    ...(options.slowDump ? { replicate: ['sas' as const, 'policies' as const] } : {}),
+    ...(options.slowDump || options.policies ? { replicate: ['sas' as const, 'policies' as const] } : {}),
     configuredHz: () => (kernel.saysHz ? { hz: kernel.hz, source: 'config' } : undefined),
     write: (text) => {
       const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -107,9 +115,7 @@ function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; ms
     now: () => time++,
   });
   sender.start();
-  // Only the heartbeat timer; the fake intake keeps delivering. `running`: a snapshot written
-  // on later turns of the event loop goes on until the test stops the sender.
-  if (!options.running) sender.stop();
+  running.push(sender);
   return { sas, writes, out, written, sender, events: handlers!, paused, reader, warnings };
 }
 
@@ -129,7 +135,7 @@ describe('sync sender', () => {
     // 5,000 SAs at 0.2 ms per SA and request (about the lab's pace). Built in one go, the
     // stream was silent 2 s here and stdout could not take more than the pipe's 64 KiB.
     const spis = Array.from({ length: 5000 }, (_, i) => 0x10000 + i);
-    const { out, written, sender, events, paused } = setUp(spis, { msPerSa: 0.2, running: true });
+    const { out, written, sender, events, paused } = setUp(spis, { msPerSa: 0.2 });
     // start() returned after the first part (205 ms on this clock): the rest follows on later turns.
     assert.equal(sender.writingSnapshot, true);
     assert.deepEqual(paused, [true]);
@@ -163,7 +169,7 @@ describe('sync sender', () => {
 
   it('a snapshot waits for a reader that is behind before its next part: the text waiting stays bounded', async () => {
     const spis = Array.from({ length: 2000 }, (_, i) => 0x10000 + i);
-    const { out, sender, paused, reader } = setUp(spis, { msPerSa: 0.2, running: true, readerBehind: true });
+    const { out, sender, paused, reader } = setUp(spis, { msPerSa: 0.2, readerBehind: true });
     const turns = async (n: number) => {
       for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
     };
@@ -183,6 +189,17 @@ describe('sync sender', () => {
     assert.equal(sender.writingSnapshot, false);
     assert.deepEqual(out.at(-1)!.type, 'snapshot-end');
     assert.deepEqual(paused, [true, false]);
+  });
+
+  it('after stop() nothing follows: events the closing intake still delivers are dropped, no snapshot starts', () => {
+    const { out, sender, events } = setUp([0x1000]);
+    const before = out.length;
+    sender.stop();
+    events.onLost(5, 'overrun');
+    events.onAevent(ae(0x1000, 20, 1), 0);
+    events.onFlush?.('sa');
+    assert.equal(out.length, before);
+    assert.equal(sender.writingSnapshot, false);
   });
 
   it('writes a heartbeat during a dump once nothing went out for a heartbeat interval', () => {
@@ -218,6 +235,25 @@ describe('sync sender', () => {
     assert.deepEqual(writes, [{ spi: 0x2000, update: { replayThreshold: 64, timerJiffies: 50 }, pid: SENDER_WRITE_PID }]);
     events.onSa({ change: 'delete', saId: saId(0x1000), mark: undefined, esn: undefined, sa: createSa({ saId: saId(0x1000), saddr: Buffer.alloc(16) }), pid: 0 });
     assert.deepEqual(out.map((r) => [r.type, r.cause ?? null, r.spi]), [['update', 'added', 0x2000], ['gone', null, 0x1000]]);
+  });
+
+  it('never sends back what this node\'s receiver installed, even before any ledger exists (its pid says so)', () => {
+    const { sas, out, events } = setUp([0x1000]);
+    out.length = 0;
+    sas.set(0x2000, ae(0x2000, 0));
+    events.onSa({ change: 'new', saId: saId(0x2000), mark: undefined, esn: false, sa: createSa({ saId: saId(0x2000), saddr: Buffer.alloc(16) }), pid: RECEIVER_WRITE_PID });
+    events.onSa({ change: 'delete', saId: saId(0x1000), mark: undefined, esn: undefined, sa: createSa({ saId: saId(0x1000), saddr: Buffer.alloc(16) }), pid: RECEIVER_WRITE_PID });
+    assert.deepEqual(out, []);
+  });
+
+  it('does not replicate a policy with a security context (it would arrive as one for all traffic), and says so once', () => {
+    const labeled = samplePolicy({ index: 0x3010, securityContext: { alg: 1, doi: 1, context: Buffer.from('system_u:object_r:ipsec_spd_t:s0') } });
+    const { out, warnings, events } = setUp([0x1000], { policies: [samplePolicy(), labeled] });
+    assert.deepEqual(out.filter((r) => r.type === 'policy').map((r) => r.index), [samplePolicy().index]);
+    assert.equal(out.find((r) => r.type === 'snapshot-end')!.policies, 1);
+    events.onPolicy?.({ change: 'new', policy: labeled, pid: 0 });
+    assert.equal(out.filter((r) => r.type === 'policy').length, 1);
+    assert.deepEqual(warnings, ['policies with a security context (labeled IPsec) are not replicated: the stream does not carry contexts']);
   });
 
   it('after lost events says how many and sends a fresh snapshot, configuring only new SAs', () => {

@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { decodeLine } from '../src/sync/stream-decode.js';
 import { StreamError } from '../src/sync/stream-fields.js';
 import { encodeGone, encodeHeartbeat, encodeHello, encodeLost, encodeSnapshotSa, encodeUpdate } from '../src/sync/stream.js';
-import { BEYOND_SCHEMA_LINES, HOSTILE_LINES, line, sampleAe } from './support/stream-corpus.js';
+import { SecretKey } from '../src/xfrm/secret-key.js';
+import { BEYOND_SCHEMA_LINES, HOSTILE_LINES, line, sampleAe, sampleSa } from './support/stream-corpus.js';
 
 const ae = sampleAe;
 
@@ -45,6 +46,35 @@ describe('sync stream records', () => {
     assert.deepEqual(decodeLine(line(encodeHeartbeat(8))), { type: 'heartbeat', time: 8 });
     const hello = decodeLine(line(encodeHello({ node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, time: 9 })));
     assert.deepEqual(hello, { type: 'hello', version: 1, node: 'gw-a', software: 'xaev 0.1.0', hz: 250, rthr: 256, etimeMs: 200, replicate: [], time: 9 });
+  });
+});
+
+describe('replicated keys in stream lines', () => {
+  it('a key decoded before a refused field is wiped: it goes no further than the error', () => {
+    const good = line(encodeSnapshotSa(1, sampleAe(), 2, sampleSa()));
+    const bad = good.replace(/"tfcPad":(null|\d+)/, '"tfcPad":-1');
+    assert.notEqual(bad, good);
+    const wiped: number[] = [];
+    const wipe = SecretKey.prototype.wipe;
+    SecretKey.prototype.wipe = function (this: SecretKey) {
+      wiped.push(this.length);
+      wipe.call(this);
+    };
+    try {
+      assert.throws(() => decodeLine(bad), (error: unknown) => error instanceof StreamError && /^config\.tfcPad: /.test(error.message));
+    } finally {
+      SecretKey.prototype.wipe = wipe;
+    }
+    assert.deepEqual(wiped, [sampleSa().aead!.key.length]);
+    const record = decodeLine(good);
+    assert.ok(record.type === 'sa' && record.replica && 'config' in record.replica);
+    assert.equal(record.replica.config.aead!.key.hex(), sampleSa().aead!.key.hex());
+  });
+
+  it('SecretKey.fromHex decodes into a buffer of its own, never a slice of the shared pool', () => {
+    const key = SecretKey.fromHex('00112233445566778899aabbccddeeff');
+    assert.equal(key.hex(), '00112233445566778899aabbccddeeff');
+    assert.deepEqual([key.bytes.byteOffset, key.bytes.buffer.byteLength], [0, 16]);
   });
 });
 

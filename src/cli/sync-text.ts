@@ -9,7 +9,12 @@ const show = (value: ReadU64 | null | undefined): string => (value === null || v
 /** ", installed" or ", conflict (why)": what became of a replicated SA here. */
 function installText(install: InstallStatus | null): string {
   if (!install) return '';
-  return install.note ? `, ${install.state} (${install.note})` : `, ${install.state}`;
+  return install.note ? `, ${install.state} (${oneLine(install.note)})` : `, ${install.state}`;
+}
+
+/** Notes carry text from the peer (why it did not replicate an SA) and the kernel's: escaped, one line. */
+function notesText(notes: string[]): string {
+  return notes.map((note) => oneLine(note)).join('; ');
 }
 
 function countStates(items: { state: string }[], none: string): string {
@@ -32,12 +37,12 @@ export function takeoverText(answer: TakeoverAnswer): string {
   const lines = answer.sas.map((sa) => {
     const margin = sa.dir === 'in' ? '' : ` margin ${sa.margin}`;
     const hole = holeText(sa.dir, sa.inbound as InboundReport | undefined, 'window advanced');
-    const notes = sa.notes.length > 0 ? `: ${sa.notes.join('; ')}` : '';
+    const notes = sa.notes.length > 0 ? `: ${notesText(sa.notes)}` : '';
     const install = sa.install && sa.install.state !== 'installed' ? ` [${sa.install.state}]` : '';
     return `${sa.state.padEnd(8)} ${sa.sa} ${sa.dir ?? '?'}${margin}${hole}${install}${notes}`;
   });
   for (const policy of answer.policies) {
-    lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `: ${policy.notes.join('; ')}` : ''}`);
+    lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `: ${notesText(policy.notes)}` : ''}`);
   }
   const policies = answer.policies.length > 0 ? `; policies: ${countStates(answer.policies, 'none')}` : '';
   lines.push(`takeover ${answer.ok ? 'complete' : 'INCOMPLETE'}: ${countStates(answer.sas, 'no SAs')}${policies} in ${answer.elapsedMs} ms`);
@@ -63,11 +68,11 @@ export function syncStatusText(answer: StatusAnswer<ReadU64>): string {
         `\n\tsynced oseq ${show(sa.synced.oseq)} seq ${show(sa.synced.seq)} packets ${show(sa.synced.packets)}` +
         `\n\tlocal  oseq ${show(local?.oseq)} seq ${show(local?.seq)} packets ${show(local?.packets)}` +
         (sa.install ? `\n\treplica${installText(sa.install).slice(1)}${sa.offloaded ? '; offloaded on the peer: installed here without hardware offload' : ''}` : '') +
-        (sa.notes.length > 0 ? `\n\t${sa.notes.join('; ')}` : ''),
+        (sa.notes.length > 0 ? `\n\t${notesText(sa.notes)}` : ''),
     );
   }
   for (const policy of answer.policies) {
-    lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `\n\t${policy.notes.join('; ')}` : ''}`);
+    lines.push(`${policy.state.padEnd(8)} policy ${policy.policy}${policy.notes.length > 0 ? `\n\t${notesText(policy.notes)}` : ''}`);
   }
   const t = answer.totals;
   lines.push(

@@ -51,6 +51,7 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions, s
   });
   /** Ends the run with a status; set once the run is under way. */
   let end: (status: number) => void = () => undefined;
+  let ended = false;
   const fail = (message: string): void => {
     options.note(message);
     end(1);
@@ -60,6 +61,7 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions, s
   const intake = openEventIntake(options.receiveBufferBytes, { policies: options.install !== undefined });
   // Missed or voided SA (and policy) changes: read the whole tables again.
   const reload = (): void => {
+    if (ended) return; // the intake's close reports its last drops: no reading after the end
     try {
       receiver.loadLocalSas();
     } catch (error) {
@@ -86,16 +88,17 @@ export async function runReceiver(client: XfrmClient, options: ReceiveOptions, s
 
   return new Promise<number>((resolve) => {
     let metricsTimer: NodeJS.Timeout | undefined;
-    let ended = false;
     const onStop = (): void => end(0);
     end = (status) => {
       if (ended) return;
       ended = true;
       stop.removeEventListener('abort', onStop);
       transport?.stop();
+      // The intake first: closing it delivers what it had queued, which the receiver still takes
+      // as notices (nothing is scheduled after its own stop()).
+      intake.stop();
       receiver.stop();
       if (metricsTimer) clearInterval(metricsTimer);
-      intake.stop();
       control.close();
       resolve(status);
     };

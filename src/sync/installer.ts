@@ -133,6 +133,9 @@ export class ReplicaInstaller {
     const policies = [...this.removedPolicies];
     this.removedSas.clear();
     this.removedPolicies.clear();
+    // A snapshot that went past --max-sas left records untracked: the ledger's names missing
+    // from the store may be among them, still the peer's.
+    if (this.sweep && this.store.untracked > 0) this.sweep = false;
     if (this.sweep) {
       this.sweep = false;
       for (const name of this.ledger.sas) if (!this.store.sas.has(name)) sas.push(name);
@@ -183,7 +186,9 @@ export class ReplicaInstaller {
     for (const name of this.pendingSas) {
       const tracked = this.store.sas.get(name);
       const replica = tracked?.replica;
-      if (!tracked || !replica) continue;
+      // Retired after a takeover: not installed again from what the peer said then, only once
+      // the peer sends it anew (store.ts upsert).
+      if (!tracked || !replica || tracked.install?.state === 'retired') continue;
       if ('notReplicated' in replica) {
         const redacted = replica.notReplicated.includes('redact');
         settle(tracked, redacted ? 'redacted' : 'refused', `not replicated by the peer: ${replica.notReplicated}`);
@@ -208,10 +213,19 @@ export class ReplicaInstaller {
     if (installs.length === 0) return;
     // Named in the ledger first: a receiver killed in the middle leaves no SA it does not know.
     for (const { info } of installs) this.ledger.addSa(info.name);
-    this.ledger.flush();
-    const results = this.client.addSas(installs.map((i) => i.config), { currentLifetime: true }, RECEIVER_WRITE_PID);
+    this.flushOrForget(installs.map(({ info }) => info.name), [], this.pendingSas);
+    // The peer's counters and add time go with the SA (XFRMA_LTIME_VAL), so its time limits
+    // end when the peer's do; a record without them (add time 0 would expire the SA at once
+    // under an add-time limit) installs with this node's clock.
+    const withLifetime = (i: { tracked: TrackedSa }): boolean => (i.tracked.synced.lifetime?.addTime ?? 0n) > 0n;
+    const ordered = [...installs.filter(withLifetime), ...installs.filter((i) => !withLifetime(i))];
+    const counted = ordered.filter(withLifetime).length;
+    const results = [
+      ...this.client.addSas(ordered.slice(0, counted).map((i) => i.config), { currentLifetime: true }, RECEIVER_WRITE_PID),
+      ...this.client.addSas(ordered.slice(counted).map((i) => i.config), {}, RECEIVER_WRITE_PID),
+    ];
     results.forEach((error, i) => {
-      const { tracked, info } = installs[i]!;
+      const { tracked, info } = ordered[i]!;
       if (error) {
         this.ledger.removeSa(info.name);
         this.counters.errors++;
@@ -224,6 +238,22 @@ export class ReplicaInstaller {
       this.store.markSaDirty(tracked.synced.key);
       settle(tracked, 'installed', undefined);
     });
+  }
+
+  /**
+   * The ledger names what is about to be installed before the kernel has it. If the file
+   * cannot be written, nothing is installed: the names leave the ledger again (so a same-named
+   * SA made later is not taken for ours) and wait in `pending` for the next pass.
+   */
+  private flushOrForget(sas: string[], policies: string[], pending: Set<string>, retry: string[] = sas): void {
+    try {
+      this.ledger.flush();
+    } catch (error) {
+      for (const name of sas) this.ledger.removeSa(name);
+      for (const name of policies) this.ledger.removePolicy(name);
+      for (const name of retry) pending.add(name);
+      throw error;
+    }
   }
 
   private installPolicies(): void {
@@ -254,7 +284,7 @@ export class ReplicaInstaller {
     this.pendingPolicies.clear();
     if (installs.length === 0) return;
     for (const { tracked } of installs) this.ledger.addPolicy(tracked.synced.name);
-    this.ledger.flush();
+    this.flushOrForget([], installs.filter((i) => !i.update).map((i) => i.tracked.synced.name), this.pendingPolicies, installs.map((i) => i.tracked.synced.name));
     for (const update of [false, true]) {
       const batch = installs.filter((i) => i.update === update);
       const results = this.client.addPolicies(batch.map((i) => i.tracked.synced.policy), { update }, RECEIVER_WRITE_PID);

@@ -71,6 +71,7 @@ export class SyncReceiver {
   private retirement: NodeJS.Timeout | undefined;
   private silenceWatch: NodeJS.Timeout | undefined;
   private ignoredReplicasSaid = false;
+  private stopped = false;
 
   constructor(client: XfrmClient, private readonly options: ReceiverOptions) {
     this.now = options.now ?? Date.now;
@@ -216,7 +217,7 @@ export class SyncReceiver {
 
   /** Installs run soon after records arrive, coalesced, in both modes: a standby must hold the SAs before it is needed. */
   private scheduleInstall(): void {
-    if (!this.installer?.pending || this.roles.role !== 'standby') return;
+    if (this.stopped || !this.installer?.pending || this.roles.role !== 'standby') return;
     this.installPass ??= setImmediate(() => {
       this.installPass = undefined;
       if (this.roles.role !== 'standby') return;
@@ -263,6 +264,7 @@ export class SyncReceiver {
 
   /** The receiver ends: drop scheduled work, and the keys it held. */
   stop(): void {
+    this.stopped = true;
     this.strategy.cancel();
     if (this.silenceWatch) clearInterval(this.silenceWatch);
     if (this.installPass) clearImmediate(this.installPass);

@@ -85,7 +85,7 @@ interface SnapshotJob {
   /** SA records written, and of those the ones whose keys the kernel redacted. */
   count: number;
   redacted: number;
-  /** With --replicate policies: dumped once the SAs are written. */
+  /** With --replicate policies: every policy, dumped with the SAs' configurations. */
   policies: XfrmPolicy[] | undefined;
   nextPolicy: number;
   policyCount: number;
@@ -120,6 +120,7 @@ export class SyncSender {
   private ledger: LedgerView | undefined;
   private ledgerAt = 0;
   private redactedSaid = false;
+  private labeledSaid = false;
   /** When the snapshot being written last wrote, and last let the event loop run (sender clock, ms). */
   private lastWriteAt = 0;
   private lastYieldAt = 0;
@@ -144,13 +145,14 @@ export class SyncSender {
 
   /** Subscribe before the snapshot, so no change between the two is missed. */
   start(): void {
+    // Closing the intake (stop()) may still deliver what it had queued: nothing follows a stop.
     this.intake.start({
-      onAevent: (ae, pid) => this.onAevent(ae, pid),
-      onSa: (notice) => this.guarded(() => this.onSa(notice)),
-      onPolicy: (notice) => this.guarded(() => this.onPolicy(notice)),
+      onAevent: (ae, pid) => this.whileRunning(() => this.onAevent(ae, pid)),
+      onSa: (notice) => this.whileRunning(() => this.onSa(notice)),
+      onPolicy: (notice) => this.whileRunning(() => this.onPolicy(notice)),
       // A flush deletes everything at once, with one notification: a fresh snapshot says what is left.
-      onFlush: () => this.guarded(() => this.snapshot()),
-      onLost: (count, reason) => this.guarded(() => this.onLost(count, reason)),
+      onFlush: () => this.whileRunning(() => this.snapshot()),
+      onLost: (count, reason) => this.whileRunning(() => this.onLost(count, reason)),
       onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
@@ -194,6 +196,15 @@ export class SyncSender {
   }
 
   /**
+   * Whether a change was made by this node's receiver (its pid, echo.ts) while the node is not
+   * the active one. Unless the ledger says the node took over: a first install can come before
+   * the ledger file exists, or before the sender has read it.
+   */
+  private byOwnReceiver(pid: number): boolean {
+    return pid === RECEIVER_WRITE_PID && this.ledger?.role !== 'active';
+  }
+
+  /**
    * Write records. A reader that falls behind (ssh stalled) pauses the events instead of
    * buffering them without bound: the kernel drops and counts what arrives meanwhile, which
    * becomes a `lost` record and a fresh snapshot once the reader has caught up.
@@ -231,6 +242,11 @@ export class SyncSender {
     }
   }
 
+  /** An event handler: guarded, and nothing once stopped. */
+  private whileRunning(work: () => void): void {
+    if (!this.stopped) this.guarded(work);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
@@ -248,7 +264,7 @@ export class SyncSender {
    * configuration and keys when replicating SAs; then every policy when replicating those.
    * A snapshot asked for while one is being written follows it (the first is stale by then).
    *
-   * Written in parts of SNAPSHOT_PART as it is read, and every YIELD_EVERY_MS (or when the
+   * Written in parts of SNAPSHOT_PART after the dumps, and every YIELD_EVERY_MS (or when the
    * reader is behind) the event loop gets a turn: stdout is non-blocking, so what the pipe
    * cannot take at once only goes out on a turn of the loop, as do the heartbeats. Built in
    * one go, 10,000 SAs and 10,000 policies kept the stream silent 2.3 to 5.4 s in the kernel
@@ -258,6 +274,7 @@ export class SyncSender {
    * snapshot it changes.
    */
   snapshot(sas?: LocalSaInfo[]): void {
+    if (this.stopped) return;
     if (this.job) {
       this.snapshotAgain = true;
       return;
@@ -266,9 +283,15 @@ export class SyncSender {
     this.job = job;
     this.counters.snapshots++;
     try {
+      // What this node's receiver installed is withheld by the ledger as it is now, not as the
+      // last heartbeat read it (an install burst may have overrun the events just now).
+      if (sas === undefined) this.readLedger();
       job.sas = sas ?? this.localSas();
       this.emitSnapshotPart(encodeSnapshotBegin(job.id, this.now()));
+      // Both dumps first, while stdout is idle: each is one synchronous request, and the
+      // heartbeats keepAlive() writes meanwhile only go out at once if nothing waits before them.
       if (this.replicateSas) job.configs = this.dumpConfigs();
+      if (this.replicatePolicies) job.policies = this.client.dumpPolicies(() => this.keepAlive());
     } catch (error) {
       this.abandon(job);
       throw error;
@@ -310,7 +333,7 @@ export class SyncSender {
     if (!this.job) this.pauseIntake('snapshot', false);
   }
 
-  /** One part of the snapshot: a batch of SAs, the policy dump, a batch of policies, or its end. True once the end is written. */
+  /** One part of the snapshot: a batch of SAs, a batch of policies, or its end. True once the end is written. */
   private writeSnapshotPart(job: SnapshotJob): boolean {
     if (job.next < job.sas.length) {
       this.keepAlive();
@@ -335,17 +358,13 @@ export class SyncSender {
       this.emitSnapshotPart(text);
       return false;
     }
-    if (this.replicatePolicies && job.policies === undefined) {
-      job.policies = this.client.dumpPolicies(() => this.keepAlive());
-      return false;
-    }
     if (job.policies && job.nextPolicy < job.policies.length) {
       const readAt = this.now();
       let text = '';
       const end = Math.min(job.nextPolicy + SNAPSHOT_PART, job.policies.length);
       for (; job.nextPolicy < end; job.nextPolicy++) {
         const policy = job.policies[job.nextPolicy]!;
-        if (isSocketPolicy(policy) || this.withheld('policies', policyName(policy))) continue;
+        if (!this.policyReplicable(policy) || this.withheld('policies', policyName(policy))) continue;
         text += encodePolicy(job.id, policy, readAt);
         job.policyCount++;
       }
@@ -389,6 +408,21 @@ export class SyncSender {
       else wipeSaKeys(sa);
     }
     return configs;
+  }
+
+  /**
+   * Socket policies belong to one socket on this node. A policy with a security context
+   * (labeled IPsec) would arrive without it, as a policy for all traffic (the stream does not
+   * carry contexts): said once, not replicated.
+   */
+  private policyReplicable(policy: XfrmPolicy): boolean {
+    if (isSocketPolicy(policy)) return false;
+    if (!policy.securityContext) return true;
+    if (!this.labeledSaid) {
+      this.labeledSaid = true;
+      this.options.warn('policies with a security context (labeled IPsec) are not replicated: the stream does not carry contexts');
+    }
+    return false;
   }
 
   /** Said once: SAs the kernel redacts the keys of are not replicated; their counters still are. */
@@ -466,7 +500,7 @@ export class SyncSender {
     try {
       const sa = localSaInfo(notice.saId, notice.mark, notice.esn ?? false, notice.sa.saddr);
       if (!sa) return;
-      if (this.ledger?.role === 'standby' && (notice.pid === RECEIVER_WRITE_PID || this.withheld('sas', sa.name))) return;
+      if (this.byOwnReceiver(notice.pid) || this.withheld('sas', sa.name)) return;
       if (notice.change === 'delete') {
         this.configured.delete(sa.name);
         this.emit(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
@@ -489,11 +523,11 @@ export class SyncSender {
     }
   }
 
-  /** Policy changes, when replicating policies (socket policies are per socket: not replicated). */
+  /** Policy changes, when replicating policies (socket and labeled policies are not: policyReplicable()). */
   private onPolicy(notice: PolicyNotice): void {
-    if (!this.replicatePolicies || isSocketPolicy(notice.policy)) return;
+    if (!this.replicatePolicies || !this.policyReplicable(notice.policy)) return;
     const policy: XfrmPolicy = notice.policy;
-    if (this.ledger?.role === 'standby' && (notice.pid === RECEIVER_WRITE_PID || this.withheld('policies', policyName(policy)))) return;
+    if (this.byOwnReceiver(notice.pid) || this.withheld('policies', policyName(policy))) return;
     this.emit(notice.change === 'delete' ? encodePolicyGone(policy, this.now()) : encodePolicy(undefined, policy, this.now()));
   }
 
@@ -527,6 +561,7 @@ export function runSender(client: XfrmClient, intake: EventIntake, options: Send
     };
     const onStop = (): void => finish(0);
     const fail = (message: string): void => {
+      if (ended) return; // one line: the first failure's
       (options.error ?? options.warn)(message);
       finish(1);
     };

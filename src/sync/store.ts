@@ -217,6 +217,8 @@ export class SyncStore {
     if (replica) {
       if (tracked.replica !== replica) wipeReplica(tracked.replica);
       tracked.replica = replica;
+      // The peer has it (again): an SA retired here after a takeover may be installed anew.
+      if (tracked.install?.state === 'retired') tracked.install = undefined;
     }
     if (tracked.state !== 'missing') tracked.state = 'pending';
     result.changed.push(sa.key);

@@ -227,13 +227,17 @@ function keyOf(value: unknown, where: string, keyBits: number): SecretKey {
   if (typeof value !== 'string' || value.length !== length * 2 || !/^[0-9a-f]*$/.test(value)) {
     throw new StreamError(`${where}: expected ${length * 2} lower-case hex digits for a key of ${keyBits} bits`);
   }
-  return SecretKey.copyOf(Buffer.from(value, 'hex'));
+  return SecretKey.fromHex(value);
 }
 
-function algorithm(value: unknown, where: string): Algorithm {
+/** An algorithm with its key; the key is also put in `keys`, so that a later failure can wipe it. */
+function algorithm(value: unknown, where: string, keys: SecretKey[]): Algorithm {
   const o = object(value, where);
   const keyBits = integer(o.keyBits, `${where}.keyBits`, 0, KEY_BITS_MAX);
-  return { name: string(o.name, `${where}.name`, ALGORITHM_NAME_MAX), keyBits, key: keyOf(o.key, `${where}.key`, keyBits) };
+  const name = string(o.name, `${where}.name`, ALGORITHM_NAME_MAX);
+  const key = keyOf(o.key, `${where}.key`, keyBits);
+  keys.push(key);
+  return { name, keyBits, key };
 }
 
 const optionalU32 = (value: unknown, where: string): number | undefined => nullable(value, (v) => u32(v, where)) ?? undefined;
@@ -244,16 +248,27 @@ const optionalU32 = (value: unknown, where: string): number | undefined => nulla
  * validate.ts's saProblems(), which the receiver runs next.
  */
 export function decodeSaConfig(value: unknown, record: StreamSa): XfrmSa {
+  const keys: SecretKey[] = [];
+  try {
+    return saOfConfig(value, record, keys);
+  } catch (error) {
+    // A field after a key was refused: the keys decoded so far go no further.
+    for (const key of keys) key.wipe();
+    throw error;
+  }
+}
+
+function saOfConfig(value: unknown, record: StreamSa, keys: SecretKey[]): XfrmSa {
   const o = object(value, 'config');
   const family = FAMILY_NUMBERS[record.family];
   const parsedDst = parseAddress(record.dst)!;
   const parsedSrc = parseAddress(record.src)!;
   const aead = nullable(o.aead, (v) => {
-    const a = algorithm(v, 'config.aead');
+    const a = algorithm(v, 'config.aead', keys);
     return { ...a, icvBits: integer(object(v, 'config.aead').icvBits, 'config.aead.icvBits', 0, 1024) };
   });
   const auth = nullable(o.auth, (v) => {
-    const a = algorithm(v, 'config.auth');
+    const a = algorithm(v, 'config.auth', keys);
     return { ...a, truncBits: nullable(object(v, 'config.auth').truncBits, (t) => integer(t, 'config.auth.truncBits', 0, 1024)) ?? undefined };
   });
   const encap = nullable(o.encap, (v) => {
@@ -282,7 +297,7 @@ export function decodeSaConfig(value: unknown, record: StreamSa): XfrmSa {
     flags: integer(o.flags, 'config.flags', 0, 255),
     extraFlags: optionalU32(o.extraFlags, 'config.extraFlags'),
     aead: aead ?? undefined,
-    crypt: nullable(o.crypt, (v) => algorithm(v, 'config.crypt')) ?? undefined,
+    crypt: nullable(o.crypt, (v) => algorithm(v, 'config.crypt', keys)) ?? undefined,
     auth: auth ?? undefined,
     encap: encap ?? undefined,
     mark: record.mark ?? undefined,

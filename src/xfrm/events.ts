@@ -394,15 +394,17 @@ export class EventSubscription {
   }
 
   /**
-   * Deliver again. Drops while paused are reported first, from the counter: the kernel raises
+   * Deliver again. Drops while paused are reported at once, from the counter: the kernel raises
    * ENOBUFS once per congestion (net/netlink/af_netlink.c: netlink_overrun()), so drops that
-   * follow an overrun already reported would otherwise wait for close() to be counted.
+   * follow an overrun already reported would otherwise wait for close() to be counted. They
+   * are reported after listening again (delivery itself waits for the event loop), so that a
+   * consumer that pauses in its loss handler (a fresh snapshot) stays paused.
    */
   resume(): void {
     if (this.closed) return;
     const dropped = this.socket.takeUnreportedDrops();
-    if (dropped) this.reportDrops(dropped);
     this.listen();
+    if (dropped) this.reportDrops(dropped);
   }
 
   private listen(): void {

@@ -20,6 +20,16 @@ export class SecretKey {
     return new SecretKey(bytes);
   }
 
+  /**
+   * A key from hex text (checked by the caller: even length, hex digits), decoded straight
+   * into its own buffer: Buffer.from(text, 'hex') would leave a copy in Node's shared pool.
+   */
+  static fromHex(text: string): SecretKey {
+    const bytes = Buffer.alloc(text.length >>> 1);
+    bytes.write(text, 'hex');
+    return new SecretKey(bytes);
+  }
+
   /** An empty key (null algorithms, compression). */
   static empty(): SecretKey {
     return new SecretKey(Buffer.alloc(0));
