@@ -131,40 +131,60 @@ describe('sync sender', () => {
     assert.deepEqual(out.map((r) => r.spi).filter(Boolean), [0x1000, 0x1001]);
   });
 
-  it('writes a large snapshot in parts, giving the event loop turns: events wait until its end, a snapshot asked for meanwhile follows it', async () => {
+  it('writes a large snapshot in parts, giving the event loop turns: changes meanwhile follow its end in order, its own CU events are dropped as they come', async () => {
     // 5,000 SAs at 0.2 ms per SA and request (about the lab's pace). Built in one go, the
     // stream was silent 2 s here and stdout could not take more than the pipe's 64 KiB.
     const spis = Array.from({ length: 5000 }, (_, i) => 0x10000 + i);
-    const { out, written, sender, events, paused } = setUp(spis, { msPerSa: 0.2 });
+    const { sas, out, written, sender, events, paused } = setUp(spis, { msPerSa: 0.2 });
     // start() returned after the first part (205 ms on this clock): the rest follows on later turns.
     assert.equal(sender.writingSnapshot, true);
-    assert.deepEqual(paused, [true]);
-    events.onLost(3, 'overrun'); // a paused intake delivers nothing; this stands for a flush or a role change
+    // What the intake delivers meanwhile: a new SA, traffic on one SA (twice), the CU events
+    // of its own threshold writes, and a loss.
+    sas.set(0x30000, ae(0x30000, 0));
+    events.onSa({ change: 'new', saId: saId(0x30000), mark: undefined, esn: false, sa: createSa({ saId: saId(0x30000), saddr: Buffer.alloc(16) }), pid: 0 });
+    events.onAevent(ae(0x10000, 40, 16), 0);
+    for (const spi of spis.slice(0, 100)) events.onAevent(ae(spi, 10, 64), SENDER_WRITE_PID);
+    events.onAevent(ae(0x10000, 50, 16), 0);
+    events.onLost(3, 'overrun');
+    assert.equal(sender.counters.ownWritesDropped, 100);
     let turns = 0;
     while (sender.writingSnapshot) {
       await new Promise((resolve) => setImmediate(resolve));
       turns++;
     }
     sender.stop();
-    assert.ok(turns >= 9, `${turns} turns`);
-    assert.deepEqual(paused, [true, false]);
+    assert.ok(turns >= 18, `${turns} turns (two snapshots)`);
+    assert.deepEqual(paused, [], 'the intake was never paused');
     const gaps = written.slice(1).map((w, i) => w.at - written[i]!.at);
     // One part: 512 thresholds and 512 states at 0.2 ms each, and the fake clock's ticks.
     assert.ok(Math.max(...gaps) <= 2 * 512 * 0.2 + 10, `longest silence ${Math.max(...gaps)} ms`);
     const types = out.map((r) => r.type);
     const firstEnd = types.indexOf('snapshot-end');
-    // The lost record went out at once, between two parts; its snapshot follows the first one's end.
-    const lostAt = types.indexOf('lost');
-    assert.ok(lostAt === 2 + 512 && lostAt < firstEnd, `lost at ${lostAt}`);
-    const first = out.slice(0, firstEnd + 1).filter((r) => r.type !== 'lost');
-    assert.deepEqual(first.map((r) => r.type), ['hello', 'snapshot-begin', ...new Array(5000).fill('sa'), 'snapshot-end']);
-    assert.deepEqual(first.slice(2, 5002).map((r) => r.spi), spis);
+    assert.deepEqual(types.slice(0, firstEnd + 1), ['hello', 'snapshot-begin', ...new Array(5000).fill('sa'), 'snapshot-end']);
+    assert.deepEqual(out.slice(2, 5002).map((r) => r.spi), spis);
     assert.equal(out[firstEnd]!.count, 5000);
-    assert.deepEqual(written.map((w) => w.records).filter((n) => n > 1).slice(0, 10), [...new Array(9).fill(512), 5000 - 9 * 512]);
-    assert.deepEqual(types.slice(firstEnd + 1).filter((t) => t !== 'sa'), ['snapshot-begin', 'snapshot-end']);
-    assert.equal(types.filter((t) => t === 'lost').length, 1);
-    assert.equal(out.at(-1)!.count, 5000);
-    assert.equal(out.at(-1)!.snapshot, (out[firstEnd]!.snapshot as number) + 1);
+    assert.deepEqual(written.map((w) => w.records).slice(0, 12), [1, 1, ...new Array(9).fill(512), 5000 - 9 * 512]);
+    // After the end, in order: the new SA, the loss and its snapshot, then the SA's latest counters.
+    const after = out.slice(firstEnd + 1).filter((r) => r.type !== 'sa');
+    assert.deepEqual(
+      after.map((r) => [r.type, r.cause ?? null, r.spi ?? null]),
+      [['update', 'added', 0x30000], ['lost', null, null], ['snapshot-begin', null, null], ['snapshot-end', null, null], ['update', 'replay', 0x10000]],
+    );
+    assert.equal((after.at(-1)!.replay as { oseq: number }).oseq, 50);
+    assert.equal(after[3]!.count, 5001);
+  });
+
+  it('pauses the intake once 65,536 changes wait for a snapshot\'s end, and resumes it after them', async () => {
+    const spis = Array.from({ length: 2000 }, (_, i) => 0x10000 + i);
+    const { sender, events, paused } = setUp(spis, { msPerSa: 0.2 });
+    assert.equal(sender.writingSnapshot, true);
+    const policy = samplePolicy();
+    for (let i = 0; i < 65_535; i++) events.onPolicy?.({ change: 'update', policy, pid: 0 });
+    assert.deepEqual(paused, []);
+    events.onPolicy?.({ change: 'update', policy, pid: 0 });
+    assert.deepEqual(paused, [true]);
+    while (sender.writingSnapshot) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(paused, [true, false]);
   });
 
   it('a snapshot waits for a reader that is behind before its next part: the text waiting stays bounded', async () => {
@@ -188,7 +208,9 @@ describe('sync sender', () => {
     sender.stop();
     assert.equal(sender.writingSnapshot, false);
     assert.deepEqual(out.at(-1)!.type, 'snapshot-end');
-    assert.deepEqual(paused, [true, false]);
+    // Paused while the reader was behind, after each drain too: resumed at the end.
+    assert.deepEqual(paused, paused.map((_, i) => i % 2 === 0));
+    assert.equal(paused.at(-1), false);
   });
 
   it('after stop() nothing follows: events the closing intake still delivers are dropped, no snapshot starts', () => {

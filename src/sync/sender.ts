@@ -74,6 +74,16 @@ const SNAPSHOT_PART = 512;
 /** How long a snapshot being written keeps the event loop (see SyncSender.snapshot()). */
 const YIELD_EVERY_MS = 100;
 
+/** Notices, flushes and losses kept while a snapshot is written before the intake pauses (SyncSender.onEvent()). */
+const MAX_DEFERRED_EVENTS = 65_536;
+
+/** What the intake delivers besides aevents. */
+type SenderEvent =
+  | { kind: 'sa'; notice: SaNotice }
+  | { kind: 'policy'; notice: PolicyNotice }
+  | { kind: 'flush' }
+  | { kind: 'lost'; count: number | undefined; reason: 'overrun' | 'truncated' };
+
 /** A snapshot being written, part by part (SyncSender.snapshot()). */
 interface SnapshotJob {
   id: number;
@@ -128,6 +138,9 @@ export class SyncSender {
   /** The snapshot being written, and whether another was asked for meanwhile. */
   private job: SnapshotJob | undefined;
   private snapshotAgain = false;
+  /** Events that came while a snapshot was written, to follow its end (onEvent()); aevents by SA, the latest only. */
+  private readonly deferred: SenderEvent[] = [];
+  private readonly deferredAevents = new Map<string, { ae: AeMessage; pid: number }>();
   /** Why the intake is paused (none: it delivers). */
   private readonly pausedFor = new Set<'reader' | 'snapshot'>();
 
@@ -148,11 +161,11 @@ export class SyncSender {
     // Closing the intake (stop()) may still deliver what it had queued: nothing follows a stop.
     this.intake.start({
       onAevent: (ae, pid) => this.whileRunning(() => this.onAevent(ae, pid)),
-      onSa: (notice) => this.whileRunning(() => this.onSa(notice)),
-      onPolicy: (notice) => this.whileRunning(() => this.onPolicy(notice)),
+      onSa: (notice) => this.whileRunning(() => this.onEvent({ kind: 'sa', notice })),
+      onPolicy: (notice) => this.whileRunning(() => this.onEvent({ kind: 'policy', notice })),
       // A flush deletes everything at once, with one notification: a fresh snapshot says what is left.
-      onFlush: () => this.whileRunning(() => this.snapshot()),
-      onLost: (count, reason) => this.whileRunning(() => this.onLost(count, reason)),
+      onFlush: () => this.whileRunning(() => this.onEvent({ kind: 'flush' })),
+      onLost: (count, reason) => this.whileRunning(() => this.onEvent({ kind: 'lost', count, reason })),
       onMalformed: (error) => this.options.warn(`skipped a malformed message from the kernel: ${error.message}`),
       onError: (error) => this.options.fail?.(`receiving events failed: ${error.message}`),
     });
@@ -251,6 +264,7 @@ export class SyncSender {
     this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.job) this.abandon(this.job);
+    this.dropDeferred();
     this.intake.stop();
   }
 
@@ -270,8 +284,8 @@ export class SyncSender {
    * one go, 10,000 SAs and 10,000 policies kept the stream silent 2.3 to 5.4 s in the kernel
    * lab, 40,000 of each never got past a receiver's 5 s --heartbeat-timeout, and the sender
    * held the whole snapshot as one string (bench/README.md, "Replication at scale"). Events
-   * wait while a snapshot yields (the intake is paused), so every record still follows the
-   * snapshot it changes.
+   * that come meanwhile follow the snapshot's end (onEvent()), so every record still follows
+   * the snapshot it changes.
    */
   snapshot(sas?: LocalSaInfo[]): void {
     if (this.stopped) return;
@@ -307,7 +321,6 @@ export class SyncSender {
       while (!this.writeSnapshotPart(job)) {
         const now = this.now();
         if (!this.behind && now - this.lastYieldAt < YIELD_EVERY_MS) continue;
-        this.pauseIntake('snapshot', true);
         const resume = (): void => {
           this.lastYieldAt = this.now();
           this.writeSnapshot(job);
@@ -329,8 +342,60 @@ export class SyncSender {
       this.snapshotAgain = false;
       this.guarded(() => this.snapshot());
     }
-    // Events resume once no snapshot is left to write.
-    if (!this.job) this.pauseIntake('snapshot', false);
+    this.replayDeferred();
+  }
+
+  /**
+   * An SA or policy notice, a flush or a loss: handled now, or, while a snapshot is being
+   * written, kept in order to follow its end (a change before the snapshot's end would be
+   * undone by it: an SA added meanwhile is not in it, and the receiver forgets what a
+   * snapshot lacks). Past MAX_DEFERRED_EVENTS the intake pauses: the kernel keeps the rest,
+   * and drops and counts what it cannot (a `lost` record and a fresh snapshot).
+   */
+  private onEvent(event: SenderEvent): void {
+    if (!this.job) return this.handle(event);
+    if (event.kind === 'sa') {
+      const name = localSaInfo(event.notice.saId, event.notice.mark, false)?.name;
+      if (name !== undefined) this.deferredAevents.delete(name); // the notice reads the state again
+    }
+    this.deferred.push(event);
+    if (this.deferred.length >= MAX_DEFERRED_EVENTS) this.pauseIntake('snapshot', true);
+  }
+
+  private handle(event: SenderEvent): void {
+    switch (event.kind) {
+      case 'sa':
+        return this.guarded(() => this.onSa(event.notice));
+      case 'policy':
+        return this.guarded(() => this.onPolicy(event.notice));
+      case 'flush':
+        return this.guarded(() => this.snapshot());
+      case 'lost':
+        return this.guarded(() => this.onLost(event.count, event.reason));
+    }
+  }
+
+  /**
+   * What came while the snapshot was written, in order: the notices, then each SA's latest
+   * aevent. A flush or loss among them starts a snapshot: what is left waits for its end.
+   */
+  private replayDeferred(): void {
+    while (!this.job && !this.stopped) {
+      const event = this.deferred.shift();
+      if (!event) break;
+      this.handle(event);
+    }
+    if (this.job || this.stopped) return;
+    const aevents = [...this.deferredAevents.values()];
+    this.deferredAevents.clear();
+    for (const { ae, pid } of aevents) this.onAevent(ae, pid);
+    this.pauseIntake('snapshot', false);
+  }
+
+  /** Deferred SA notices hold keys: wiped when the sender stops before replaying them. */
+  private dropDeferred(): void {
+    for (const event of this.deferred.splice(0)) if (event.kind === 'sa') wipeSaKeys(event.notice.sa);
+    this.deferredAevents.clear();
   }
 
   /** One part of the snapshot: a batch of SAs, a batch of policies, or its end. True once the end is written. */
@@ -481,12 +546,20 @@ export class SyncSender {
   }
 
   private onAevent(ae: AeMessage, pid: number): void {
+    // Dropped at once, also during a snapshot: its own threshold writes (one CU event per SA)
+    // are most of what arrives then, 40,000 of them overran a 16 MiB socket when kept.
     if (isSyncWrite(ae.id.flags, pid)) {
       this.counters.ownWritesDropped++;
       return;
     }
     const name = nameOfAe(ae);
     if (name === undefined || this.withheld('sas', name)) return;
+    if (this.job) {
+      // During a snapshot only each SA's latest counters matter (they never go back).
+      this.deferredAevents.delete(name);
+      this.deferredAevents.set(name, { ae, pid });
+      return;
+    }
     this.counters.updates++;
     this.emit(encodeUpdate(aeventCause(ae.id.flags), ae, this.now()));
   }
