@@ -46,7 +46,7 @@ afterEach(() => {
 });
 
 /** A sender on a fake kernel whose SAs take NEWAE as the kernel does (thresholds read back in 100 ms units). */
-function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; msPerSa?: number; slowDump?: { batches: number; msPerBatch: number }; readerBehind?: boolean; policies?: XfrmPolicy[] } = {}) {
+function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; msPerSa?: number; slowDump?: { batches: number; msPerBatch: number }; readerBehind?: boolean; policies?: XfrmPolicy[]; pendingOutput?: { value: boolean } } = {}) {
   /** What each SA of a request costs on the fake clock (a slow kernel; the lab's has no vDSO). */
   const msPerSa = options.msPerSa ?? 0;
   const kernel = options.kernel ?? { hz: 100, saysHz: true };
@@ -111,6 +111,7 @@ function setUp(spis: number[], options: { senderHz?: number; kernel?: Kernel; ms
       return reader.keepsUp;
     },
     drained: () => new Promise<void>((resolve) => drainWaiters.push(resolve)),
+    ...(options.pendingOutput ? { pending: () => options.pendingOutput!.value } : {}),
     warn: (m) => warnings.push(m),
     now: () => time++,
   });
@@ -185,6 +186,21 @@ describe('sync sender', () => {
     assert.deepEqual(paused, [true]);
     while (sender.writingSnapshot) await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(paused, [true, false]);
+  });
+
+  it('a snapshot starts once the reader has taken what was written before it: its dumps hold the event loop', () => {
+    const pendingOutput = { value: false };
+    const { out, events, reader } = setUp([0x1000], { pendingOutput });
+    out.length = 0;
+    pendingOutput.value = true;
+    events.onLost(2, 'overrun');
+    events.onLost(1, 'overrun'); // one snapshot is enough
+    assert.deepEqual(out.map((r) => r.type), ['lost', 'lost']);
+    pendingOutput.value = false;
+    reader.drain();
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      assert.deepEqual(out.map((r) => r.type), ['lost', 'lost', 'snapshot-begin', 'sa', 'snapshot-end']);
+    });
   });
 
   it('a snapshot waits for a reader that is behind before its next part: the text waiting stays bounded', async () => {

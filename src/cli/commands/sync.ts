@@ -131,6 +131,7 @@ async function runSend(
     ledger,
     write: (text: string) => stream.write(text),
     drained: () => stream.drained(),
+    pending: () => stream.pendingBytes > 0,
     warn: (message: string) => context.warn(message),
     error: (message: string) => context.note(message),
   };
