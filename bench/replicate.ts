@@ -154,8 +154,9 @@ export async function replicateBench(o: ReplicateBenchOptions): Promise<Section>
       ...(o.profile ? { BENCH_PROFILE: '1' } : {}),
     },
     kernel,
-    // Two nodes' tables of 10,000 SAs with keys, and three node processes holding them.
-    memMb: 1024,
+    // Two nodes' tables of SAs with keys, and three node processes holding them: at 40,000 SAs
+    // and 40,000 policies the receiver's 300 MB did not fit in 1 GiB beside the rest.
+    memMb: 1024 + Math.ceil((o.sas + o.policies) / 40),
     timeoutMs: 600_000,
   });
   log(`replicate: lab run took ${(run.durationMs / 1000).toFixed(1)} s, scenario status ${run.exitCode}`);
