@@ -341,6 +341,36 @@ describe('command transport', () => {
     assert.equal(data, '{"a":1}\n{"a":1}\n{"a":1}\n');
   });
 
+  it('does not take a receiver busier than the timeout for a silent sender: data waiting in the pipe counts', async () => {
+    let chunks = 0;
+    const disconnects: string[] = [];
+    await new Promise<void>((resolve) => {
+      const transport = new CommandTransport('while :; do echo beat; sleep 0.05; done', 200, { initialMs: 5000, maxMs: 5000 }, {
+        onConnect: () => undefined,
+        onData: () => {
+          // The first chunk blocks this process for 600 ms (an install of a large snapshot):
+          // the sender kept writing into the pipe meanwhile.
+          if (++chunks === 1) {
+            const until = Date.now() + 600;
+            while (Date.now() < until);
+          }
+          if (chunks === 5) {
+            transport.stop();
+            resolve();
+          }
+        },
+        onDisconnect: (why) => {
+          disconnects.push(why);
+          transport.stop();
+          resolve();
+        },
+      });
+      transport.start();
+    });
+    assert.deepEqual(disconnects, []);
+    assert.ok(chunks >= 5);
+  });
+
   it('stops a command that goes silent, with its whole process group', async () => {
     let shellPid = 0;
     const reason = await new Promise<string>((resolve) => {

@@ -57,6 +57,8 @@ export class CommandTransport implements Transport {
   /** The current child was killed for silence. */
   private silenced = false;
   private armedMs = 0;
+  /** Chunks read from the command so far (the watchdog's evidence of life). */
+  private chunks = 0;
   private readonly backoff: Backoff;
 
   constructor(
@@ -91,6 +93,7 @@ export class CommandTransport implements Transport {
     };
     this.arm(child, Math.max(CONNECT_TIMEOUT_MS, this.heartbeatTimeoutMs));
     child.stdout!.on('data', (chunk: Buffer) => {
+      this.chunks++;
       this.arm(child, this.heartbeatTimeoutMs);
       this.handlers.onData(chunk);
     });
@@ -98,13 +101,23 @@ export class CommandTransport implements Transport {
     child.on('exit', (code, signal) => end(signal ? `the command was killed by ${signal}` : `the command exited with status ${code}`));
   }
 
-  /** (Re)start the silence watchdog: heartbeats arrive every second from a live sender. */
+  /**
+   * (Re)start the silence watchdog: heartbeats arrive every second from a live sender. When it
+   * fires, the verdict waits for this turn's reads: the timer is late when this process was
+   * busy (installing a snapshot of 40,000 SAs took the lab's receiver more than 5 s), and what
+   * the sender wrote meanwhile waits in the pipe, read only after the timers (the event loop's
+   * poll phase comes after them, setImmediate's check phase after that).
+   */
   private arm(child: ChildProcess, timeoutMs: number): void {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.armedMs = timeoutMs;
+    const chunksBefore = this.chunks;
     this.watchdog = setTimeout(() => {
-      this.silenced = true;
-      this.kill(child);
+      setImmediate(() => {
+        if (this.chunks !== chunksBefore || this.child !== child) return;
+        this.silenced = true;
+        this.kill(child);
+      });
     }, timeoutMs);
   }
 
