@@ -23,8 +23,9 @@
 #             its status (status-install.json)
 #   burst     listeners on A's and on S's SA group, then BURST new SAs (a rekey of BURST/2 peers)
 #             in one `ip -n A -batch` (burst-ip.txt): each SA's NEWSA time on A and on S
-#             (listen-burst-A.txt, listen-burst-S.txt), the sender's records of them
-#             (stream-burst.jsonl), S's status after (status-burst.json)
+#             (listen-burst-A.txt, listen-burst-S.txt), the sender's records of them and
+#             the stream's hello, snapshot and lost records (stream-burst.jsonl), S's status
+#             after (status-burst.json)
 # Times are epoch ms of the guest's one clock (replicate-nl.pl: Time::HiRes).
 #
 # Environment: BENCH_XAEV (xaev.js), BENCH_SAS (10000, even), BENCH_POLICIES (10000, even,
@@ -199,7 +200,7 @@ echo "receive_status $?" >> "$R/env.txt"
 echo "receive_restarts $(grep -c 'sync stream ended' "$R/receive.err")" >> "$R/env.txt"
 # The sender's records of the burst (their `time`: when it read A's NEWSA), and its hello and
 # snapshot-end in the receiver's connection.
-grep -E '"cause":"added"|"type":"(hello|snapshot-end)"' /tmp/stream.jsonl > "$R/stream-burst.jsonl"
+grep -E '"cause":"added"|"type":"(hello|snapshot-begin|snapshot-end|lost)"' /tmp/stream.jsonl > "$R/stream-burst.jsonl"
 cat "$R/env.txt"
 step "done"
 exit 0

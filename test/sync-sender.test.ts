@@ -203,6 +203,21 @@ describe('sync sender', () => {
     });
   });
 
+  it('gives the loop a turn after every part that set thresholds, however fast: their CU events must be read before more come', async () => {
+    const spis = Array.from({ length: 2048 }, (_, i) => 0x10000 + i);
+    const { out, sender } = setUp(spis);
+    let turns = 0;
+    const sasAfterTurn: number[] = [out.filter((r) => r.type === 'sa').length];
+    while (sender.writingSnapshot) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+      sasAfterTurn.push(out.filter((r) => r.type === 'sa').length);
+    }
+    // A turn after each part (the last one's before the snapshot's end).
+    assert.deepEqual(sasAfterTurn, [512, 1024, 1536, 2048, 2048]);
+    assert.equal(turns, 4);
+  });
+
   it('a snapshot waits for a reader that is behind before its next part: the text waiting stays bounded', async () => {
     const spis = Array.from({ length: 2000 }, (_, i) => 0x10000 + i);
     const { out, sender, paused, reader } = setUp(spis, { msPerSa: 0.2, readerBehind: true });

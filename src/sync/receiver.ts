@@ -291,6 +291,8 @@ export class SyncReceiver {
 
   /** Background applies must not end the receiver: report, and leave the SAs dirty to be tried again. */
   private inBackground(apply: ApplyOptions): void {
+    // Stream data read before the transport stopped can still arrive: nothing is written after stop().
+    if (this.stopped) return;
     try {
       this.applier.apply(apply);
     } catch (error) {
