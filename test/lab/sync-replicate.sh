@@ -136,19 +136,25 @@ kill "$SSEND"
 wait "$SSEND"
 echo "$?" > "$LAB_OUT/S-send.status"
 
+# both_ways GW ROUND SENDS: 100 packets each way on both paths between P and the gateway GW;
+# P's received files are numbered ROUND, the senders' files SENDS.
+both_ways() {
+	lab_listen "$1" --listen 5001 --bind $VIP_IN --count 100 --timeout-ms 30000 > "$LAB_OUT/$1-recv-5001.txt" &
+	L1=$!
+	lab_listen "$1" --listen 5002 --bind $VIP --count 100 --timeout-ms 30000 > "$LAB_OUT/$1-recv-5002.txt" &
+	L2=$!
+	lab_listen P --listen 5001 --bind $P_IN --count 100 --timeout-ms 30000 > "$LAB_OUT/P-recv-5001-$2.txt" &
+	L3=$!
+	lab_listen P --listen 5002 --bind $P_IP --count 100 --timeout-ms 30000 > "$LAB_OUT/P-recv-5002-$2.txt" &
+	L4=$!
+	sleep 2
+	lab_send P --to $VIP_IN:5001 --to $VIP:5002 --count 100 --interval-ms 10 --from-port 4001 > "$LAB_OUT/P-send-$3.txt"
+	lab_send "$1" --to $P_IN:5001 --to $P_IP:5002 --count 100 --interval-ms 10 --from-port 4001 > "$LAB_OUT/$1-send-$3.txt"
+	wait $L1 $L2 $L3 $L4
+}
+
 step "traffic through A, both ways"
-lab_listen A --listen 5001 --bind $VIP_IN --count 100 --timeout-ms 30000 > "$LAB_OUT/A-recv-5001.txt" &
-L1=$!
-lab_listen A --listen 5002 --bind $VIP --count 100 --timeout-ms 30000 > "$LAB_OUT/A-recv-5002.txt" &
-L2=$!
-lab_listen P --listen 5001 --bind $P_IN --count 100 --timeout-ms 30000 > "$LAB_OUT/P-recv-5001-1.txt" &
-L3=$!
-lab_listen P --listen 5002 --bind $P_IP --count 100 --timeout-ms 30000 > "$LAB_OUT/P-recv-5002-1.txt" &
-L4=$!
-sleep 2
-lab_send P --to $VIP_IN:5001 --to $VIP:5002 --count 100 --interval-ms 10 --from-port 4001 > "$LAB_OUT/P-send-1.txt"
-lab_send A --to $P_IN:5001 --to $P_IP:5002 --count 100 --interval-ms 10 --from-port 4001 > "$LAB_OUT/A-send-1.txt"
-wait $L1 $L2 $L3 $L4
+both_ways A 1 1
 sleep 1
 
 step "rekey of pair 2 on A (new SAs, then the old ones deleted) and delete of pair 5"
@@ -200,18 +206,7 @@ route replace 10.2.0.0/24 dev p_s src $P_IN
 EOF
 
 step "traffic through S, both ways"
-lab_listen S --listen 5001 --bind $VIP_IN --count 100 --timeout-ms 30000 > "$LAB_OUT/S-recv-5001.txt" &
-L1=$!
-lab_listen S --listen 5002 --bind $VIP --count 100 --timeout-ms 30000 > "$LAB_OUT/S-recv-5002.txt" &
-L2=$!
-lab_listen P --listen 5001 --bind $P_IN --count 100 --timeout-ms 30000 > "$LAB_OUT/P-recv-5001-2.txt" &
-L3=$!
-lab_listen P --listen 5002 --bind $P_IP --count 100 --timeout-ms 30000 > "$LAB_OUT/P-recv-5002-2.txt" &
-L4=$!
-sleep 2
-lab_send P --to $VIP_IN:5001 --to $VIP:5002 --count 100 --interval-ms 10 --from-port 4001 > "$LAB_OUT/P-send-3.txt"
-lab_send S --to $P_IN:5001 --to $P_IP:5002 --count 100 --interval-ms 10 --from-port 4001 > "$LAB_OUT/S-send-3.txt"
-wait $L1 $L2 $L3 $L4
+both_ways S 2 3
 ip netns exec P cat /proc/net/xfrm_stat > "$LAB_OUT/P-xfrm_stat-after.txt"
 ip netns exec S cat /proc/net/xfrm_stat > "$LAB_OUT/S-xfrm_stat-after.txt"
 save failover
