@@ -121,6 +121,11 @@ async function main(argv: string[]): Promise<number> {
   const hostFiles = files.filter((f) => !basename(f).startsWith('lab-'));
   for (const line of nodeLines) {
     if (stopping) break;
+    // `node --test` with no file runs every test file it finds: never hand it an empty list.
+    if (hostFiles.length === 0) {
+      summary.push(`Node.js ${line.version}: not run (no suite without a lab kernel was named)`);
+      continue;
+    }
     if (!line.node) {
       summary.push(`Node.js ${line.version}: skipped (${line.reason})`);
       continue;
