@@ -79,6 +79,11 @@ const YIELD_EVERY_MS = 100;
 
 /** Notices, flushes and losses kept while a snapshot is written before the intake pauses (SyncSender.onEvent()). */
 const MAX_DEFERRED_EVENTS = 65_536;
+/**
+ * Deferred changes handled per turn of the event loop once the snapshot ended: an SA notice
+ * costs a threshold write (a CU event for the intake, which reads 1,024 a turn) and a read.
+ */
+const CATCH_UP_PER_TURN = 512;
 
 /** What the intake delivers besides aevents. */
 type SenderEvent =
@@ -147,7 +152,9 @@ export class SyncSender {
   private startingSnapshot = false;
   /** Events that came while a snapshot was written, to follow its end (onEvent()); aevents by SA, the latest only. */
   private readonly deferred: SenderEvent[] = [];
-  private readonly deferredAevents = new Map<string, { ae: AeMessage; pid: number }>();
+  private readonly deferredAevents = new Map<string, AeMessage>();
+  /** What was deferred is being handled, a slice per turn (catchUp()): changes still wait behind it. */
+  private catchingUp = false;
   /** Why the intake is paused (none: it delivers). */
   private readonly pausedFor = new Set<'reader' | 'snapshot'>();
 
@@ -280,6 +287,11 @@ export class SyncSender {
     return this.job !== undefined;
   }
 
+  /** Whether changes wait: a snapshot is being written, or what came meanwhile is still being sent. */
+  get deferring(): boolean {
+    return this.job !== undefined || this.catchingUp;
+  }
+
   /**
    * Every replicated SA: thresholds first (new ones only), then its state, with its
    * configuration and keys when replicating SAs; then every policy when replicating those.
@@ -304,9 +316,10 @@ export class SyncSender {
     // them, and the stream would fall silent (measured: 7.7 s with 40,000 SAs in the lab).
     if (this.options.pending?.() && this.options.drained) {
       this.startingSnapshot = true;
+      // Read afresh once it starts: SAs may come and go while it waits.
       void this.options.drained().then(() => {
         this.startingSnapshot = false;
-        this.snapshot(sas);
+        this.guarded(() => this.snapshot());
       });
       return;
     }
@@ -338,8 +351,9 @@ export class SyncSender {
       while (!this.writeSnapshotPart(job)) {
         const now = this.now();
         // Each threshold write sends a CU event to the intake, which reads at most 1,024
-        // datagrams per turn of the loop: a turn per part keeps its socket from overrunning
-        // (several parts per turn lost 1,400 of 40,000 in the lab, and forced a second snapshot).
+        // datagrams per turn of the loop: a turn once a part's worth were set (fewer than 1,024
+        // per turn) keeps its socket from overrunning (several full parts per turn lost 1,400
+        // of 40,000 in the lab, and forced a second snapshot).
         if (!this.behind && now - this.lastYieldAt < YIELD_EVERY_MS && job.writesSinceYield < SNAPSHOT_PART) continue;
         job.writesSinceYield = 0;
         const resume = (): void => {
@@ -352,8 +366,9 @@ export class SyncSender {
       }
     } catch (error) {
       this.abandon(job);
-      this.pauseIntake('snapshot', false);
       this.options.fail?.(`reading the SAs failed: ${error instanceof Error ? error.message : String(error)}`);
+      // Without a fail() that stops it, what waited still goes first.
+      this.catchUp();
       return;
     }
     this.abandon(job);
@@ -363,7 +378,7 @@ export class SyncSender {
       this.snapshotAgain = false;
       this.guarded(() => this.snapshot());
     }
-    this.replayDeferred();
+    this.catchUp();
   }
 
   /**
@@ -374,7 +389,7 @@ export class SyncSender {
    * and drops and counts what it cannot (a `lost` record and a fresh snapshot).
    */
   private onEvent(event: SenderEvent): void {
-    if (!this.job) return this.handle(event);
+    if (!this.deferring) return this.handle(event);
     if (event.kind === 'sa') {
       const name = localSaInfo(event.notice.saId, event.notice.mark, false)?.name;
       if (name !== undefined) this.deferredAevents.delete(name); // the notice reads the state again
@@ -398,19 +413,33 @@ export class SyncSender {
 
   /**
    * What came while the snapshot was written, in order: the notices, then each SA's latest
-   * aevent. A flush or loss among them starts a snapshot: what is left waits for its end.
+   * aevent, CATCH_UP_PER_TURN a turn of the event loop (after the reader when it is behind);
+   * what comes meanwhile waits behind them. A flush or loss among them starts a snapshot:
+   * what is left waits for its end.
    */
-  private replayDeferred(): void {
-    while (!this.job && !this.stopped) {
-      const event = this.deferred.shift();
-      if (!event) break;
-      this.handle(event);
-    }
+  private catchUp(): void {
+    this.catchingUp = false;
     if (this.job || this.stopped) return;
-    const aevents = [...this.deferredAevents.values()];
-    this.deferredAevents.clear();
-    for (const { ae, pid } of aevents) this.onAevent(ae, pid);
-    this.pauseIntake('snapshot', false);
+    for (let handled = 0; handled < CATCH_UP_PER_TURN; handled++) {
+      const event = this.deferred.shift();
+      if (event) {
+        this.handle(event);
+        if (this.job || this.stopped) return;
+        continue;
+      }
+      const next = this.deferredAevents.entries().next();
+      if (next.done) {
+        this.pauseIntake('snapshot', false);
+        return;
+      }
+      const [name, ae] = next.value;
+      this.deferredAevents.delete(name);
+      this.sendAevent(ae);
+    }
+    this.catchingUp = true;
+    const resume = (): void => this.catchUp();
+    if (this.behind && this.options.drained) void this.options.drained().then(resume);
+    else setImmediate(resume);
   }
 
   /** Deferred SA notices hold keys: wiped when the sender stops before replaying them. */
@@ -427,6 +456,8 @@ export class SyncSender {
       job.next += batch.length;
       const configuredNow = this.configure(batch.filter((sa) => !this.configured.has(sa.name)));
       job.writesSinceYield += configuredNow.size;
+      // Their state is read now: counters that came before are older, not to follow the end.
+      for (const sa of batch) this.deferredAevents.delete(sa.name);
       const states = this.client.getAeMany(batch.map((sa) => sa.key));
       // One reading of the clock for the states read together: where the clock is a system
       // call (no vDSO, as on user-mode Linux), one per SA would grow with the number of SAs.
@@ -576,12 +607,17 @@ export class SyncSender {
     }
     const name = nameOfAe(ae);
     if (name === undefined || this.withheld('sas', name)) return;
-    if (this.job) {
-      // During a snapshot only each SA's latest counters matter (they never go back).
+    if (this.deferring) {
+      // Meanwhile only each SA's latest counters matter (they never go back): re-set, so
+      // that it follows what came before it.
       this.deferredAevents.delete(name);
-      this.deferredAevents.set(name, { ae, pid });
+      this.deferredAevents.set(name, ae);
       return;
     }
+    this.sendAevent(ae);
+  }
+
+  private sendAevent(ae: AeMessage): void {
     this.counters.updates++;
     this.emit(encodeUpdate(aeventCause(ae.id.flags), ae, this.now()));
   }
@@ -601,6 +637,8 @@ export class SyncSender {
         this.emit(encodeGone({ ...sa, spi: sa.key.saId.spi, mark: sa.key.mark ?? null }, this.now()));
         return;
       }
+      // Read now: counters that waited for a snapshot's end are older.
+      this.deferredAevents.delete(sa.name);
       const configuredNow = this.configure([sa]);
       let state: AeMessage;
       try {

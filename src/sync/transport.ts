@@ -114,7 +114,7 @@ export class CommandTransport implements Transport {
     const chunksBefore = this.chunks;
     this.watchdog = setTimeout(() => {
       setImmediate(() => {
-        if (this.chunks !== chunksBefore || this.child !== child) return;
+        if (this.stopped || this.chunks !== chunksBefore || this.child !== child) return;
         this.silenced = true;
         this.kill(child);
       });
