@@ -277,6 +277,30 @@ describe('sync sender', () => {
     assert.equal(writes.filter((w) => w.spi >= 0x40000).length, 1300);
   });
 
+  it('a snapshot that a loss starts and ends within a catch-up turn does not start a second catch-up: still 512 changes a turn, in order', async () => {
+    const spis = Array.from({ length: 600 }, (_, i) => 0x10000 + i);
+    const { out, sender, events } = setUp(spis, { policies: [] });
+    assert.equal(sender.writingSnapshot, true);
+    const policy = samplePolicy();
+    for (let i = 0; i < 1000; i++) events.onPolicy?.({ change: 'update', policy, pid: 0 });
+    events.onLost(1, 'overrun');
+    for (let i = 0; i < 1000; i++) events.onPolicy?.({ change: 'update', policy, pid: 0 });
+    while (sender.writingSnapshot) await new Promise((resolve) => setImmediate(resolve));
+    const policiesNow = () => out.filter((r) => r.type === 'policy').length;
+    const perTurn = [policiesNow()];
+    while (sender.deferring) {
+      await new Promise((resolve) => setImmediate(resolve));
+      perTurn.push(policiesNow() - perTurn.reduce((a, b) => a + b, 0));
+    }
+    // The loss is the 489th change of the second turn; its snapshot (600 SAs configured
+    // already, no policy in the fake dump) is written at once.
+    assert.deepEqual(perTurn, [512, 511, 512, 465]);
+    const types = out.map((r) => r.type);
+    const lost = types.indexOf('lost');
+    assert.equal(types.slice(0, lost).filter((t) => t === 'policy').length, 1000);
+    assert.deepEqual(types.slice(lost, lost + 2), ['lost', 'snapshot-begin']);
+  });
+
   it('gives the loop a turn once a part\'s worth of thresholds were set, however fast: their CU events must be read before more come', async () => {
     const spis = Array.from({ length: 2048 + 88 }, (_, i) => 0x10000 + i);
     const { out, sender } = setUp(spis);

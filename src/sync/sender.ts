@@ -155,6 +155,8 @@ export class SyncSender {
   private readonly deferredAevents = new Map<string, AeMessage>();
   /** What was deferred is being handled, a slice per turn (catchUp()): changes still wait behind it. */
   private catchingUp = false;
+  /** A slice is being handled: a snapshot it starts and ends at once must not start a second one. */
+  private inCatchUpSlice = false;
   /** Why the intake is paused (none: it delivers). */
   private readonly pausedFor = new Set<'reader' | 'snapshot'>();
 
@@ -417,27 +419,34 @@ export class SyncSender {
    * what comes meanwhile waits behind them. A flush or loss among them starts a snapshot:
    * what is left waits for its end.
    */
-  private catchUp(): void {
+  private catchUp(resumed = false): void {
+    // One catch-up at a time: a slice already under way, or one waiting for its turn, goes on.
+    if (this.inCatchUpSlice || (this.catchingUp && !resumed)) return;
     this.catchingUp = false;
     if (this.job || this.stopped) return;
-    for (let handled = 0; handled < CATCH_UP_PER_TURN; handled++) {
-      const event = this.deferred.shift();
-      if (event) {
-        this.handle(event);
-        if (this.job || this.stopped) return;
-        continue;
+    this.inCatchUpSlice = true;
+    try {
+      for (let handled = 0; handled < CATCH_UP_PER_TURN; handled++) {
+        const event = this.deferred.shift();
+        if (event) {
+          this.handle(event);
+          if (this.job || this.stopped) return; // the snapshot it started calls again at its end
+          continue;
+        }
+        const next = this.deferredAevents.entries().next();
+        if (next.done) {
+          this.pauseIntake('snapshot', false);
+          return;
+        }
+        const [name, ae] = next.value;
+        this.deferredAevents.delete(name);
+        this.sendAevent(ae);
       }
-      const next = this.deferredAevents.entries().next();
-      if (next.done) {
-        this.pauseIntake('snapshot', false);
-        return;
-      }
-      const [name, ae] = next.value;
-      this.deferredAevents.delete(name);
-      this.sendAevent(ae);
+    } finally {
+      this.inCatchUpSlice = false;
     }
     this.catchingUp = true;
-    const resume = (): void => this.catchUp();
+    const resume = (): void => this.catchUp(true);
     if (this.behind && this.options.drained) void this.options.drained().then(resume);
     else setImmediate(resume);
   }
