@@ -20,9 +20,9 @@
 import { NetlinkError } from '../netlink/errors.js';
 import type { XfrmClient } from '../xfrm/client.js';
 import { XFRM_STATE_ESN } from '../xfrm/constants.js';
-import type { XfrmPolicy } from '../xfrm/policy-message.js';
+import { policyKeyOf, type XfrmPolicy } from '../xfrm/policy-message.js';
 import { hasRedactedKeys, type XfrmSa } from '../xfrm/sa-message.js';
-import { policyProblems, saProblems } from '../xfrm/validate.js';
+import { policyProblems, saProblems, type InstallProblem } from '../xfrm/validate.js';
 import { RECEIVER_WRITE_PID } from './echo.js';
 import { localSaInfo, pathOf, type LocalSaInfo } from './identity.js';
 import type { Ledger } from './ledger.js';
@@ -46,6 +46,11 @@ export interface InstallCounters {
 /** The SA a record describes, as this node's table names it. */
 function infoOf(sa: XfrmSa): LocalSaInfo | undefined {
   return localSaInfo(sa.saId, sa.mark, (sa.flags & XFRM_STATE_ESN) !== 0, sa.saddr);
+}
+
+/** What validate.ts refused, for a note. */
+function describeProblems(problems: readonly InstallProblem[]): string {
+  return problems.map((p) => `${p.field}: ${p.message}`).join('; ');
 }
 
 /** The kernel's refusal, for a note: its extack text when it sent one. */
@@ -102,12 +107,10 @@ export class ReplicaInstaller {
    * lets it go); one of ours that someone else deleted is installed again while the peer has it.
    */
   onLocalSa(name: string, present: boolean, pid: number): void {
-    if (pid === RECEIVER_WRITE_PID || !this.ledger.sas.has(name)) {
-      if (!present && this.store.sas.get(name)?.replica) this.pendingSas.add(name);
-      return;
+    if (pid !== RECEIVER_WRITE_PID && this.ledger.sas.has(name)) {
+      this.ledger.removeSa(name);
+      this.ledger.flush();
     }
-    this.ledger.removeSa(name);
-    this.ledger.flush();
     if (!present && this.store.sas.get(name)?.replica) this.pendingSas.add(name);
   }
 
@@ -142,14 +145,21 @@ export class ReplicaInstaller {
       for (const name of this.ledger.policies) if (!this.store.policies.has(name)) policies.push(name);
     }
     this.deleteSas(sas.filter((name) => this.ledger.sas.has(name) && !this.store.sas.has(name)));
-    const ours = [...new Set(policies)].filter((name) => this.ledger.policies.has(name) && !this.store.policies.has(name));
-    const keys = ours.map((name) => this.localPolicies.get(name)).filter((p): p is XfrmPolicy => p !== undefined);
-    const present = ours.filter((name) => this.localPolicies.get(name) !== undefined);
-    for (const name of ours) if (!this.localPolicies.get(name)) this.ledger.removePolicy(name);
+    this.deletePolicies(policies.filter((name) => this.ledger.policies.has(name) && !this.store.policies.has(name)));
+  }
+
+  /** Delete these policies of ours (the ledger is told after the kernel), as deleteSas(). */
+  private deletePolicies(names: string[]): void {
+    const present: { name: string; policy: XfrmPolicy }[] = [];
+    for (const name of new Set(names)) {
+      const policy = this.localPolicies.get(name);
+      if (policy) present.push({ name, policy });
+      else this.ledger.removePolicy(name);
+    }
     // By selector (index 0): the kernel may have given ours another index than the peer's.
-    const results = this.client.deletePolicies(keys.map((p) => ({ dir: p.dir, index: 0, selector: p.selector, mark: p.mark, ifId: p.ifId, type: p.type, securityContext: p.securityContext })), RECEIVER_WRITE_PID);
+    const results = this.client.deletePolicies(present.map(({ policy }) => ({ ...policyKeyOf(policy), index: 0 })), RECEIVER_WRITE_PID);
     results.forEach((error, i) => {
-      const name = present[i]!;
+      const { name } = present[i]!;
       if (error && error.code !== 'ENOENT') {
         this.counters.errors++;
         return;
@@ -203,7 +213,7 @@ export class ReplicaInstaller {
       const info = infoOf(replica.config);
       if (problems.length > 0 || !info) {
         this.counters.refused++;
-        const why = problems.map((p) => `${p.field}: ${p.message}`).join('; ') || 'not an SA sync can name';
+        const why = describeProblems(problems) || 'not an SA sync can name';
         settle(tracked, hasRedactedKeys(replica.config) ? 'redacted' : 'refused', `not installed: ${why}`);
         continue;
       }
@@ -218,11 +228,12 @@ export class ReplicaInstaller {
     // end when the peer's do; a record without them (add time 0 would expire the SA at once
     // under an add-time limit) installs with this node's clock.
     const withLifetime = (i: { tracked: TrackedSa }): boolean => (i.tracked.synced.lifetime?.addTime ?? 0n) > 0n;
-    const ordered = [...installs.filter(withLifetime), ...installs.filter((i) => !withLifetime(i))];
-    const counted = ordered.filter(withLifetime).length;
+    const counted = installs.filter(withLifetime);
+    const uncounted = installs.filter((i) => !withLifetime(i));
+    const ordered = [...counted, ...uncounted];
     const results = [
-      ...this.client.addSas(ordered.slice(0, counted).map((i) => i.config), { currentLifetime: true }, RECEIVER_WRITE_PID),
-      ...this.client.addSas(ordered.slice(counted).map((i) => i.config), {}, RECEIVER_WRITE_PID),
+      ...this.client.addSas(counted.map((i) => i.config), { currentLifetime: true }, RECEIVER_WRITE_PID),
+      ...this.client.addSas(uncounted.map((i) => i.config), {}, RECEIVER_WRITE_PID),
     ];
     results.forEach((error, i) => {
       const { tracked, info } = ordered[i]!;
@@ -265,7 +276,7 @@ export class ReplicaInstaller {
       const problems = policyProblems(policy);
       if (problems.length > 0) {
         this.counters.refused++;
-        settlePolicy(tracked, 'refused', `not installed: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+        settlePolicy(tracked, 'refused', `not installed: ${describeProblems(problems)}`);
         continue;
       }
       const local = this.localPolicies.get(name);

@@ -12,7 +12,8 @@ function copyPolicy(policy: XfrmPolicy): XfrmPolicy {
   const copyBytes = (bytes: Buffer): Buffer => Buffer.from(bytes);
   const selector = { ...policy.selector, saddr: copyBytes(policy.selector.saddr), daddr: copyBytes(policy.selector.daddr) };
   const templates = policy.templates.map((t): PolicyTemplate => ({ ...t, saddr: copyBytes(t.saddr), id: { ...t.id, daddr: copyBytes(t.id.daddr) } }));
-  return { ...policy, selector, templates, mark: policy.mark ? { ...policy.mark } : undefined };
+  const securityContext = policy.securityContext ? { ...policy.securityContext, context: copyBytes(policy.securityContext.context) } : undefined;
+  return { ...policy, selector, templates, mark: policy.mark ? { ...policy.mark } : undefined, securityContext };
 }
 
 /**
@@ -52,11 +53,6 @@ export class LocalPolicyTable {
     if (notice.change === 'delete') this.policies.delete(name);
     else this.policies.set(name, copyPolicy(notice.policy));
     return { name, present: notice.change !== 'delete', pid: notice.pid };
-  }
-
-  /** Every policy is gone (a FLUSHPOLICY). */
-  clear(): void {
-    this.policies.clear();
   }
 
   get(name: string): XfrmPolicy | undefined {

@@ -27,7 +27,6 @@ export type PolicyState = 'pending' | 'installed' | 'present' | 'conflict' | 'mi
 
 export interface TrackedPolicy {
   synced: StreamPolicy;
-  dirty: boolean;
   state: PolicyState;
   notes: string[];
 }
@@ -232,11 +231,10 @@ export class SyncStore {
         this.untracked++;
         return;
       }
-      tracked = { synced, dirty: true, state: 'pending', notes: [] };
+      tracked = { synced, state: 'pending', notes: [] };
       this.policies.set(synced.name, tracked);
     }
     tracked.synced = synced;
-    tracked.dirty = true;
     result.changedPolicies.push(synced.name);
   }
 

@@ -4,7 +4,7 @@
 // otherwise. u64 values stay exact: exactIntegers() marks long integer literals before
 // JSON.parse, and u64() reads them back as bigint.
 import { U32_MAX, U64_MAX } from '../netlink/bytes.js';
-import { familyName, formatAddress, parseAddress } from '../xfrm/address.js';
+import { familyName, formatAddress, parseAddress, type ParsedAddress } from '../xfrm/address.js';
 
 /** A line that is not a valid record. `fatal` ones (a version this xaev cannot read) end the connection. */
 export class StreamError extends Error {
@@ -93,9 +93,15 @@ export function nullable<T>(value: unknown, read: (value: unknown) => T): T | nu
   return value === null ? null : read(value);
 }
 
-export function address(value: unknown, where: string, family: 'inet' | 'inet6'): string {
+/** An address of `family`, parsed: its bytes as the kernel takes them. */
+export function parsedAddress(value: unknown, where: string, family: 'inet' | 'inet6'): ParsedAddress {
   const parsed = parseAddress(string(value, where, 64));
   if (!parsed || familyName(parsed.family) !== family) throw new StreamError(`${where}: expected an ${family} address`);
+  return parsed;
+}
+
+export function address(value: unknown, where: string, family: 'inet' | 'inet6'): string {
+  const parsed = parsedAddress(value, where, family);
   // Canonical text, so that keys from the stream and from the local kernel compare equal.
   return formatAddress(parsed.bytes, parsed.family);
 }

@@ -15,9 +15,6 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNSPEC,
-  IPPROTO_AH,
-  IPPROTO_COMP,
-  IPPROTO_ESP,
   XFRM_POLICY_ALLOW,
   XFRM_POLICY_BLOCK,
   XFRM_POLICY_FWD,
@@ -28,9 +25,10 @@ import {
 } from '../xfrm/constants.js';
 import { createPolicy, type PolicyTemplate, type XfrmPolicy } from '../xfrm/policy-message.js';
 import { createSa, keyBytes, type Algorithm, type XfrmSa } from '../xfrm/sa-message.js';
+import { PROTO_NAMES, protoName, protoNumber } from '../xfrm/protocols.js';
 import { SecretKey } from '../xfrm/secret-key.js';
 import type { LifetimeConfig, Mark, Selector } from '../xfrm/structs.js';
-import { integer, nullable, object, oneOf, StreamError, string, u32, u64, type Json } from './stream-fields.js';
+import { integer, nullable, object, oneOf, parsedAddress, StreamError, string, u32, u64, type Json } from './stream-fields.js';
 import type { StreamSa } from './stream.js';
 
 /** What stops an SA from being replicated although it has a configuration: said in its record. */
@@ -107,19 +105,17 @@ export function saConfigJson(sa: XfrmSa): Json {
 const POLICY_DIRECTIONS = ['in', 'out', 'fwd'] as const;
 export type PolicyDirection = (typeof POLICY_DIRECTIONS)[number];
 const DIRECTION_NUMBERS: Record<PolicyDirection, number> = { in: XFRM_POLICY_IN, out: XFRM_POLICY_OUT, fwd: XFRM_POLICY_FWD };
-const TEMPLATE_PROTOCOLS = { esp: IPPROTO_ESP, ah: IPPROTO_AH, comp: IPPROTO_COMP } as const;
 
 export function policyDirection(dir: number): PolicyDirection | undefined {
   return POLICY_DIRECTIONS.find((name) => DIRECTION_NUMBERS[name] === dir);
 }
 
 function templateJson(template: PolicyTemplate): Json {
-  const proto = (Object.keys(TEMPLATE_PROTOCOLS) as (keyof typeof TEMPLATE_PROTOCOLS)[]).find((name) => TEMPLATE_PROTOCOLS[name] === template.id.proto);
   return {
     family: familyName(template.family) ?? null,
     src: addressText(template.saddr, template.family),
     dst: addressText(template.id.daddr, template.family),
-    proto: proto ?? template.id.proto,
+    proto: protoName(template.id.proto),
     spi: template.id.spi,
     reqid: template.reqid,
     mode: template.mode,
@@ -177,9 +173,7 @@ function addressBytes(value: unknown, where: string, family: Family | null): Buf
     if (value !== null) throw new StreamError(`${where}: expected null (no family)`);
     return Buffer.alloc(16);
   }
-  const parsed = parseAddress(string(value, where, 64));
-  if (!parsed || familyName(parsed.family) !== family) throw new StreamError(`${where}: expected an ${family} address`);
-  return parsed.bytes;
+  return parsedAddress(value, where, family).bytes;
 }
 
 function selector(value: unknown, where: string): Selector {
@@ -286,7 +280,7 @@ function saOfConfig(value: unknown, record: StreamSa, keys: SecretKey[]): XfrmSa
   });
   if (typeof o.offloaded !== 'boolean') throw new StreamError('config.offloaded: expected true or false');
   return createSa({
-    saId: { daddr: parsedDst.bytes, spi: record.spi, family, proto: TEMPLATE_PROTOCOLS[record.proto] },
+    saId: { daddr: parsedDst.bytes, spi: record.spi, family, proto: protoNumber(record.proto)! },
     saddr: parsedSrc.bytes,
     selector: selector(o.selector, 'config.selector'),
     lifetime: limits(o.limits, 'config.limits'),
@@ -320,7 +314,7 @@ function template(value: unknown, where: string): PolicyTemplate {
   const optional = o.optional;
   if (typeof optional !== 'boolean') throw new StreamError(`${where}.optional: expected true or false`);
   return {
-    id: { daddr: addressBytes(o.dst, `${where}.dst`, family), spi: u32(o.spi, `${where}.spi`), proto: TEMPLATE_PROTOCOLS[oneOf(o.proto, `${where}.proto`, ['esp', 'ah', 'comp'] as const)] },
+    id: { daddr: addressBytes(o.dst, `${where}.dst`, family), spi: u32(o.spi, `${where}.spi`), proto: protoNumber(oneOf(o.proto, `${where}.proto`, PROTO_NAMES))! },
     family: family === null ? AF_UNSPEC : FAMILY_NUMBERS[family],
     saddr: addressBytes(o.src, `${where}.src`, family),
     reqid: u32(o.reqid, `${where}.reqid`),
