@@ -58,14 +58,6 @@ mkdir -p "$RUN"
 
 now() { date +%s.%N; }
 mark() { echo "$1 $(now)" >> "$LAB_OUT/phases.txt"; }
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + $1)); shift
-	until "$@"; do
-		[ "$(cut -d. -f1 /proc/uptime)" -lt "$_end" ] || return 1
-		sleep 0.1
-	done
-}
 has_vip() { ip -n "$1" -4 addr show dev eth0 | grep -q " $VIP/"; }
 # snap PHASE NODE...: SAD with counters, SPD, the daemon's SAs and the XFRM error counters of each NODE.
 snap() {
@@ -327,7 +319,7 @@ start_receiver() {
 	exec_bg ip netns exec "$1" "$LAB_NODE" "$XAEV" sync receive $SYNC_RECEIVE_ARGS \
 		--from "ip netns exec $2 $LAB_NODE $XAEV sync send $SYNC_SEND_ARGS" \
 		>> "$LAB_OUT/receive-$1.out" 2>> "$LAB_OUT/receive-$1.err" &
-	wait_for 60 receiver_up "$1" $! "$_sock" || { echo "xaev sync receive in $1 never listened on $_sock"; exit 1; }
+	lab_wait_for 60 receiver_up "$1" $! "$_sock" || { echo "xaev sync receive in $1 never listened on $_sock"; exit 1; }
 }
 # ike_up NODE: NODE's charon has an installed CHILD_SA.
 ike_up() { lab_swanctl "$1" --list-sas 2>/dev/null | grep -q INSTALLED; }
@@ -336,27 +328,27 @@ ike_up() { lab_swanctl "$1" --list-sas 2>/dev/null | grep -q INSTALLED; }
 start_receiver A S
 start_receiver S A
 start_keepalived A 1
-wait_for 20 has_vip A || { echo "A never got $VIP"; exit 1; }
+lab_wait_for 20 has_vip A || { echo "A never got $VIP"; exit 1; }
 mark a-master
-wait_for 30 ike_up A || { echo "A's charon never set up its CHILD_SA"; cat "$LAB_OUT/initiate-A.txt"; exit 1; }
+lab_wait_for 30 ike_up A || { echo "A's charon never set up its CHILD_SA"; cat "$LAB_OUT/initiate-A.txt"; exit 1; }
 mark a-ike
 start_keepalived S 1
 # S must have heard A: a second master would take the address too.
-wait_for 20 grep -q 'Entering BACKUP STATE' "$LAB_OUT/keepalived-S-1.log" || { echo "S never became BACKUP"; exit 1; }
+lab_wait_for 20 grep -q 'Entering BACKUP STATE' "$LAB_OUT/keepalived-S-1.log" || { echo "S never became BACKUP"; exit 1; }
 
 step "traffic: $PORT/udp both ways between P ($P_IP) and H ($H_IP), 100 packets/s"
 STOP=$RUN/stop
 # On the hub's port to P: what is on P's wire.
 pl_bg L capture --dev op --outer $P_OUT --port $PORT --log "$LAB_OUT/capture-P.log" --ready "$RUN/capture-ready" --stop "$STOP" &
 CAPTURE=$!
-wait_for 20 test -e "$RUN/capture-ready" || { echo "capture never started"; exit 1; }
+lab_wait_for 20 test -e "$RUN/capture-ready" || { echo "capture never started"; exit 1; }
 pl_bg P flow --bind $P_IP --to $H_IP --port $PORT --log "$LAB_OUT/flow-P.log" --stop "$STOP" \
 	--ready "$RUN/flow-P-ready" --go "$RUN/go" > "$LAB_OUT/flow-P.txt" &
 FLOW_P=$!
 pl_bg H flow --bind $H_IP --to $P_IP --port $PORT --log "$LAB_OUT/flow-H.log" --stop "$STOP" \
 	--ready "$RUN/flow-H-ready" --go "$RUN/go" > "$LAB_OUT/flow-H.txt" &
 FLOW_H=$!
-wait_for 20 test -e "$RUN/flow-P-ready" -a -e "$RUN/flow-H-ready" || { echo "the flows never started"; exit 1; }
+lab_wait_for 20 test -e "$RUN/flow-P-ready" -a -e "$RUN/flow-H-ready" || { echo "the flows never started"; exit 1; }
 touch "$RUN/go"
 mark traffic
 
@@ -386,9 +378,9 @@ failover() {
 	snap fail-$_k P
 	ip netns exec "$_sby" cat /proc/net/xfrm_stat > "$LAB_OUT/xfrm_stat-$_sby-fail-$_k.txt"
 	step "failover $_k: $_sby takes over"
-	wait_for 20 has_vip "$_sby" || { echo "$_sby never got $VIP"; exit 1; }
+	lab_wait_for 20 has_vip "$_sby" || { echo "$_sby never got $VIP"; exit 1; }
 	mark vip-$_k
-	wait_for 60 ike_up "$_sby" || { echo "$_sby's charon never set up its CHILD_SA"; cat "$LAB_OUT/initiate-$_sby.txt"; exit 1; }
+	lab_wait_for 60 ike_up "$_sby" || { echo "$_sby's charon never set up its CHILD_SA"; cat "$LAB_OUT/initiate-$_sby.txt"; exit 1; }
 	mark ike-$_k
 	sleep "$SETTLE_S"
 	mark settled-$_k
@@ -415,7 +407,7 @@ come_back() {
 	start_ike "$1"
 	start_receiver "$1" "$2"
 	start_keepalived "$1" "$3"
-	wait_for 20 grep -q 'Entering BACKUP STATE' "$LAB_OUT/keepalived-$1-$3.log" || { echo "$1 never became BACKUP"; exit 1; }
+	lab_wait_for 20 grep -q 'Entering BACKUP STATE' "$LAB_OUT/keepalived-$1-$3.log" || { echo "$1 never became BACKUP"; exit 1; }
 	mark back-$1
 }
 

@@ -58,14 +58,6 @@ snap() {
 		ip netns exec "$_n" cat /proc/net/xfrm_stat > "$LAB_OUT/xfrm_stat-$_n-$_ph.txt"
 	done
 }
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + $1)); shift
-	until "$@"; do
-		[ "$(cut -d. -f1 /proc/uptime)" -lt "$_end" ] || return 1
-		sleep 0.1
-	done
-}
 has_vip() { ip -n "$1" -4 addr show dev eth0 | grep -q " $VIP/"; }
 # sync_sender_pid: A's `xaev sync send` (the receiver's command line contains "sync send" too,
 # but not at its start).
@@ -180,7 +172,7 @@ keepalived_conf A MASTER 150 $A_IP $S_IP
 keepalived_conf S BACKUP 100 $S_IP $A_IP
 start_keepalived A
 KA_A=$!
-wait_for 15 has_vip A || { echo "A never got $VIP"; exit 1; }
+lab_wait_for 15 has_vip A || { echo "A never got $VIP"; exit 1; }
 start_keepalived S
 # A second name for A, so that A can "die" (lose its name) and still be looked at.
 touch /run/netns/Adead
@@ -192,7 +184,7 @@ STOP=$RUN/stop
 for n in P A S; do pl_bg $n sink --ports 5001,5002 --stop "$STOP" & done
 pl_bg P capture --dev eth0 --src $P_IP,$VIP --out "$LAB_OUT/capture.txt" --ready "$RUN/capture-ready" &
 CAPTURE=$!
-wait_for 20 test -e "$RUN/capture-ready" || { echo "capture never started"; exit 1; }
+lab_wait_for 20 test -e "$RUN/capture-ready" || { echo "capture never started"; exit 1; }
 
 if [ "$SYNC" = on ]; then
 	step "sync: S receives from A (--inbound-advance $INBOUND_ADVANCE)"
@@ -203,7 +195,7 @@ if [ "$SYNC" = on ]; then
 		--from "test ! -e $RUN/stream-down && exec ip netns exec A $LAB_NODE $XAEV sync send" \
 		> "$LAB_OUT/receive.out" 2> "$LAB_OUT/receive.err" &
 	RECEIVER=$!
-	wait_for 30 sync_sender_pid > /dev/null || { echo "no sync sender in A"; exit 1; }
+	lab_wait_for 30 sync_sender_pid > /dev/null || { echo "no sync sender in A"; exit 1; }
 fi
 
 step "steady traffic until P has ${PRE_PACKETS} packets from A on each SA"
@@ -224,7 +216,7 @@ enough_from_a() {
 	done
 }
 sleep 4
-wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1; }
+lab_wait_for 60 enough_from_a || { echo "A never sent $PRE_PACKETS packets"; exit 1; }
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-before.txt" 2>&1
 
 SENDER=
@@ -262,9 +254,9 @@ mv "$LAB_OUT/state-Adead-fail.txt" "$LAB_OUT/state-A-fail.txt"
 kill -KILL "$SEND_A"
 
 step "S takes over"
-wait_for 20 has_vip S || { echo "S never got $VIP"; exit 1; }
+lab_wait_for 20 has_vip S || { echo "S never got $VIP"; exit 1; }
 mark s-vip
-wait_for 30 test -e "$RUN/master-S" || { echo "notify_master never finished on S"; exit 1; }
+lab_wait_for 30 test -e "$RUN/master-S" || { echo "notify_master never finished on S"; exit 1; }
 mark s-master
 snap takeover P S
 [ "$SYNC" = on ] && ip netns exec S "$LAB_NODE" "$XAEV" sync status > "$LAB_OUT/status-after.txt" 2>&1
@@ -286,7 +278,7 @@ snap replay-new S
 step "P resumes; S finishes its $S_COUNT packets per SA"
 rm -f "$RUN/p-pause"
 mark resume
-wait_for 60 sh -c "! kill -0 $SEND_S 2>/dev/null"
+lab_wait_for 60 sh -c "! kill -0 $SEND_S 2>/dev/null"
 sleep "$P_AFTER"
 touch "$STOP"
 wait "$SEND_P" "$SEND_S"

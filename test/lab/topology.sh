@@ -254,6 +254,14 @@ lab_wait_listeners() {
 # lab_newsa NS key=value...: add one SA with a hand-written XFRM_MSG_NEWSA (test/lab/xfrm-newsa.pl),
 # for what iproute2 6.1 cannot say (dir=in|out, exact replay layouts). Prints "ok" or
 # "error ENAME (-N): extack text"; returns non-zero on a kernel error.
+# lab_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds (1 if SECONDS pass first).
+lab_wait_for() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + $1)); shift
+	until "$@"; do
+		[ "$(cut -d. -f1 /proc/uptime)" -lt "$_end" ] || return 1
+		sleep 0.1
+	done
+}
 lab_newsa() {
 	_ns=$1; shift
 	ip netns exec "$_ns" perl "$LAB_DIR/xfrm-newsa.pl" "$@"
